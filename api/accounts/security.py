@@ -1,0 +1,71 @@
+"""Password hashing (argon2) and access tokens (JWT, HS256)."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import jwt
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from api.accounts.models import Role
+from api.db.base import utcnow
+
+_hasher = PasswordHasher()
+# Verified against when the email is unknown, so a wrong email costs as long as a wrong password.
+_DUMMY_HASH = _hasher.hash("not-a-real-password")
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def verify_password(password_hash: str | None, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """Who is acting: what services need to know to apply the rules."""
+
+    id: uuid.UUID
+    role: Role
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role is Role.ADMIN
+
+    @property
+    def is_teacher(self) -> bool:
+        return self.role is Role.TEACHER
+
+    @property
+    def is_student(self) -> bool:
+        return self.role is Role.STUDENT
+
+
+class TokenError(Exception):
+    def __init__(self, expired: bool) -> None:
+        super().__init__("expired" if expired else "invalid")
+        self.expired = expired
+
+
+def issue_token(actor: Actor, secret: str, ttl: timedelta) -> tuple[str, datetime]:
+    expires_at = utcnow() + ttl
+    claims = {"sub": str(actor.id), "role": actor.role.value, "exp": expires_at}
+    return jwt.encode(claims, secret, algorithm="HS256"), expires_at
+
+
+def read_token(token: str, secret: str) -> Actor:
+    try:
+        claims = jwt.decode(token, secret, algorithms=["HS256"], options={"require": ["exp"]})
+        return Actor(id=uuid.UUID(claims["sub"]), role=Role(claims["role"]))
+    except jwt.ExpiredSignatureError as exc:
+        raise TokenError(expired=True) from exc
+    except (jwt.InvalidTokenError, KeyError, ValueError) as exc:
+        raise TokenError(expired=False) from exc

@@ -1,0 +1,150 @@
+"""The `practicum` command: serve, migrate, user create, demo, export-schema."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import logging
+import os
+import sys
+from pathlib import Path
+
+from api.config import Settings, get_settings
+
+SCHEMA_FILE = Path("schema.graphql")
+
+
+def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    import uvicorn
+
+    from api.db.migrate import upgrade
+
+    if settings.sqlalchemy_url.startswith("sqlite"):
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        upgrade(settings.sqlalchemy_url)  # embedded mode keeps itself migrated
+    host, port = args.host or settings.host, args.port or settings.port
+    print(f"Practicum API on http://{host}:{port}/graphql", flush=True)
+    uvicorn.run("api.app:create_app", factory=True, host=host, port=port, log_level="info")
+    return 0
+
+
+def _migrate(args: argparse.Namespace, settings: Settings) -> int:
+    from api.db.migrate import upgrade
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    upgrade(settings.sqlalchemy_url)
+    print("Database is up to date.")
+    return 0
+
+
+async def _with_session(settings: Settings, work):
+    from api.runtime import Runtime
+
+    runtime = Runtime.create(settings)
+    try:
+        async with runtime.sessions() as session:
+            result = await work(session)
+            await session.commit()
+            return result
+    finally:
+        await runtime.close()
+
+
+def _user_create(args: argparse.Namespace, settings: Settings) -> int:
+    from api.accounts import service
+    from api.accounts.models import Role
+    from api.errors import PracticumError
+
+    password = os.environ.get("PRACTICUM_NEW_USER_PASSWORD")
+    if password is None:
+        if sys.stdin.isatty():
+            password = getpass.getpass("Password: ")
+        else:
+            password = sys.stdin.readline().rstrip("\n")
+
+    async def work(session):
+        return await service.create_user(
+            session, email=args.email, name=args.name, role=Role(args.role), password=password
+        )
+
+    try:
+        user = asyncio.run(_with_session(settings, work))
+    except PracticumError as error:
+        print(f"error: {error.message}", file=sys.stderr)
+        return 1
+    print(f"Created {user.role.value.lower()} {user.email}")
+    return 0
+
+
+def _demo(args: argparse.Namespace, settings: Settings) -> int:
+    from api.demo import DEMO_PASSWORD, seed
+
+    logins, join_code = asyncio.run(_with_session(settings, lambda s: seed(s, settings)))
+    print(f"Demo logins (password for all: {DEMO_PASSWORD}):")
+    for login in logins:
+        print(f"  {login.role.value.lower():8} {login.email}")
+    print(f"Demo section join code: {join_code}")
+    return 0
+
+
+def _export_schema(args: argparse.Namespace, settings: Settings) -> int:
+    from api.graphql.schema import print_sdl
+
+    sdl = print_sdl(settings)
+    path = Path(args.output)
+    if args.check:
+        if not path.exists() or path.read_text() != sdl:
+            print(f"{path} is out of date; run `practicum export-schema`.", file=sys.stderr)
+            return 1
+        print(f"{path} matches the code.")
+        return 0
+    path.write_text(sdl)
+    print(f"Wrote {path}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="practicum", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="serve the API (migrates the embedded database)")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.set_defaults(run=_serve)
+
+    commands.add_parser("migrate", help="bring the database schema up to date").set_defaults(
+        run=_migrate
+    )
+
+    user = commands.add_parser("user", help="manage accounts").add_subparsers(
+        dest="user_command", required=True
+    )
+    create = user.add_parser(
+        "create",
+        help="create an account; the password is read from PRACTICUM_NEW_USER_PASSWORD or stdin",
+    )
+    create.add_argument("--email", required=True)
+    create.add_argument("--name", required=True)
+    create.add_argument("--role", required=True, choices=["STUDENT", "TEACHER", "ADMIN"])
+    create.set_defaults(run=_user_create)
+
+    commands.add_parser("demo", help="add demo accounts and content (idempotent)").set_defaults(
+        run=_demo
+    )
+
+    export = commands.add_parser("export-schema", help="write the GraphQL SDL")
+    export.add_argument("--output", default=str(SCHEMA_FILE))
+    export.add_argument("--check", action="store_true", help="fail if the file is out of date")
+    export.set_defaults(run=_export_schema)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    args = build_parser().parse_args(argv)
+    return args.run(args, get_settings())
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,131 @@
+"""Client profiles: the personas teachers write and students practise with."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api.accounts.security import Actor
+from api.clients import repository
+from api.clients.errors import ClientProfileError
+from api.clients.models import ClientProfile
+from api.config import Settings
+from api.db.base import utcnow
+from api.errors import FieldChecker
+from api.pagination import Order, Page, PageRequest, paginate
+
+MAX_TRAITS = 20
+MAX_TRAIT_CHARS = 60
+BY_NAME = Order((ClientProfile.name, ClientProfile.id))
+
+# (field, label, required on create) for the free-text fields, in the order a form shows them
+TEXT_FIELDS = (
+    ("name", "Name", True),
+    ("background", "Background", False),
+    ("presenting_concern", "Presenting concern", True),
+    ("communication_style", "Communication style", False),
+    ("learning_goals", "Learning goals", False),
+    ("boundaries", "Boundaries", False),
+    ("opening_line", "Opening line", False),
+)
+
+
+@dataclass
+class ProfileFields:
+    """What a teacher may set on a profile; None means "leave as it is"."""
+
+    name: str | None = None
+    age: int | None = None
+    background: str | None = None
+    presenting_concern: str | None = None
+    personality_traits: list[str] | None = None
+    communication_style: str | None = None
+    difficulty: int | None = None
+    learning_goals: str | None = None
+    boundaries: str | None = None
+    opening_line: str | None = None
+    archived: bool | None = None
+
+
+def _checked(data: ProfileFields, settings: Settings, *, creating: bool) -> dict:
+    check = FieldChecker()
+    values: dict = {}
+    for field, label, required in TEXT_FIELDS:
+        raw = getattr(data, field)
+        limit = settings.max_name_chars if field == "name" else settings.max_text_chars
+        if raw is not None or (creating and required):
+            values[field] = check.text(field, raw, label=label, max_chars=limit, required=required)
+    check.int_range("age", data.age, label="Age", low=1, high=120)
+    check.int_range("difficulty", data.difficulty, label="Difficulty", low=1, high=5)
+    if data.personality_traits is not None:
+        traits = [t.strip() for t in data.personality_traits if t.strip()]
+        if len(traits) > MAX_TRAITS:
+            check.add("personality_traits", f"At most {MAX_TRAITS} personality traits.")
+        elif any(len(t) > MAX_TRAIT_CHARS for t in traits):
+            check.add(
+                "personality_traits", f"Each trait must be at most {MAX_TRAIT_CHARS} characters."
+            )
+        values["personality_traits"] = traits
+    check.raise_if_any(ClientProfileError)
+    for field in ("age", "difficulty", "archived"):
+        if getattr(data, field) is not None:
+            values[field] = getattr(data, field)
+    return {k: v for k, v in values.items() if v is not None}
+
+
+def can_edit(actor: Actor, profile: ClientProfile) -> bool:
+    return actor.is_admin or profile.owner_id == actor.id
+
+
+def _require_author(actor: Actor) -> None:
+    if actor.is_student:
+        raise ClientProfileError.forbidden("Only teachers and admins can write client profiles.")
+
+
+async def list_profiles(
+    session: AsyncSession, actor: Actor, page: PageRequest, *, include_archived: bool = False
+) -> Page[ClientProfile]:
+    stmt = repository.visible_to(actor)
+    if not include_archived:
+        stmt = stmt.where(~ClientProfile.archived)
+    return await paginate(session, stmt, BY_NAME, page)
+
+
+async def get_profile(session: AsyncSession, actor: Actor, profile_id: uuid.UUID) -> ClientProfile:
+    profile = await repository.get_visible(session, actor, profile_id)
+    if profile is None:
+        raise ClientProfileError.not_found("Client profile")
+    return profile
+
+
+async def create_profile(
+    session: AsyncSession, actor: Actor, settings: Settings, data: ProfileFields
+) -> ClientProfile:
+    _require_author(actor)
+    values = _checked(data, settings, creating=True)
+    profile = ClientProfile(owner_id=actor.id, **values)
+    return await repository.add(session, profile)
+
+
+async def update_profile(
+    session: AsyncSession,
+    actor: Actor,
+    settings: Settings,
+    profile_id: uuid.UUID,
+    data: ProfileFields,
+) -> ClientProfile:
+    _require_author(actor)
+    profile = await get_profile(session, actor, profile_id)
+    if not can_edit(actor, profile):
+        raise ClientProfileError.forbidden("Only the profile's author can change it.")
+    values = _checked(data, settings, creating=False)
+    changed = {k: v for k, v in values.items() if getattr(profile, k) != v}
+    if changed:
+        for key, value in changed.items():
+            setattr(profile, key, value)
+        profile.version += 1
+        profile.updated_at = utcnow()
+        await session.flush()
+    return profile

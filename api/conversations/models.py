@@ -1,0 +1,127 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+
+from sqlalchemy import (
+    CheckConstraint,
+    Enum,
+    ForeignKey,
+    Index,
+    SmallInteger,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from api.db.base import Base, CreatedAtMixin, IdMixin, utcnow
+
+
+class SessionStatus(StrEnum):
+    ACTIVE = "ACTIVE"
+    COMPLETED = "COMPLETED"
+
+
+class MessageRole(StrEnum):
+    USER = "USER"
+    ASSISTANT = "ASSISTANT"
+
+
+class MessageStatus(StrEnum):
+    COMPLETE = "COMPLETE"
+    STREAMING = "STREAMING"
+    FAILED = "FAILED"
+    INTERRUPTED = "INTERRUPTED"
+    CANCELLED = "CANCELLED"
+
+
+def _enum(enum_type: type[StrEnum], name: str) -> Enum:
+    return Enum(enum_type, name=name, native_enum=False, length=16)
+
+
+class Session(IdMixin, Base):
+    """One practice conversation between a student and a client profile."""
+
+    __tablename__ = "sessions"
+    __table_args__ = (
+        Index("ix_sessions_student_started", "student_id", "started_at"),
+        Index("ix_sessions_status_started", "status", "started_at"),
+        Index("ix_sessions_client", "client_profile_id"),
+        Index("ix_sessions_assignment", "assignment_id"),
+        # At most one ACTIVE session per student and client: startSession relies on it.
+        Index(
+            "uq_sessions_one_active",
+            "student_id",
+            "client_profile_id",
+            unique=True,
+            sqlite_where=text("status = 'ACTIVE'"),
+            postgresql_where=text("status = 'ACTIVE'"),
+        ),
+    )
+
+    student_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"))
+    client_profile_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("client_profiles.id"))
+    client_profile_version: Mapped[int] = mapped_column(default=1)
+    assignment_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("assignments.id"))
+    status: Mapped[SessionStatus] = mapped_column(
+        _enum(SessionStatus, "session_status"), default=SessionStatus.ACTIVE
+    )
+    model: Mapped[str] = mapped_column(String(100))
+    message_count: Mapped[int] = mapped_column(default=0)
+    input_tokens: Mapped[int] = mapped_column(default=0)
+    output_tokens: Mapped[int] = mapped_column(default=0)
+    cache_write_tokens: Mapped[int] = mapped_column(default=0)
+    cache_read_tokens: Mapped[int] = mapped_column(default=0)
+    estimated_cost: Mapped[Decimal] = mapped_column(default=Decimal(0))
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    ended_at: Mapped[datetime | None]
+
+    @property
+    def total_tokens(self) -> int:
+        return (
+            self.input_tokens
+            + self.output_tokens
+            + self.cache_write_tokens
+            + self.cache_read_tokens
+        )
+
+
+class Message(IdMixin, Base):
+    __tablename__ = "messages"
+    __table_args__ = (
+        UniqueConstraint("session_id", "sequence_number"),
+        UniqueConstraint("session_id", "idempotency_key"),
+        Index("ix_messages_created", "created_at"),
+    )
+
+    session_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("sessions.id", ondelete="CASCADE"))
+    sequence_number: Mapped[int]
+    role: Mapped[MessageRole] = mapped_column(_enum(MessageRole, "message_role"))
+    content: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[MessageStatus] = mapped_column(
+        _enum(MessageStatus, "message_status"), default=MessageStatus.COMPLETE
+    )
+    token_count: Mapped[int | None]
+    token_count_estimated: Mapped[bool] = mapped_column(default=False)
+    is_fallback: Mapped[bool] = mapped_column(default=False)
+    idempotency_key: Mapped[str | None] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    completed_at: Mapped[datetime | None]
+
+
+class SessionFeedback(IdMixin, CreatedAtMixin, Base):
+    """The student's rating of a finished practice session."""
+
+    __tablename__ = "session_feedback"
+    __table_args__ = (CheckConstraint("rating BETWEEN 1 AND 5", name="rating_range"),)
+
+    session_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("sessions.id", ondelete="CASCADE"), unique=True
+    )
+    student_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"))
+    rating: Mapped[int] = mapped_column(SmallInteger)
+    comment: Mapped[str] = mapped_column(Text, default="")

@@ -1,0 +1,24 @@
+"""Imports every domain's models so metadata (Alembic, tests) sees all tables."""
+
+from api.accounts.models import User
+from api.classes.models import Assignment, Enrollment, Section, assignment_clients
+from api.clients.models import ClientProfile
+from api.conversations.models import Message, Session, SessionFeedback
+from api.db.base import Base
+from api.ops.models import ErrorEvent
+from api.usage.models import UsageRecord
+
+__all__ = [
+    "Assignment",
+    "Base",
+    "ClientProfile",
+    "Enrollment",
+    "ErrorEvent",
+    "Message",
+    "Section",
+    "Session",
+    "SessionFeedback",
+    "UsageRecord",
+    "User",
+    "assignment_clients",
+]

@@ -1,0 +1,157 @@
+from __future__ import annotations
+
+import uuid
+from dataclasses import asdict
+from datetime import datetime
+
+import strawberry
+
+from api.accounts.security import Actor
+from api.clients import models, service
+from api.graphql.accounts import User
+from api.graphql.context import Info
+from api.graphql.ids import parse_id, to_id
+from api.graphql.permissions import IsAuthenticated
+from api.graphql.relay import Connection
+
+
+@strawberry.type
+class ClientProfile:
+    id: strawberry.ID
+    name: str
+    age: int | None
+    background: str
+    presenting_concern: str
+    personality_traits: list[str]
+    communication_style: str
+    difficulty: int = strawberry.field(description="1 (easy) to 5 (very challenging).")
+    learning_goals: str
+    boundaries: str | None = strawberry.field(
+        description="Topics the client avoids; only the profile's author and admins see them."
+    )
+    opening_line: str
+    archived: bool
+    version: int = strawberry.field(description="Goes up by one with every saved change.")
+    created_at: datetime
+    updated_at: datetime
+    owner_id: strawberry.Private[uuid.UUID]
+
+    @strawberry.field
+    async def owner(self, info: Info) -> User | None:
+        user = await info.context.loaders.users.load(self.owner_id)
+        return User.from_model(user) if user else None
+
+    @classmethod
+    def from_model(cls, profile: models.ClientProfile, actor: Actor) -> ClientProfile:
+        return cls(
+            id=to_id(profile.id),
+            name=profile.name,
+            age=profile.age,
+            background=profile.background,
+            presenting_concern=profile.presenting_concern,
+            personality_traits=list(profile.personality_traits or []),
+            communication_style=profile.communication_style,
+            difficulty=profile.difficulty,
+            learning_goals=profile.learning_goals,
+            boundaries=profile.boundaries if service.can_edit(actor, profile) else None,
+            opening_line=profile.opening_line,
+            archived=profile.archived,
+            version=profile.version,
+            created_at=profile.created_at,
+            updated_at=profile.updated_at,
+            owner_id=profile.owner_id,
+        )
+
+
+@strawberry.input
+class CreateClientProfileInput:
+    name: str
+    presenting_concern: str
+    age: int | None = None
+    background: str | None = None
+    personality_traits: list[str] | None = None
+    communication_style: str | None = None
+    difficulty: int = 3
+    learning_goals: str | None = None
+    boundaries: str | None = None
+    opening_line: str | None = None
+
+
+@strawberry.input(description="Only the fields given are changed.")
+class UpdateClientProfileInput:
+    name: str | None = None
+    presenting_concern: str | None = None
+    age: int | None = None
+    background: str | None = None
+    personality_traits: list[str] | None = None
+    communication_style: str | None = None
+    difficulty: int | None = None
+    learning_goals: str | None = None
+    boundaries: str | None = None
+    opening_line: str | None = None
+    archived: bool | None = None
+
+
+@strawberry.type
+class CreateClientProfilePayload:
+    client_profile: ClientProfile
+
+
+@strawberry.type
+class UpdateClientProfilePayload:
+    client_profile: ClientProfile
+
+
+def _fields(data: CreateClientProfileInput | UpdateClientProfileInput) -> service.ProfileFields:
+    return service.ProfileFields(**asdict(data))
+
+
+@strawberry.type
+class ClientQueries:
+    @strawberry.field(
+        permission_classes=[IsAuthenticated],
+        description="Teachers: their own profiles. Students: clients they may practise with.",
+    )
+    async def client_profiles(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        include_archived: bool = False,
+    ) -> Connection[ClientProfile]:
+        ctx = info.context
+        page = await service.list_profiles(
+            ctx.session, ctx.actor, ctx.page(first, after), include_archived=include_archived
+        )
+        return Connection.of(page, lambda p: ClientProfile.from_model(p, ctx.actor))
+
+    @strawberry.field(permission_classes=[IsAuthenticated])
+    async def client_profile(self, info: Info, id: strawberry.ID) -> ClientProfile:
+        ctx = info.context
+        profile = await service.get_profile(ctx.session, ctx.actor, parse_id(id))
+        return ClientProfile.from_model(profile, ctx.actor)
+
+
+@strawberry.type
+class ClientMutations:
+    @strawberry.mutation(permission_classes=[IsAuthenticated])
+    async def create_client_profile(
+        self, info: Info, input: CreateClientProfileInput
+    ) -> CreateClientProfilePayload:
+        ctx = info.context
+        profile = await service.create_profile(ctx.session, ctx.actor, ctx.settings, _fields(input))
+        return CreateClientProfilePayload(
+            client_profile=ClientProfile.from_model(profile, ctx.actor)
+        )
+
+    @strawberry.mutation(permission_classes=[IsAuthenticated])
+    async def update_client_profile(
+        self, info: Info, id: strawberry.ID, input: UpdateClientProfileInput
+    ) -> UpdateClientProfilePayload:
+        ctx = info.context
+        profile = await service.update_profile(
+            ctx.session, ctx.actor, ctx.settings, parse_id(id), _fields(input)
+        )
+        return UpdateClientProfilePayload(
+            client_profile=ClientProfile.from_model(profile, ctx.actor)
+        )

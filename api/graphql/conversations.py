@@ -1,0 +1,270 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from decimal import Decimal
+
+import strawberry
+
+from api.conversations import models, service
+from api.graphql.accounts import User
+from api.graphql.classes import Assignment
+from api.graphql.clients import ClientProfile
+from api.graphql.context import Info
+from api.graphql.ids import parse_id, parse_optional_id, to_id
+from api.graphql.permissions import IsAuthenticated
+from api.graphql.relay import Connection
+
+SessionStatus = strawberry.enum(models.SessionStatus, name="SessionStatus")
+MessageRole = strawberry.enum(models.MessageRole, name="MessageRole")
+MessageStatus = strawberry.enum(models.MessageStatus, name="MessageStatus")
+
+
+@strawberry.type
+class Message:
+    id: strawberry.ID
+    session_id: strawberry.ID
+    role: MessageRole
+    content: str
+    timestamp: datetime
+    token_count: int | None
+    sequence_number: int
+    status: MessageStatus
+    is_fallback: bool
+
+    @classmethod
+    def from_model(cls, message: models.Message) -> Message:
+        return cls(
+            id=to_id(message.id),
+            session_id=to_id(message.session_id),
+            role=message.role,
+            content=message.content,
+            timestamp=message.created_at,
+            token_count=message.token_count,
+            sequence_number=message.sequence_number,
+            status=message.status,
+            is_fallback=message.is_fallback,
+        )
+
+
+@strawberry.type
+class SessionFeedback:
+    rating: int
+    comment: str
+    created_at: datetime
+
+
+@strawberry.type
+class Session:
+    id: strawberry.ID
+    status: SessionStatus
+    model: str
+    total_tokens: int
+    input_tokens: int
+    output_tokens: int
+    cache_write_tokens: int
+    cache_read_tokens: int
+    estimated_cost: Decimal = strawberry.field(description="US dollars, exact.")
+    message_count: int
+    started_at: datetime
+    ended_at: datetime | None
+    student_id: strawberry.Private[uuid.UUID]
+    client_profile_id: strawberry.Private[uuid.UUID]
+    assignment_id: strawberry.Private[uuid.UUID | None]
+
+    @strawberry.field
+    async def student(self, info: Info) -> User | None:
+        user = await info.context.loaders.users.load(self.student_id)
+        return User.from_model(user) if user else None
+
+    @strawberry.field
+    async def client_profile(self, info: Info) -> ClientProfile | None:
+        profile = await info.context.loaders.client_profiles.load(self.client_profile_id)
+        return ClientProfile.from_model(profile, info.context.actor) if profile else None
+
+    @strawberry.field
+    async def assignment(self, info: Info) -> Assignment | None:
+        if self.assignment_id is None:
+            return None
+        assignment = await info.context.loaders.assignments.load(self.assignment_id)
+        return Assignment.from_model(assignment, info.context) if assignment else None
+
+    @strawberry.field(description="The conversation in order, oldest first.")
+    async def messages(
+        self, info: Info, first: int | None = None, after: str | None = None
+    ) -> Connection[Message]:
+        ctx = info.context
+        page = await service.messages_page(ctx.session, uuid.UUID(self.id), ctx.page(first, after))
+        return Connection.of(page, Message.from_model)
+
+    @strawberry.field
+    async def feedback(self, info: Info) -> SessionFeedback | None:
+        ctx = info.context
+        found = await service.get_feedback(ctx.session, ctx.actor, uuid.UUID(self.id))
+        return _feedback(found) if found else None
+
+    @classmethod
+    def from_model(cls, conversation: models.Session) -> Session:
+        return cls(
+            id=to_id(conversation.id),
+            status=conversation.status,
+            model=conversation.model,
+            total_tokens=conversation.total_tokens,
+            input_tokens=conversation.input_tokens,
+            output_tokens=conversation.output_tokens,
+            cache_write_tokens=conversation.cache_write_tokens,
+            cache_read_tokens=conversation.cache_read_tokens,
+            estimated_cost=conversation.estimated_cost,
+            message_count=conversation.message_count,
+            started_at=conversation.started_at,
+            ended_at=conversation.ended_at,
+            student_id=conversation.student_id,
+            client_profile_id=conversation.client_profile_id,
+            assignment_id=conversation.assignment_id,
+        )
+
+
+def _feedback(feedback: models.SessionFeedback) -> SessionFeedback:
+    return SessionFeedback(
+        rating=feedback.rating, comment=feedback.comment, created_at=feedback.created_at
+    )
+
+
+@strawberry.input
+class SessionFilter:
+    status: SessionStatus | None = None
+    client_id: strawberry.ID | None = None
+    student_id: strawberry.ID | None = None
+
+
+@strawberry.type
+class StartSessionPayload:
+    session: Session
+    resumed: bool = strawberry.field(description="True when an active session was resumed.")
+
+
+@strawberry.type
+class EndSessionPayload:
+    session: Session
+
+
+@strawberry.type
+class SendMessagePayload:
+    user_message: Message = strawberry.field(description="What the student wrote, as stored.")
+
+
+@strawberry.type
+class RateSessionPayload:
+    session: Session
+    feedback: SessionFeedback
+
+
+@strawberry.type
+class ConversationQueries:
+    @strawberry.field(
+        permission_classes=[IsAuthenticated],
+        description="Students: their own sessions. Teachers: sessions in their sections or "
+        "with their client profiles. Newest first.",
+    )
+    async def sessions(
+        self,
+        info: Info,
+        filter: SessionFilter | None = None,
+        first: int | None = None,
+        after: str | None = None,
+    ) -> Connection[Session]:
+        ctx = info.context
+        where = service.SessionFilter()
+        if filter is not None:
+            where = service.SessionFilter(
+                status=filter.status,
+                client_profile_id=parse_optional_id(filter.client_id, "clientId"),
+                student_id=parse_optional_id(filter.student_id, "studentId"),
+            )
+        page = await service.list_sessions(ctx.session, ctx.actor, ctx.page(first, after), where)
+        return Connection.of(page, Session.from_model)
+
+    @strawberry.field(permission_classes=[IsAuthenticated])
+    async def session(self, info: Info, id: strawberry.ID) -> Session:
+        ctx = info.context
+        return Session.from_model(await service.get_session(ctx.session, ctx.actor, parse_id(id)))
+
+    @strawberry.field(
+        permission_classes=[IsAuthenticated],
+        description="Your active session with this client, if you have one.",
+    )
+    async def active_session(self, info: Info, client_id: strawberry.ID) -> Session | None:
+        ctx = info.context
+        found = await service.get_active_session(
+            ctx.session, ctx.actor, parse_id(client_id, "clientId")
+        )
+        return Session.from_model(found) if found else None
+
+
+@strawberry.type
+class ConversationMutations:
+    @strawberry.mutation(
+        permission_classes=[IsAuthenticated],
+        description="Resume your active session with this client, or start one. "
+        "With `new: true`, end the active one and start afresh.",
+    )
+    async def start_session(
+        self,
+        info: Info,
+        client_id: strawberry.ID,
+        assignment_id: strawberry.ID | None = None,
+        new: bool = False,
+    ) -> StartSessionPayload:
+        ctx = info.context
+        conversation, resumed = await service.start_session(
+            ctx.session,
+            ctx.actor,
+            ctx.settings,
+            parse_id(client_id, "clientId"),
+            assignment_id=parse_optional_id(assignment_id, "assignmentId"),
+            new=new,
+        )
+        return StartSessionPayload(session=Session.from_model(conversation), resumed=resumed)
+
+    @strawberry.mutation(permission_classes=[IsAuthenticated])
+    async def end_session(self, info: Info, session_id: strawberry.ID) -> EndSessionPayload:
+        ctx = info.context
+        conversation = await service.end_session(
+            ctx.session, ctx.actor, parse_id(session_id, "sessionId")
+        )
+        return EndSessionPayload(session=Session.from_model(conversation))
+
+    @strawberry.mutation(
+        permission_classes=[IsAuthenticated],
+        description="Store a student message. Sending again with the same idempotencyKey "
+        "returns the stored message instead of adding another.",
+    )
+    async def send_message(
+        self,
+        info: Info,
+        session_id: strawberry.ID,
+        content: str,
+        idempotency_key: str | None = None,
+    ) -> SendMessagePayload:
+        ctx = info.context
+        message = await service.add_student_message(
+            ctx.session,
+            ctx.actor,
+            ctx.settings,
+            parse_id(session_id, "sessionId"),
+            content,
+            idempotency_key,
+        )
+        return SendMessagePayload(user_message=Message.from_model(message))
+
+    @strawberry.mutation(permission_classes=[IsAuthenticated])
+    async def rate_session(
+        self, info: Info, session_id: strawberry.ID, rating: int, comment: str | None = None
+    ) -> RateSessionPayload:
+        ctx = info.context
+        sid = parse_id(session_id, "sessionId")
+        feedback = await service.rate_session(ctx.session, ctx.actor, sid, rating, comment)
+        conversation = await service.get_session(ctx.session, ctx.actor, sid)
+        return RateSessionPayload(
+            session=Session.from_model(conversation), feedback=_feedback(feedback)
+        )

@@ -1,0 +1,34 @@
+"""Per-operation batch loaders for objects reached through others the caller may already see."""
+
+from __future__ import annotations
+
+import uuid
+from typing import TypeVar
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from strawberry.dataloader import DataLoader
+
+from api.accounts.models import User
+from api.classes.models import Assignment, Section
+from api.clients.models import ClientProfile
+from api.db.base import Base
+
+Model = TypeVar("Model", bound=Base)
+
+
+def _by_id(session: AsyncSession, model: type[Model]) -> DataLoader[uuid.UUID, Model | None]:
+    async def load(ids: list[uuid.UUID]) -> list[Model | None]:
+        rows = await session.scalars(select(model).where(model.id.in_(ids)))
+        found = {row.id: row for row in rows}
+        return [found.get(i) for i in ids]
+
+    return DataLoader(load_fn=load)
+
+
+class Loaders:
+    def __init__(self, session: AsyncSession) -> None:
+        self.users = _by_id(session, User)
+        self.client_profiles = _by_id(session, ClientProfile)
+        self.sections = _by_id(session, Section)
+        self.assignments = _by_id(session, Assignment)

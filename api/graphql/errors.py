@@ -1,0 +1,56 @@
+"""The one place where failures become GraphQL errors with a stable `extensions.code`."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+
+from graphql import GraphQLError
+from strawberry.extensions import SchemaExtension
+
+from api.errors import ErrorCode, PracticumError
+
+log = logging.getLogger("practicum.graphql")
+
+INTERNAL_MESSAGE = "Something went wrong on our side. Please try again in a moment."
+
+
+def to_graphql_error(error: GraphQLError) -> GraphQLError:
+    original = error.original_error
+    if isinstance(original, PracticumError):
+        extensions = {"code": original.code.value, **original.details}
+        return _copy(error, original.message, extensions)
+    if original is None:
+        # Parse and validation errors (including depth, alias and token limits).
+        return _copy(error, error.message, {"code": ErrorCode.BAD_USER_INPUT.value})
+    return _copy(error, INTERNAL_MESSAGE, {"code": ErrorCode.INTERNAL.value})
+
+
+def _copy(error: GraphQLError, message: str, extensions: dict) -> GraphQLError:
+    return GraphQLError(
+        message,
+        nodes=error.nodes,
+        source=error.source,
+        positions=error.positions,
+        path=error.path,
+        original_error=None,
+        extensions=extensions,
+    )
+
+
+def log_errors(errors: list[GraphQLError]) -> None:
+    """Log what clients cannot see: unexpected failures with their traceback, the rest briefly."""
+    for error in errors:
+        original = error.original_error
+        if original is None or isinstance(original, PracticumError):
+            log.debug("graphql error: %s", error.message)
+        else:
+            log.error("unexpected error in %s", error.path, exc_info=original)
+
+
+class ErrorCodes(SchemaExtension):
+    def on_operation(self) -> Iterator[None]:
+        yield
+        result = self.execution_context.result
+        if result is not None and getattr(result, "errors", None):
+            result.errors = [to_graphql_error(e) for e in result.errors]

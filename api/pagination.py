@@ -1,0 +1,106 @@
+"""Keyset pagination shared by every list: stable under inserts, cursors opaque to clients."""
+
+from __future__ import annotations
+
+import base64
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Generic, TypeVar
+
+from sqlalchemy import Select, tuple_
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
+
+from api.config import Settings
+from api.errors import PracticumError
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class PageRequest:
+    first: int
+    after: str | None = None
+
+    @classmethod
+    def of(cls, settings: Settings, first: int | None, after: str | None) -> PageRequest:
+        size = settings.default_page_size if first is None else first
+        if not 0 <= size <= settings.max_page_size:
+            raise PracticumError.invalid(
+                "first", f"first must be between 0 and {settings.max_page_size}."
+            )
+        return cls(first=size, after=after)
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    items: list[T]
+    cursors: list[str]
+    has_next_page: bool
+    has_previous_page: bool
+
+
+@dataclass(frozen=True)
+class Order:
+    """The columns a list is sorted by, all in one direction, the last one unique."""
+
+    columns: tuple[InstrumentedAttribute, ...]
+    descending: bool = False
+
+    def apply(self, stmt: Select) -> Select:
+        return stmt.order_by(*(c.desc() if self.descending else c.asc() for c in self.columns))
+
+    def after(self, stmt: Select, cursor: str) -> Select:
+        values = self.decode(cursor)
+        key, bound = tuple_(*self.columns), tuple_(*values)
+        return stmt.where(key < bound if self.descending else key > bound)
+
+    def encode(self, item: Any) -> str:
+        values = [_to_json(getattr(item, c.key)) for c in self.columns]
+        return base64.urlsafe_b64encode(json.dumps(values).encode()).decode()
+
+    def decode(self, cursor: str) -> list[Any]:
+        try:
+            raw = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+            if len(raw) != len(self.columns):
+                raise ValueError("wrong length")
+            return [_from_json(c, v) for c, v in zip(self.columns, raw, strict=True)]
+        except (ValueError, TypeError, json.JSONDecodeError) as exc:
+            raise PracticumError.invalid(
+                "after", "The `after` cursor is not valid; use a cursor from a previous page."
+            ) from exc
+
+
+def _to_json(value: Any) -> Any:
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value
+
+
+def _from_json(column: InstrumentedAttribute, value: Any) -> Any:
+    python_type = column.type.python_type
+    if python_type is uuid.UUID:
+        return uuid.UUID(value)
+    if python_type is datetime:
+        return datetime.fromisoformat(value)
+    if not isinstance(value, python_type):
+        raise TypeError(f"expected {python_type.__name__}")
+    return value
+
+
+async def paginate(session: AsyncSession, stmt: Select, order: Order, page: PageRequest) -> Page:
+    """Run `stmt` sorted by `order`, one page after `page.after`."""
+    if page.after:
+        stmt = order.after(stmt, page.after)
+    rows = list(await session.scalars(order.apply(stmt).limit(page.first + 1)))
+    items = rows[: page.first]
+    return Page(
+        items=items,
+        cursors=[order.encode(item) for item in items],
+        has_next_page=len(rows) > page.first,
+        has_previous_page=page.after is not None,
+    )
