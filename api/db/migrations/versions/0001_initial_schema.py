@@ -2,13 +2,12 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-27 01:16:25.904270
 """
 
-import sqlalchemy as sa
 from alembic import op
-
+import sqlalchemy as sa
 import api.db.base
+
 
 revision = "0001"
 down_revision = None
@@ -120,7 +119,9 @@ def upgrade() -> None:
             ["student_id"], ["users.id"], name=op.f("fk_enrollments_student_id_users")
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_enrollments")),
-        sa.UniqueConstraint("section_id", "student_id", name=op.f("uq_enrollments_section_id")),
+        sa.UniqueConstraint(
+            "section_id", "student_id", name=op.f("uq_enrollments_section_id_student_id")
+        ),
     )
     with op.batch_alter_table("enrollments", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_enrollments_student_id"), ["student_id"], unique=False)
@@ -272,8 +273,12 @@ def upgrade() -> None:
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_messages")),
-        sa.UniqueConstraint("session_id", "idempotency_key", name=op.f("uq_messages_session_id")),
-        sa.UniqueConstraint("session_id", "sequence_number", name=op.f("uq_messages_session_id")),
+        sa.UniqueConstraint(
+            "session_id", "idempotency_key", name=op.f("uq_messages_session_id_idempotency_key")
+        ),
+        sa.UniqueConstraint(
+            "session_id", "sequence_number", name=op.f("uq_messages_session_id_sequence_number")
+        ),
     )
     with op.batch_alter_table("messages", schema=None) as batch_op:
         batch_op.create_index("ix_messages_created", ["created_at"], unique=False)

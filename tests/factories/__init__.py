@@ -1,0 +1,1 @@
+"""Small factories per domain: each makes one valid object with unique values."""

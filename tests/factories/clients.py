@@ -1,0 +1,34 @@
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api.accounts.models import User
+from api.clients import service
+from api.clients.models import ClientProfile
+from api.config import Settings
+from tests.factories.accounts import actor
+
+
+def profile_fields(**overrides) -> service.ProfileFields:
+    values = dict(
+        name="Jordan Lee",
+        age=34,
+        background="Nurse working night shifts; recently moved cities.",
+        presenting_concern="Trouble sleeping and feeling isolated.",
+        personality_traits=["reserved", "thoughtful"],
+        communication_style="Short answers until trust builds.",
+        difficulty=2,
+        learning_goals="Practise open questions.",
+        boundaries="Avoids talking about family.",
+        opening_line="I'm not sure where to start.",
+    )
+    values.update(overrides)
+    return service.ProfileFields(**values)
+
+
+async def make_profile(
+    db: AsyncSession, settings: Settings, owner: User, **overrides
+) -> ClientProfile:
+    profile = await service.create_profile(db, actor(owner), settings, profile_fields(**overrides))
+    await db.commit()
+    return profile

@@ -1,0 +1,187 @@
+"""Sessions and messages: resume rules, ordering under concurrency, idempotency, rating."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from sqlalchemy import func, select
+
+from api.conversations import service
+from api.conversations.models import Message, Session, SessionStatus
+from api.errors import ErrorCode, PracticumError
+from api.pagination import PageRequest
+from tests.factories.accounts import actor
+from tests.factories.world import make_world
+
+
+async def _start(db, settings, world, **kwargs):
+    conversation, resumed = await service.start_session(
+        db, actor(world.student), settings, world.profile.id, **kwargs
+    )
+    await db.commit()
+    return conversation, resumed
+
+
+async def test_start_resumes_the_active_session_unless_asked_for_a_new_one(db, settings):
+    world = await make_world(db, settings)
+    first, resumed = await _start(db, settings, world)
+    assert not resumed and first.assignment_id == world.assignment.id
+    again, resumed = await _start(db, settings, world)
+    assert resumed and again.id == first.id
+
+    fresh, resumed = await _start(db, settings, world, new=True)
+    assert not resumed and fresh.id != first.id
+    await db.refresh(first)
+    assert first.status is SessionStatus.COMPLETED and first.ended_at is not None
+    active = await service.get_active_session(db, actor(world.student), world.profile.id)
+    assert active.id == fresh.id
+
+
+async def test_concurrent_starts_share_one_active_session(runtime, db, settings):
+    world = await make_world(db, settings)
+
+    async def start():
+        async with runtime.sessions() as own:
+            conversation, _ = await service.start_session(
+                own, actor(world.student), settings, world.profile.id
+            )
+            await own.commit()
+            return conversation.id
+
+    ids = await asyncio.gather(*(start() for _ in range(8)))
+    assert len(set(ids)) == 1
+    count = await db.scalar(
+        select(func.count()).select_from(Session).where(Session.student_id == world.student.id)
+    )
+    assert count == 1
+
+
+async def test_fifty_parallel_writers_get_contiguous_sequence_numbers(runtime, db, settings):
+    world = await make_world(db, settings)
+    conversation, _ = await _start(db, settings, world)
+
+    async def send(n: int):
+        async with runtime.sessions() as own:
+            message = await service.add_student_message(
+                own, actor(world.student), settings, conversation.id, f"message {n}"
+            )
+            await own.commit()
+            return message.sequence_number
+
+    numbers = await asyncio.gather(*(send(n) for n in range(50)))
+    assert sorted(numbers) == list(range(1, 51))
+
+    page = await service.list_messages(
+        db, actor(world.student), conversation.id, PageRequest(first=100)
+    )
+    assert [m.sequence_number for m in page.items] == list(range(1, 51))
+    assert sorted(m.content for m in page.items) == sorted(f"message {n}" for n in range(50))
+    await db.refresh(conversation)
+    assert conversation.message_count == 50
+
+
+async def test_messages_page_in_order(db, settings):
+    world = await make_world(db, settings)
+    conversation, _ = await _start(db, settings, world)
+    for n in range(5):
+        await service.add_student_message(
+            db, actor(world.student), settings, conversation.id, f"m{n}"
+        )
+    await db.commit()
+
+    seen, after = [], None
+    while True:
+        page = await service.list_messages(
+            db, actor(world.student), conversation.id, PageRequest(first=2, after=after)
+        )
+        seen += [m.content for m in page.items]
+        if not page.has_next_page:
+            break
+        after = page.cursors[-1]
+    assert seen == ["m0", "m1", "m2", "m3", "m4"]
+
+
+async def test_same_idempotency_key_stores_once(db, settings):
+    world = await make_world(db, settings)
+    conversation, _ = await _start(db, settings, world)
+    student = actor(world.student)
+    first = await service.add_student_message(
+        db, student, settings, conversation.id, "hello", idempotency_key="k1"
+    )
+    await db.commit()
+    again = await service.add_student_message(
+        db, student, settings, conversation.id, "hello", idempotency_key="k1"
+    )
+    await db.commit()
+    assert again.id == first.id
+    count = await db.scalar(
+        select(func.count()).select_from(Message).where(Message.session_id == conversation.id)
+    )
+    assert count == 1
+
+
+async def test_ended_session_takes_no_messages_and_can_be_rated(db, settings):
+    world = await make_world(db, settings)
+    conversation, _ = await _start(db, settings, world)
+    student = actor(world.student)
+
+    with pytest.raises(PracticumError) as early:
+        await service.rate_session(db, student, conversation.id, 5)
+    assert early.value.code is ErrorCode.CONFLICT
+
+    ended = await service.end_session(db, student, conversation.id)
+    again = await service.end_session(db, student, conversation.id)  # safe to retry
+    assert ended.status is SessionStatus.COMPLETED and again.ended_at == ended.ended_at
+    await db.commit()
+
+    with pytest.raises(PracticumError) as late:
+        await service.add_student_message(db, student, settings, conversation.id, "still there?")
+    assert late.value.code is ErrorCode.CONFLICT
+    assert "Start a new session" in late.value.message
+
+    await service.rate_session(db, student, conversation.id, 4, "Helpful")
+    feedback = await service.rate_session(db, student, conversation.id, 5, "Even better")
+    await db.commit()
+    assert (feedback.rating, feedback.comment) == (5, "Even better")
+
+
+@pytest.mark.parametrize("rating", [0, 6])
+async def test_rating_outside_one_to_five_is_refused(db, settings, rating):
+    world = await make_world(db, settings)
+    conversation, _ = await _start(db, settings, world)
+    await service.end_session(db, actor(world.student), conversation.id)
+    await db.commit()
+    with pytest.raises(PracticumError) as refused:
+        await service.rate_session(db, actor(world.student), conversation.id, rating)
+    assert refused.value.code is ErrorCode.BAD_USER_INPUT
+    assert refused.value.details["fields"][0]["field"] == "rating"
+
+
+async def test_empty_and_oversized_messages_are_refused(db, settings):
+    world = await make_world(db, settings)
+    conversation, _ = await _start(db, settings, world)
+    for content in ["", "   ", "x" * (settings.max_message_chars + 1)]:
+        with pytest.raises(PracticumError) as refused:
+            await service.add_student_message(
+                db, actor(world.student), settings, conversation.id, content
+            )
+        assert refused.value.code is ErrorCode.BAD_USER_INPUT
+    await db.rollback()
+    await db.refresh(conversation)
+    assert conversation.message_count == 0
+
+
+async def test_session_filter_by_status(db, settings):
+    world = await make_world(db, settings)
+    first, _ = await _start(db, settings, world)
+    second, _ = await _start(db, settings, world, new=True)
+    student = actor(world.student)
+    completed = await service.list_sessions(
+        db, student, PageRequest(first=10), service.SessionFilter(status=SessionStatus.COMPLETED)
+    )
+    active = await service.list_sessions(
+        db, student, PageRequest(first=10), service.SessionFilter(status=SessionStatus.ACTIVE)
+    )
+    assert [s.id for s in completed.items] == [first.id]
+    assert [s.id for s in active.items] == [second.id]
