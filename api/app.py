@@ -68,7 +68,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.get("/readyz", include_in_schema=False)
     async def readyz() -> JSONResponse:
         try:
-            async with runtime.engine.connect() as connection:
+            async with runtime.read_engine.connect() as connection:
                 await connection.execute(text("SELECT 1"))
                 revision = await connection.run_sync(current_revision)
         except Exception:

@@ -15,14 +15,19 @@ from api.config import Settings, get_settings
 SCHEMA_FILE = Path("schema.graphql")
 
 
+def _prepare_embedded_database(settings: Settings) -> None:
+    """The embedded SQLite database keeps itself migrated; PostgreSQL is migrated on purpose."""
+    if settings.sqlalchemy_url.startswith("sqlite"):
+        from api.db.migrate import upgrade
+
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        upgrade(settings.sqlalchemy_url)
+
+
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
-    from api.db.migrate import upgrade
-
-    if settings.sqlalchemy_url.startswith("sqlite"):
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-        upgrade(settings.sqlalchemy_url)  # embedded mode keeps itself migrated
+    _prepare_embedded_database(settings)
     host, port = args.host or settings.host, args.port or settings.port
     print(f"Practicum API on http://{host}:{port}/graphql", flush=True)
     uvicorn.run("api.app:create_app", factory=True, host=host, port=port, log_level="info")
@@ -41,6 +46,7 @@ def _migrate(args: argparse.Namespace, settings: Settings) -> int:
 async def _with_session(settings: Settings, work):
     from api.runtime import Runtime
 
+    await asyncio.to_thread(_prepare_embedded_database, settings)
     runtime = Runtime.create(settings)
     try:
         async with runtime.sessions() as session:
@@ -142,6 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     args = build_parser().parse_args(argv)
     return args.run(args, get_settings())
 

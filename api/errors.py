@@ -78,6 +78,8 @@ class FieldChecker:
             self.problems[field] = (
                 f"{label} is too long ({len(value)} characters; at most {max_chars})."
             )
+        elif "\x00" in value:  # PostgreSQL cannot store it
+            self.problems[field] = f"{label} contains a NUL character; remove it and try again."
         return value
 
     def int_range(self, field: str, value: int | None, *, label: str, low: int, high: int) -> None:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import Select, tuple_
+from sqlalchemy import Select, TypeDecorator, literal, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
@@ -54,7 +54,9 @@ class Order:
 
     def after(self, stmt: Select, cursor: str) -> Select:
         values = self.decode(cursor)
-        key, bound = tuple_(*self.columns), tuple_(*values)
+        # Bind each value with its column's type, so it is stored-format on every backend.
+        key = tuple_(*self.columns)
+        bound = tuple_(*(literal(v, c.type) for c, v in zip(self.columns, values, strict=True)))
         return stmt.where(key < bound if self.descending else key > bound)
 
     def encode(self, item: Any) -> str:
@@ -82,13 +84,30 @@ def _to_json(value: Any) -> Any:
 
 
 def _from_json(column: InstrumentedAttribute, value: Any) -> Any:
-    python_type = column.type.python_type
+    column_type = column.type
+    if isinstance(column_type, TypeDecorator):  # e.g. UTCDateTime: its python_type is `object`
+        column_type = column_type.impl_instance
+    python_type = column_type.python_type
     if python_type is uuid.UUID:
-        return uuid.UUID(value)
+        return uuid.UUID(_storable_text(value))
     if python_type is datetime:
-        return datetime.fromisoformat(value)
+        moment = datetime.fromisoformat(_storable_text(value))
+        if moment.tzinfo is None:
+            raise ValueError("expected a datetime with a time zone")
+        return moment
     if not isinstance(value, python_type):
         raise TypeError(f"expected {python_type.__name__}")
+    if isinstance(value, str):
+        _storable_text(value)
+    if isinstance(value, int) and not -(2**31) <= value < 2**31:
+        raise ValueError("integer out of range")
+    return value
+
+
+def _storable_text(value: Any) -> str:
+    """Text a database can compare against (PostgreSQL refuses NUL characters)."""
+    if not isinstance(value, str) or "\x00" in value:
+        raise ValueError("expected text")
     return value
 
 

@@ -31,7 +31,7 @@ async def _postgres_reachable() -> str | None:
 
     try:
         connection = await asyncio.wait_for(asyncpg.connect(PG_ADMIN_URL), timeout=5)
-    except (OSError, asyncio.TimeoutError, asyncpg.PostgresError) as exc:
+    except (TimeoutError, OSError, asyncpg.PostgresError) as exc:
         return f"PostgreSQL at {PG_ADMIN_URL} is not reachable ({exc.__class__.__name__}: {exc})"
     await connection.close()
     return None

@@ -62,7 +62,9 @@ async def create_user(
 async def login(
     session: AsyncSession, settings: Settings, *, email: str, password: str
 ) -> LoginResult:
-    user = await repository.get_by_email(session, (email or "").strip())
+    email = (email or "").strip()
+    # An email with NUL cannot exist (and PostgreSQL refuses to compare against it).
+    user = await repository.get_by_email(session, email) if "\x00" not in email else None
     ok = verify_password(user.password_hash if user else None, password or "")
     if not ok or user is None:
         raise AccountError(ErrorCode.UNAUTHENTICATED, "Email or password is incorrect.")

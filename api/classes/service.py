@@ -85,7 +85,8 @@ async def join_section(session: AsyncSession, actor: Actor, join_code: str) -> S
     if not actor.is_student:
         raise ClassesError.forbidden("Only students join sections with a join code.")
     code = (join_code or "").strip().upper().replace("-", "").replace(" ", "")
-    section = await repository.get_section_by_code(session, code) if code else None
+    known = code and "\x00" not in code  # PostgreSQL refuses to compare against NUL
+    section = await repository.get_section_by_code(session, code) if known else None
     if section is None:
         raise ClassesError.invalid(
             "joinCode", "No section has this join code. Check the code with your teacher."

@@ -186,6 +186,8 @@ async def add_student_message(
         check.add(
             "idempotencyKey", f"idempotencyKey must be 1 to {MAX_IDEMPOTENCY_KEY} characters."
         )
+    elif idempotency_key is not None and "\x00" in idempotency_key:  # PostgreSQL refuses NUL
+        check.add("idempotencyKey", "idempotencyKey cannot contain a NUL character.")
     check.raise_if_any(ConversationError)
     conversation = await get_own_session(session, actor, session_id)
     if idempotency_key is not None:

@@ -1,4 +1,4 @@
-"""Engine and session factory for SQLite (embedded) and PostgreSQL."""
+"""Engines and session factories for SQLite (embedded) and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -13,22 +13,25 @@ from sqlalchemy.ext.asyncio import (
 from api.db.session import SerialSession
 
 
-def create_engine(url: str, **kwargs) -> AsyncEngine:
+def create_engine(url: str, *, read_only: bool = False, **kwargs) -> AsyncEngine:
+    """An engine for `url`. On SQLite, writers begin with BEGIN IMMEDIATE; `read_only`
+    engines begin deferred, so reads never wait for one another."""
     if url.startswith("sqlite"):
         engine = create_async_engine(url, connect_args={"timeout": 30}, **kwargs)
-        _serialise_sqlite_writers(engine)
+        _configure_sqlite(engine, begin="BEGIN DEFERRED" if read_only else "BEGIN IMMEDIATE")
         return engine
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 20)
     return create_async_engine(url, pool_pre_ping=True, **kwargs)
 
 
-def _serialise_sqlite_writers(engine: AsyncEngine) -> None:
-    """WAL, foreign keys, and BEGIN IMMEDIATE so concurrent writers queue instead of deadlocking.
+def _configure_sqlite(engine: AsyncEngine, begin: str) -> None:
+    """WAL, foreign keys, and an explicit BEGIN.
 
-    pysqlite's default deferred BEGIN lets two transactions read and then both try to
-    upgrade to a write lock, and one fails with "database is locked". Taking the write lock
-    at BEGIN makes SQLite's busy timeout queue them.
+    pysqlite's default deferred BEGIN lets two writers both read and then both try to
+    upgrade to the write lock, and one fails with "database is locked". Writers take the
+    lock at BEGIN IMMEDIATE instead, so SQLite's busy timeout queues them; in WAL mode
+    readers never block them.
     """
 
     @event.listens_for(engine.sync_engine, "connect")
@@ -43,7 +46,7 @@ def _serialise_sqlite_writers(engine: AsyncEngine) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def on_begin(connection) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        connection.exec_driver_sql(begin)
 
 
 def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

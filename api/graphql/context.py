@@ -102,7 +102,9 @@ class UnitOfWork(SchemaExtension):
         if execution.operation_type is OperationType.SUBSCRIPTION:
             yield  # subscriptions open short sessions of their own
             return
-        async with context.runtime.sessions() as session:
+        runtime = context.runtime
+        reading = execution.operation_type is OperationType.QUERY
+        async with (runtime.read_sessions if reading else runtime.sessions)() as session:
             token = _operation.set(Operation(session=session, loaders=Loaders(session)))
             try:
                 yield

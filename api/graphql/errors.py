@@ -20,8 +20,8 @@ def to_graphql_error(error: GraphQLError) -> GraphQLError:
     if isinstance(original, PracticumError):
         extensions = {"code": original.code.value, **original.details}
         return _copy(error, original.message, extensions)
-    if original is None:
-        # Parse and validation errors (including depth, alias and token limits).
+    if original is None or isinstance(original, GraphQLError):
+        # Parse, validation and variable errors (including depth, alias and token limits).
         return _copy(error, error.message, {"code": ErrorCode.BAD_USER_INPUT.value})
     return _copy(error, INTERNAL_MESSAGE, {"code": ErrorCode.INTERNAL.value})
 
@@ -42,15 +42,27 @@ def log_errors(errors: list[GraphQLError]) -> None:
     """Log what clients cannot see: unexpected failures with their traceback, the rest briefly."""
     for error in errors:
         original = error.original_error
-        if original is None or isinstance(original, PracticumError):
+        if original is None or isinstance(original, PracticumError | GraphQLError):
             log.debug("graphql error: %s", error.message)
         else:
             log.error("unexpected error in %s", error.path, exc_info=original)
 
 
 class ErrorCodes(SchemaExtension):
+    _streamed = False
+
     def on_operation(self) -> Iterator[None]:
         yield
-        result = self.execution_context.result
-        if result is not None and getattr(result, "errors", None):
-            result.errors = [to_graphql_error(e) for e in result.errors]
+        if not self._streamed:
+            _map_errors(self.execution_context.result)
+
+    def on_stream_result(self, result) -> Iterator[None]:
+        # Websocket results are sent before on_operation resumes: map them here.
+        self._streamed = True
+        _map_errors(result)
+        yield
+
+
+def _map_errors(result) -> None:
+    if result is not None and getattr(result, "errors", None):
+        result.errors = [to_graphql_error(e) for e in result.errors]

@@ -37,11 +37,13 @@ def build_schema(settings: Settings) -> PracticumSchema:
     return PracticumSchema(
         query=Query,
         mutation=Mutation,
+        # Classes or factories, never instances: each operation gets fresh extensions
+        # (Strawberry sets per-request state on them).
         extensions=[
             ErrorCodes,
-            QueryDepthLimiter(max_depth=settings.max_query_depth),
-            MaxAliasesLimiter(max_alias_count=settings.max_query_aliases),
-            MaxTokensLimiter(max_token_count=settings.max_query_tokens),
+            lambda: QueryDepthLimiter(max_depth=settings.max_query_depth),
+            lambda: MaxAliasesLimiter(max_alias_count=settings.max_query_aliases),
+            lambda: MaxTokensLimiter(max_token_count=settings.max_query_tokens),
             UnitOfWork,
         ],
     )
