@@ -75,10 +75,10 @@ async def start_session(
     profile = await clients.get_profile(session, actor, client_profile_id)
     if profile.archived:
         raise ConversationError.conflict(f"{profile.name} is archived; restore the profile first.")
+    assignment = await _assignment_for(session, actor, profile, assignment_id)
     active = await repository.get_active(session, actor.id, profile.id)
     if active is not None and not new:
         return active, True
-    assignment = await _assignment_for(session, actor, profile, assignment_id)
     if active is not None:
         _end(active)
         await session.flush()

@@ -37,7 +37,6 @@ class Context(BaseContext):
     def __init__(self, runtime: Runtime, authorization: str | None = None) -> None:
         super().__init__()
         self.runtime = runtime
-        self.executed = False
         self._actor: Actor | None = None
         self._auth_error: PracticumError | None = None
         self.authenticate(authorization)
@@ -98,7 +97,6 @@ class UnitOfWork(SchemaExtension):
     async def on_execute(self) -> AsyncIterator[None]:
         execution = self.execution_context
         context: Context = execution.context
-        context.executed = True
         if execution.operation_type is OperationType.SUBSCRIPTION:
             yield  # subscriptions open short sessions of their own
             return

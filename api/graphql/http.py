@@ -30,7 +30,6 @@ from strawberry.types.graphql import OperationType
 
 from api.errors import ErrorCode
 from api.graphql.context import Context
-from api.graphql.errors import INTERNAL_MESSAGE
 from api.graphql.schema import PracticumSchema
 from api.runtime import Runtime
 
@@ -158,6 +157,13 @@ def _format_errors(errors: list[GraphQLError]) -> list[dict[str, Any]]:
     return [error.formatted for error in errors]
 
 
+def _is_request_error(result) -> bool:
+    """Errors raised before any field ran carry no path; field errors always do."""
+    return (
+        result.data is None and bool(result.errors) and all(e.path is None for e in result.errors)
+    )
+
+
 class GraphQLHTTP:
     """The ASGI endpoint for GET and POST on /graphql."""
 
@@ -224,11 +230,10 @@ class GraphQLHTTP:
         payload: dict[str, Any] = {}
         if result.errors:
             payload["errors"] = _format_errors(result.errors)
-        if not context.executed:
-            # The document never ran (unparseable, invalid, or over a limit): no `data`.
+        if _is_request_error(result):
+            # The document never ran (unparseable, invalid, over a limit, or variables
+            # of the wrong type): no `data`, and a 400 for clients that understand it.
             status = 400 if media == GRAPHQL_RESPONSE else 200
-            if not result.errors:  # pragma: no cover - strawberry always explains why
-                payload["errors"] = [{"message": INTERNAL_MESSAGE}]
             return _respond(payload, status, media)
         payload["data"] = result.data
         if result.extensions:

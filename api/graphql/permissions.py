@@ -4,14 +4,28 @@ from typing import Any
 
 from strawberry.permission import BasePermission
 
+from api.errors import PracticumError
 from api.graphql.context import Info
 
 
 class IsAuthenticated(BasePermission):
-    """The field needs a logged-in user; the error says why the login was refused."""
+    """The field needs a logged-in user whose account is still active.
+
+    The token says who the user is; the account is looked up once per operation (the
+    loader caches it), so a disabled account loses access at once, not when its token ends.
+    """
 
     message = "Please log in to continue."
 
-    def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
-        info.context.actor  # raises UNAUTHENTICATED with the specific reason  # noqa: B018
+    async def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
+        actor = info.context.actor  # raises UNAUTHENTICATED with the specific reason
+        user = await info.context.loaders.users.load(actor.id)
+        if user is None:
+            raise PracticumError.unauthenticated(
+                "Your account is no longer available; log in again."
+            )
+        if not user.active:
+            raise PracticumError.unauthenticated(
+                "This account is disabled. Ask your teacher or an admin."
+            )
         return True

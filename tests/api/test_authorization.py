@@ -1,0 +1,736 @@
+"""Who may do what: every role against every operation, on objects someone else owns.
+
+Each case builds two class worlds, A and B (a teacher, an enrolled student, a client, a
+published assignment and sessions each) and an admin, then acts on world A's objects as:
+
+- ``student``: A's enrolled student (owns A's sessions),
+- ``other_student``: B's student (not in A's section),
+- ``teacher``: A's teacher (owns A's client, section and assignments),
+- ``other_teacher``: B's teacher,
+- ``admin``, and ``anonymous`` (no token).
+
+A case asserts the exact outcome (allowed, or the error code), that a list never shows the
+other world's objects, and that a refused operation changed nothing in the database.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from api.accounts.models import Role, User
+from api.accounts.security import issue_token
+from api.classes.models import Assignment, AssignmentStatus, Enrollment, Section
+from api.clients.models import ClientProfile
+from api.conversations import service as conversations
+from api.conversations.models import Message, Session, SessionFeedback, SessionStatus
+from api.errors import ErrorCode
+from tests.factories.accounts import actor, make_user
+from tests.factories.classes import make_assignment
+from tests.factories.clients import make_profile
+from tests.factories.world import World, make_world
+
+ALLOWED = "ALLOWED"
+UNAUTHENTICATED = ErrorCode.UNAUTHENTICATED.value
+FORBIDDEN = ErrorCode.FORBIDDEN.value
+NOT_FOUND = ErrorCode.NOT_FOUND.value
+
+ROLES = ("student", "other_student", "teacher", "other_teacher", "admin", "anonymous")
+# Which world's objects a non-admin role belongs to.
+HOME = {"student": "a", "teacher": "a", "other_student": "b", "other_teacher": "b"}
+BOUNDARIES = "Avoids talking about family."  # what tests.factories.clients gives every profile
+FIRST_WORDS = "Hello, I'm here for the practice."
+
+
+# The world every case acts in
+
+
+@dataclass
+class Conversations:
+    active_id: uuid.UUID  # the student's ongoing session with the world's client
+    ended_id: uuid.UUID  # a finished one with the same client, not yet rated
+
+
+@dataclass
+class Matrix:
+    a: World
+    b: World
+    admin: User
+    a_draft_id: uuid.UUID  # an unpublished assignment in A's section
+    a_sessions: Conversations
+    b_sessions: Conversations
+    tokens: dict[str, str | None]
+    users: dict[str, User | None]
+
+    def world(self, key: str) -> World:
+        return self.a if key == "a" else self.b
+
+    def sessions(self, key: str) -> Conversations:
+        return self.a_sessions if key == "a" else self.b_sessions
+
+
+async def practise(db, settings, world: World) -> Conversations:
+    """The world's student finishes one session and is midway through another."""
+    student = actor(world.student)
+    ended, _ = await conversations.start_session(db, student, settings, world.profile.id)
+    await conversations.add_student_message(db, student, settings, ended.id, "First try.")
+    await conversations.end_session(db, student, ended.id)
+    active, _ = await conversations.start_session(db, student, settings, world.profile.id)
+    await conversations.add_student_message(db, student, settings, active.id, FIRST_WORDS)
+    await db.commit()
+    return Conversations(active_id=active.id, ended_id=ended.id)
+
+
+def token_for(settings, user: User) -> str:
+    token, _ = issue_token(actor(user), settings.signing_secret(), timedelta(hours=1))
+    return token
+
+
+async def build_matrix(db, settings) -> Matrix:
+    a = await make_world(db, settings)
+    b = await make_world(db, settings)
+    admin = await make_user(db, Role.ADMIN)
+    draft = await make_assignment(db, settings, a.teacher, a.section, a.profile, publish=False)
+    users = {
+        "student": a.student,
+        "other_student": b.student,
+        "teacher": a.teacher,
+        "other_teacher": b.teacher,
+        "admin": admin,
+        "anonymous": None,
+    }
+    tokens = {role: token_for(settings, u) if u else None for role, u in users.items()}
+    return Matrix(
+        a=a,
+        b=b,
+        admin=admin,
+        a_draft_id=draft.id,
+        a_sessions=await practise(db, settings, a),
+        b_sessions=await practise(db, settings, b),
+        tokens=tokens,
+        users=users,
+    )
+
+
+# Reading the database (each read ends its transaction: SQLite writers must not wait on it)
+
+
+async def scalar(db, stmt):
+    value = await db.scalar(stmt)
+    await db.commit()
+    return value
+
+
+async def rows(db, stmt) -> list[tuple]:
+    result = [tuple(row) for row in await db.execute(stmt)]
+    await db.commit()
+    return result
+
+
+async def snapshot(db, m: Matrix) -> dict:
+    """Everything a refused operation could have touched."""
+    state: dict = {}
+    for model in (User, ClientProfile, Section, Enrollment, Assignment, Session, Message):
+        state[model.__tablename__] = await scalar(db, select(func.count()).select_from(model))
+    state["feedback"] = await scalar(db, select(func.count()).select_from(SessionFeedback))
+    state["a_profile"] = await rows(
+        db,
+        select(ClientProfile.name, ClientProfile.version, ClientProfile.archived).where(
+            ClientProfile.id == m.a.profile.id
+        ),
+    )
+    state["a_assignments"] = await rows(
+        db,
+        select(Assignment.id, Assignment.status, Assignment.published_at)
+        .where(Assignment.section_id == m.a.section.id)
+        .order_by(Assignment.id),
+    )
+    state["a_sessions"] = await rows(
+        db,
+        select(Session.id, Session.status, Session.message_count)
+        .where(Session.student_id == m.a.student.id)
+        .order_by(Session.id),
+    )
+    return state
+
+
+# GraphQL helpers
+
+
+def codes(body: dict) -> list[str]:
+    return [error["extensions"]["code"] for error in body.get("errors", [])]
+
+
+async def all_nodes(gql, token: str, field: str, selection: str, args: str = "") -> list[dict]:
+    """Every node of a list query, following endCursor page by page."""
+    query = (
+        f"query($after: String) {{ {field}(first: 100, after: $after{args}) {{"
+        f" pageInfo {{ hasNextPage endCursor }} nodes {{ {selection} }} }} }}"
+    )
+    nodes: list[dict] = []
+    after = None
+    for _ in range(1000):
+        connection = (await gql.ok(query, {"after": after}, token))[field]
+        nodes += connection["nodes"]
+        if not connection["pageInfo"]["hasNextPage"]:
+            assert len(ids(nodes)) == len(nodes), f"{field} repeated a node across pages"
+            return nodes
+        assert connection["pageInfo"]["endCursor"] != after, f"{field} did not move past {after}"
+        after = connection["pageInfo"]["endCursor"]
+    raise AssertionError(f"{field} never reached its last page")
+
+
+def ids(nodes: list[dict]) -> set[str]:
+    return {node["id"] for node in nodes}
+
+
+def sees_world(role: str, world: str) -> bool:
+    """Lists show an admin everything, anyone else only their own world."""
+    return role == "admin" or HOME.get(role) == world
+
+
+def is_author(role: str) -> bool:
+    """Who sees world A's boundaries and join code: its teacher and admins."""
+    return role in ("teacher", "admin")
+
+
+# The operations: a document, its variables, and what an allowed call must have done
+
+Check = Callable[["Case"], Awaitable[None]]
+
+
+@dataclass
+class Case:
+    m: Matrix
+    role: str
+    data: dict
+    db: object
+    gql: object
+
+    @property
+    def user(self) -> User:
+        user = self.m.users[self.role]
+        assert user is not None
+        return user
+
+    @property
+    def token(self) -> str | None:
+        return self.m.tokens[self.role]
+
+
+@dataclass
+class Operation:
+    document: str
+    variables: Callable[[Matrix], dict]
+    check: Check  # what an allowed call must have returned or done
+    mutation: bool = False
+
+
+async def check_me(case: Case) -> None:
+    assert case.data["me"]["id"] == str(case.user.id)
+    assert case.data["me"]["role"] == case.user.role.value
+
+
+async def check_client_profile(case: Case) -> None:
+    profile = case.data["clientProfile"]
+    assert profile["id"] == str(case.m.a.profile.id)
+    assert profile["boundaries"] == (BOUNDARIES if is_author(case.role) else None)
+
+
+async def check_client_profiles(case: Case) -> None:
+    nodes = await all_nodes(case.gql, case.token, "clientProfiles", "id boundaries")
+    seen = ids(nodes)
+    for world in ("a", "b"):
+        assert (str(case.m.world(world).profile.id) in seen) == sees_world(case.role, world)
+    if case.role in ("student", "other_student"):
+        assert all(node["boundaries"] is None for node in nodes)
+
+
+async def check_section(case: Case) -> None:
+    section = case.data["section"]
+    assert section["id"] == str(case.m.a.section.id)
+    assert section["joinCode"] == (case.m.a.section.join_code if is_author(case.role) else None)
+
+
+async def check_sections(case: Case) -> None:
+    nodes = await all_nodes(case.gql, case.token, "sections", "id joinCode")
+    seen = ids(nodes)
+    for world in ("a", "b"):
+        assert (str(case.m.world(world).section.id) in seen) == sees_world(case.role, world)
+    if case.role in ("student", "other_student"):
+        assert all(node["joinCode"] is None for node in nodes)
+
+
+async def check_section_students(case: Case) -> None:
+    students = case.data["section"]["students"]["nodes"]
+    assert ids(students) == {str(case.m.a.student.id)}
+
+
+async def check_assignment(case: Case) -> None:
+    assignment = case.data["assignment"]
+    assert assignment["id"] == str(case.m.a.assignment.id)
+    [profile] = assignment["clientProfiles"]
+    assert profile["id"] == str(case.m.a.profile.id)
+    assert profile["boundaries"] == (BOUNDARIES if is_author(case.role) else None)
+
+
+async def check_assignments(case: Case) -> None:
+    seen = ids(await all_nodes(case.gql, case.token, "assignments", "id"))
+    for world in ("a", "b"):
+        assert (str(case.m.world(world).assignment.id) in seen) == sees_world(case.role, world)
+    # Drafts are for the teacher's eyes only.
+    assert (str(case.m.a_draft_id) in seen) == is_author(case.role)
+
+
+async def check_session(case: Case) -> None:
+    session = case.data["session"]
+    assert session["id"] == str(case.m.a_sessions.active_id)
+    assert session["status"] == "ACTIVE"
+    assert session["student"]["id"] == str(case.m.a.student.id)
+
+
+async def check_sessions(case: Case) -> None:
+    seen = ids(await all_nodes(case.gql, case.token, "sessions", "id"))
+    for world in ("a", "b"):
+        sessions = case.m.sessions(world)
+        expected = sees_world(case.role, world)
+        assert (str(sessions.active_id) in seen) == expected
+        assert (str(sessions.ended_id) in seen) == expected
+
+
+async def check_active_session(case: Case) -> None:
+    found = case.data["activeSession"]
+    if case.role == "student":
+        assert found == {"id": str(case.m.a_sessions.active_id)}
+    else:  # only your own active session, never the student's
+        assert found is None
+
+
+async def check_session_messages(case: Case) -> None:
+    messages = case.data["session"]["messages"]["nodes"]
+    assert [(m["sequenceNumber"], m["content"]) for m in messages] == [(1, FIRST_WORDS)]
+
+
+async def check_create_client_profile(case: Case) -> None:
+    profile = case.data["createClientProfile"]["clientProfile"]
+    assert profile["owner"]["id"] == str(case.user.id)
+    owner = await scalar(
+        case.db,
+        select(ClientProfile.owner_id).where(ClientProfile.id == uuid.UUID(profile["id"])),
+    )
+    assert owner == case.user.id
+
+
+async def check_update_client_profile(case: Case) -> None:
+    profile = case.data["updateClientProfile"]["clientProfile"]
+    assert (profile["name"], profile["version"]) == ("Renamed", 2)
+    stored = await rows(
+        case.db,
+        select(ClientProfile.name, ClientProfile.version).where(
+            ClientProfile.id == case.m.a.profile.id
+        ),
+    )
+    assert stored == [("Renamed", 2)]
+
+
+async def check_create_section(case: Case) -> None:
+    section = case.data["createSection"]["section"]
+    assert section["teacher"]["id"] == str(case.user.id)
+    assert section["joinCode"]  # its creator manages it, so sees the code
+    teacher = await scalar(
+        case.db, select(Section.teacher_id).where(Section.id == uuid.UUID(section["id"]))
+    )
+    assert teacher == case.user.id
+
+
+async def check_join_section(case: Case) -> None:
+    section = case.data["joinSection"]["section"]
+    assert section["id"] == str(case.m.a.section.id)
+    assert section["joinCode"] is None
+    enrolled = await scalar(
+        case.db,
+        select(func.count())
+        .select_from(Enrollment)
+        .where(Enrollment.section_id == case.m.a.section.id, Enrollment.student_id == case.user.id),
+    )
+    assert enrolled == 1  # joining twice does not enroll twice
+
+
+async def check_create_assignment(case: Case) -> None:
+    assignment = case.data["createAssignment"]["assignment"]
+    assert assignment["status"] == "DRAFT"
+    assert assignment["section"]["id"] == str(case.m.a.section.id)
+    assert [p["id"] for p in assignment["clientProfiles"]] == [str(case.m.a.profile.id)]
+    section = await scalar(
+        case.db,
+        select(Assignment.section_id).where(Assignment.id == uuid.UUID(assignment["id"])),
+    )
+    assert section == case.m.a.section.id
+
+
+async def check_publish_assignment(case: Case) -> None:
+    assert case.data["publishAssignment"]["assignment"]["status"] == "PUBLISHED"
+    status = await scalar(
+        case.db, select(Assignment.status).where(Assignment.id == case.m.a_draft_id)
+    )
+    assert status is AssignmentStatus.PUBLISHED
+
+
+async def check_start_session(case: Case) -> None:
+    payload = case.data["startSession"]
+    if case.role == "student":  # resumes the ongoing session
+        assert payload["resumed"] is True
+        assert payload["session"]["id"] == str(case.m.a_sessions.active_id)
+    else:  # the author and admins may try the client out, in a session of their own
+        assert payload["resumed"] is False
+        assert payload["session"]["student"]["id"] == str(case.user.id)
+        student = await scalar(
+            case.db,
+            select(Session.student_id).where(Session.id == uuid.UUID(payload["session"]["id"])),
+        )
+        assert student == case.user.id
+
+
+async def check_send_message(case: Case) -> None:
+    message = case.data["sendMessage"]["userMessage"]
+    assert (message["sequenceNumber"], message["content"]) == (2, "One more thing.")
+    stored = await rows(
+        case.db,
+        select(Message.sequence_number)
+        .where(Message.session_id == case.m.a_sessions.active_id)
+        .order_by(Message.sequence_number),
+    )
+    assert stored == [(1,), (2,)]
+
+
+async def check_end_session(case: Case) -> None:
+    assert case.data["endSession"]["session"]["status"] == "COMPLETED"
+    status = await scalar(
+        case.db, select(Session.status).where(Session.id == case.m.a_sessions.active_id)
+    )
+    assert status is SessionStatus.COMPLETED
+
+
+async def check_rate_session(case: Case) -> None:
+    assert case.data["rateSession"]["feedback"]["rating"] == 4
+    stored = await rows(
+        case.db,
+        select(SessionFeedback.rating, SessionFeedback.student_id).where(
+            SessionFeedback.session_id == case.m.a_sessions.ended_id
+        ),
+    )
+    assert stored == [(4, case.m.a.student.id)]
+
+
+def no_variables(m: Matrix) -> dict:
+    return {}
+
+
+OK, UNAUTH, FORBID, NF = ALLOWED, UNAUTHENTICATED, FORBIDDEN, NOT_FOUND
+
+# The matrix: what each role gets, acting on world A's objects.
+# fmt: off
+EXPECTED: dict[str, tuple[str, ...]] = {
+    #                       student other_student teacher other_teacher admin   anonymous
+    "me":                   (OK,     OK,           OK,     OK,           OK,     UNAUTH),
+    "clientProfile":        (OK,     NF,           OK,     NF,           OK,     UNAUTH),
+    "clientProfiles":       (OK,     OK,           OK,     OK,           OK,     UNAUTH),
+    "section":              (OK,     NF,           OK,     NF,           OK,     UNAUTH),
+    "sections":             (OK,     OK,           OK,     OK,           OK,     UNAUTH),
+    "section.students":     (FORBID, NF,           OK,     NF,           OK,     UNAUTH),
+    "assignment":           (OK,     NF,           OK,     NF,           OK,     UNAUTH),
+    "assignments":          (OK,     OK,           OK,     OK,           OK,     UNAUTH),
+    "session":              (OK,     NF,           OK,     NF,           OK,     UNAUTH),
+    "sessions":             (OK,     OK,           OK,     OK,           OK,     UNAUTH),
+    "activeSession":        (OK,     NF,           OK,     NF,           OK,     UNAUTH),
+    "session.messages":     (OK,     NF,           OK,     NF,           OK,     UNAUTH),
+    "createClientProfile":  (FORBID, FORBID,       OK,     OK,           OK,     UNAUTH),
+    "updateClientProfile":  (FORBID, FORBID,       OK,     NF,           OK,     UNAUTH),
+    "createSection":        (FORBID, FORBID,       OK,     OK,           OK,     UNAUTH),
+    "joinSection":          (OK,     OK,           FORBID, FORBID,       FORBID, UNAUTH),
+    "createAssignment":     (FORBID, FORBID,       OK,     NF,           OK,     UNAUTH),
+    "publishAssignment":    (FORBID, FORBID,       OK,     NF,           OK,     UNAUTH),
+    "startSession":         (OK,     NF,           OK,     NF,           OK,     UNAUTH),
+    "sendMessage":          (OK,     NF,           FORBID, NF,           OK,     UNAUTH),
+    "endSession":           (OK,     NF,           FORBID, NF,           OK,     UNAUTH),
+    "rateSession":          (OK,     NF,           FORBID, NF,           OK,     UNAUTH),
+}
+# fmt: on
+
+OPERATIONS: dict[str, Operation] = {
+    # Queries
+    "me": Operation("{ me { id role } }", no_variables, check_me),
+    "clientProfile": Operation(
+        "query($id: ID!) { clientProfile(id: $id) { id boundaries } }",
+        lambda m: {"id": str(m.a.profile.id)},
+        check_client_profile,
+    ),
+    "clientProfiles": Operation(
+        "{ clientProfiles { nodes { id } } }", no_variables, check_client_profiles
+    ),
+    "section": Operation(
+        "query($id: ID!) { section(id: $id) { id joinCode } }",
+        lambda m: {"id": str(m.a.section.id)},
+        check_section,
+    ),
+    "sections": Operation("{ sections { nodes { id } } }", no_variables, check_sections),
+    "section.students": Operation(
+        "query($id: ID!) { section(id: $id) { id students { nodes { id } } } }",
+        lambda m: {"id": str(m.a.section.id)},
+        check_section_students,
+    ),
+    "assignment": Operation(
+        "query($id: ID!) { assignment(id: $id) { id clientProfiles { id boundaries } } }",
+        lambda m: {"id": str(m.a.assignment.id)},
+        check_assignment,
+    ),
+    "assignments": Operation("{ assignments { nodes { id } } }", no_variables, check_assignments),
+    "session": Operation(
+        "query($id: ID!) { session(id: $id) { id status student { id } } }",
+        lambda m: {"id": str(m.a_sessions.active_id)},
+        check_session,
+    ),
+    "sessions": Operation("{ sessions { nodes { id } } }", no_variables, check_sessions),
+    "activeSession": Operation(
+        "query($id: ID!) { activeSession(clientId: $id) { id } }",
+        lambda m: {"id": str(m.a.profile.id)},
+        check_active_session,
+    ),
+    "session.messages": Operation(
+        "query($id: ID!) { session(id: $id) { messages { nodes { sequenceNumber content } } } }",
+        lambda m: {"id": str(m.a_sessions.active_id)},
+        check_session_messages,
+    ),
+    # Mutations
+    "createClientProfile": Operation(
+        """mutation { createClientProfile(input: {name: "Casey", presentingConcern: "Stress"})
+           { clientProfile { id owner { id } } } }""",
+        no_variables,
+        check_create_client_profile,
+        mutation=True,
+    ),
+    "updateClientProfile": Operation(
+        """mutation($id: ID!) { updateClientProfile(id: $id, input: {name: "Renamed"})
+           { clientProfile { name version } } }""",
+        lambda m: {"id": str(m.a.profile.id)},
+        check_update_client_profile,
+        mutation=True,
+    ),
+    "createSection": Operation(
+        """mutation { createSection(input: {name: "Evening group"})
+           { section { id joinCode teacher { id } } } }""",
+        no_variables,
+        check_create_section,
+        mutation=True,
+    ),
+    "joinSection": Operation(
+        "mutation($code: String!) { joinSection(joinCode: $code) { section { id joinCode } } }",
+        lambda m: {"code": m.a.section.join_code},
+        check_join_section,
+        mutation=True,
+    ),
+    "createAssignment": Operation(
+        """mutation($section: ID!, $client: ID!) { createAssignment(input: {sectionId: $section,
+             title: "Second practice", clientProfileIds: [$client]})
+           { assignment { id status section { id } clientProfiles { id } } } }""",
+        lambda m: {"section": str(m.a.section.id), "client": str(m.a.profile.id)},
+        check_create_assignment,
+        mutation=True,
+    ),
+    "publishAssignment": Operation(
+        "mutation($id: ID!) { publishAssignment(id: $id) { assignment { id status } } }",
+        lambda m: {"id": str(m.a_draft_id)},
+        check_publish_assignment,
+        mutation=True,
+    ),
+    "startSession": Operation(
+        """mutation($id: ID!) { startSession(clientId: $id)
+           { resumed session { id student { id } } } }""",
+        lambda m: {"id": str(m.a.profile.id)},
+        check_start_session,
+        mutation=True,
+    ),
+    "sendMessage": Operation(
+        """mutation($id: ID!) { sendMessage(sessionId: $id, content: "One more thing.")
+           { userMessage { sequenceNumber content } } }""",
+        lambda m: {"id": str(m.a_sessions.active_id)},
+        check_send_message,
+        mutation=True,
+    ),
+    "endSession": Operation(
+        "mutation($id: ID!) { endSession(sessionId: $id) { session { id status } } }",
+        lambda m: {"id": str(m.a_sessions.active_id)},
+        check_end_session,
+        mutation=True,
+    ),
+    "rateSession": Operation(
+        "mutation($id: ID!) { rateSession(sessionId: $id, rating: 4) { feedback { rating } } }",
+        lambda m: {"id": str(m.a_sessions.ended_id)},
+        check_rate_session,
+        mutation=True,
+    ),
+}
+assert OPERATIONS.keys() == EXPECTED.keys()
+
+CASES = [
+    pytest.param(name, role, outcome, id=f"{name}-{role}-{outcome.lower()}")
+    for name, outcomes in EXPECTED.items()
+    for role, outcome in zip(ROLES, outcomes, strict=True)
+]
+
+
+def private_to_a(m: Matrix) -> list[str]:
+    """What a refused caller must never read in the response."""
+    return [
+        str(m.a.profile.id),
+        str(m.a.section.id),
+        m.a.section.join_code,
+        str(m.a.assignment.id),
+        str(m.a_draft_id),
+        str(m.a_sessions.active_id),
+        str(m.a_sessions.ended_id),
+        m.a.student.email,
+        BOUNDARIES,
+        FIRST_WORDS,
+    ]
+
+
+@pytest.mark.parametrize(("name", "role", "outcome"), CASES)
+async def test_role_against_someone_elses_objects(db, settings, gql, name, role, outcome):
+    m = await build_matrix(db, settings)
+    operation = OPERATIONS[name]
+    before = await snapshot(db, m)
+
+    body = await gql(operation.document, operation.variables(m), m.tokens[role])
+
+    if outcome == ALLOWED:
+        assert "errors" not in body, body["errors"]
+        await operation.check(Case(m=m, role=role, data=body["data"], db=db, gql=gql))
+    else:
+        assert codes(body) == [outcome], body
+        assert not (body.get("data") or {}).get(name.split(".")[0]), body["data"]
+        text = json.dumps(body)
+        leaked = [secret for secret in private_to_a(m) if secret in text]
+        assert not leaked, f"{role} read {leaked} through a refused {name}"
+        if outcome == NOT_FOUND:  # the same words whether the object exists or not
+            assert "was not found, or you do not have access to it." in body["errors"][0]["message"]
+    if not operation.mutation or outcome != ALLOWED:
+        assert await snapshot(db, m) == before, f"{name} as {role} changed the database"
+
+
+# A hidden object and a missing one look exactly alike
+
+HIDDEN_LOOKUPS = {
+    "clientProfile": lambda m: m.a.profile.id,
+    "section": lambda m: m.a.section.id,
+    "assignment": lambda m: m.a.assignment.id,
+    "session": lambda m: m.a_sessions.active_id,
+}
+
+
+@pytest.mark.parametrize("field", HIDDEN_LOOKUPS)
+async def test_hidden_object_answers_like_a_missing_one(db, settings, gql, field):
+    m = await build_matrix(db, settings)
+    query = f"query($id: ID!) {{ {field}(id: $id) {{ id }} }}"
+    token = m.tokens["other_teacher"]
+
+    hidden = await gql.error(query, {"id": str(HIDDEN_LOOKUPS[field](m))}, token)
+    missing = await gql.error(query, {"id": str(uuid.uuid4())}, token)
+
+    assert hidden["extensions"] == missing["extensions"] == {"code": NOT_FOUND}
+    assert hidden["message"] == missing["message"]
+
+
+# Objects reached through others, and filters, stay inside what you may see
+
+
+async def test_student_cannot_pull_another_students_sessions_by_filter(db, settings, gql):
+    m = await build_matrix(db, settings)
+    seen = await all_nodes(
+        gql,
+        m.tokens["other_student"],
+        "sessions",
+        "id",
+        args=f', filter: {{studentId: "{m.a.student.id}"}}',
+    )
+    assert seen == []
+
+
+async def test_teacher_cannot_pull_another_teachers_sessions_by_client_filter(db, settings, gql):
+    m = await build_matrix(db, settings)
+    seen = await all_nodes(
+        gql,
+        m.tokens["other_teacher"],
+        "sessions",
+        "id",
+        args=f', filter: {{clientId: "{m.a.profile.id}"}}',
+    )
+    assert seen == []
+
+
+async def test_teacher_cannot_assign_another_teachers_client(db, settings, gql):
+    m = await build_matrix(db, settings)
+    before = await snapshot(db, m)
+    error = await gql.error(
+        """mutation($section: ID!, $client: ID!) { createAssignment(input: {sectionId: $section,
+             title: "Borrowed", clientProfileIds: [$client]}) { assignment { id } } }""",
+        {"section": str(m.b.section.id), "client": str(m.a.profile.id)},
+        m.tokens["other_teacher"],
+    )
+    assert error["extensions"]["code"] == "BAD_USER_INPUT"
+    assert [f["field"] for f in error["extensions"]["fields"]] == ["clientProfileIds"]
+    assert await snapshot(db, m) == before
+
+
+async def test_student_sees_client_only_through_a_published_assignment(db, settings, gql):
+    """A client only in a draft is invisible to the section's students."""
+    m = await build_matrix(db, settings)
+    hidden = await make_profile(db, settings, m.a.teacher, name="Draft-only client")
+    await make_assignment(db, settings, m.a.teacher, m.a.section, hidden, publish=False)
+    token = m.tokens["student"]
+
+    seen = ids(await all_nodes(gql, token, "clientProfiles", "id"))
+    error = await gql.error(
+        "query($id: ID!) { clientProfile(id: $id) { id } }", {"id": str(hidden.id)}, token
+    )
+
+    assert str(m.a.profile.id) in seen
+    assert str(hidden.id) not in seen
+    assert error["extensions"]["code"] == NOT_FOUND
+
+
+async def test_archived_client_disappears_for_students_but_not_its_author(db, settings, gql):
+    m = await build_matrix(db, settings)
+    archive = """mutation($id: ID!) { updateClientProfile(id: $id, input: {archived: true})
+                 { clientProfile { archived } } }"""
+    await gql.ok(archive, {"id": str(m.a.profile.id)}, m.tokens["teacher"])
+    lookup = "query($id: ID!) { clientProfile(id: $id) { id archived } }"
+
+    student = await gql.error(lookup, {"id": str(m.a.profile.id)}, m.tokens["student"])
+    author = await gql.ok(lookup, {"id": str(m.a.profile.id)}, m.tokens["teacher"])
+
+    assert student["extensions"]["code"] == NOT_FOUND
+    assert author["clientProfile"]["archived"] is True
+
+
+async def test_student_reads_their_teacher_but_not_the_section_join_code_via_assignment(
+    db, settings, gql
+):
+    m = await build_matrix(db, settings)
+    data = await gql.ok(
+        "query($id: ID!) { assignment(id: $id) { section { id joinCode teacher { id } } } }",
+        {"id": str(m.a.assignment.id)},
+        m.tokens["student"],
+    )
+    section = data["assignment"]["section"]
+    assert section == {
+        "id": str(m.a.section.id),
+        "joinCode": None,
+        "teacher": {"id": str(m.a.teacher.id)},
+    }
