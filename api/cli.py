@@ -24,13 +24,28 @@ def _prepare_embedded_database(settings: Settings) -> None:
         upgrade(settings.sqlalchemy_url)
 
 
+class _WithoutQueryStrings(logging.Filter):
+    """GET /graphql?query=…&variables=… may carry personal data: log the path only."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple) and len(record.args) == 5:
+            client, method, path, version, status = record.args
+            record.args = (client, method, str(path).split("?", 1)[0], version, status)
+        return True
+
+
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
     _prepare_embedded_database(settings)
     host, port = args.host or settings.host, args.port or settings.port
     print(f"Practicum API on http://{host}:{port}/graphql", flush=True)
-    uvicorn.run("api.app:create_app", factory=True, host=host, port=port, log_level="info")
+    config = uvicorn.Config(
+        "api.app:create_app", factory=True, host=host, port=port, log_level="info"
+    )
+    server = uvicorn.Server(config)  # Config sets up logging; filter it before serving
+    logging.getLogger("uvicorn.access").addFilter(_WithoutQueryStrings())
+    server.run()
     return 0
 
 

@@ -7,7 +7,7 @@ import secrets
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, PrivateAttr, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -50,6 +50,7 @@ class Settings(BaseSettings):
     max_request_bytes: int = 64 * 1024
 
     graphiql: bool = True
+    _generated_secret: str | None = PrivateAttr(default=None)
     host: str = "127.0.0.1"
     port: int = 8000
 
@@ -77,14 +78,27 @@ class Settings(BaseSettings):
         """PRACTICUM_JWT_SECRET, or (embedded mode) a secret made once and kept in the data dir."""
         if self.jwt_secret is not None:
             return self.jwt_secret.get_secret_value()
+        if self._generated_secret is None:
+            self._generated_secret = self._read_or_make_secret()
+        return self._generated_secret
+
+    def _read_or_make_secret(self) -> str:
         path = self.data_dir / "jwt-secret"
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        try:  # O_EXCL: two processes starting at once agree on one secret
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
+        if path.exists():
             return path.read_text().strip()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        # Written whole to a private file, then linked into place: two processes starting
+        # at once agree on one secret, and nobody ever reads a half-written one.
+        draft = self.data_dir / f".jwt-secret.{os.getpid()}"
+        fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as file:
             file.write(secrets.token_urlsafe(48))
+        try:
+            os.link(draft, path)
+        except FileExistsError:
+            pass
+        finally:
+            draft.unlink()
         return path.read_text().strip()
 
 

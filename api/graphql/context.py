@@ -62,7 +62,7 @@ class Context(BaseContext):
             message = (
                 "Your login has expired; log in again."
                 if exc.expired
-                else ("Your login token is not valid; log in again.")
+                else "Your login token is not valid; log in again."
             )
             self._auth_error = PracticumError.unauthenticated(message)
 
