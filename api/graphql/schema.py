@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
+from strawberry.extensions import (
+    AddValidationRules,
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    ParserCache,
+    QueryDepthLimiter,
+    ValidationCache,
+)
 from strawberry.types import ExecutionContext
 
 from api.config import Settings
@@ -33,17 +42,48 @@ class PracticumSchema(strawberry.Schema):
         log_errors(errors)
 
 
+DOCUMENT_CACHE_SIZE = 512
+
+
+class DocumentCache(ParserCache):
+    """Parsed documents, cached. A document that fails to parse is left to Strawberry's own
+    parsing, which reports the error like any other (ParserCache would raise it past the
+    extensions that give errors their codes)."""
+
+    def on_parse(self) -> Iterator[None]:
+        context = self.execution_context
+        try:
+            context.graphql_document = self.cached_parse_document(
+                context.query, **context.parse_options
+            )
+        except GraphQLError:
+            pass
+        yield
+
+
+def _abuse_limits(settings: Settings):
+    """Depth and alias limits as validation rules built once, so that validation results
+    can be cached per document (new rule classes per request would never hit the cache)."""
+    rules = [
+        *QueryDepthLimiter(max_depth=settings.max_query_depth).validation_rules,
+        *MaxAliasesLimiter(max_alias_count=settings.max_query_aliases).validation_rules,
+    ]
+    return lambda: AddValidationRules(rules)
+
+
 def build_schema(settings: Settings) -> PracticumSchema:
     return PracticumSchema(
         query=Query,
         mutation=Mutation,
         # Classes or factories, never instances: each operation gets fresh extensions
-        # (Strawberry sets per-request state on them).
+        # (Strawberry sets per-request state on them). Clients send the same few
+        # documents over and over, so parsing and validation are cached.
         extensions=[
             ErrorCodes,
-            lambda: QueryDepthLimiter(max_depth=settings.max_query_depth),
-            lambda: MaxAliasesLimiter(max_alias_count=settings.max_query_aliases),
             lambda: MaxTokensLimiter(max_token_count=settings.max_query_tokens),
+            lambda: DocumentCache(maxsize=DOCUMENT_CACHE_SIZE),
+            _abuse_limits(settings),
+            lambda: ValidationCache(maxsize=DOCUMENT_CACHE_SIZE),
             UnitOfWork,
         ],
     )

@@ -312,6 +312,18 @@ async def test_query_deeper_than_the_limit_is_rejected_unexecuted(
     assert await sections_named(db, over) == 0
 
 
+async def test_cached_documents_keep_their_verdicts(client, settings, teacher_token):
+    """Parsing and validation are cached per document: a repeat gets the same answer."""
+    too_deep = f"{{ sections {{ nodes {{ {nested_selection(settings.max_query_depth)} }} }} }}"
+    fine = "{ me { id role } }"
+    for _ in range(3):
+        assert_rejected(
+            await post_as(client, teacher_token, too_deep), "exceeds maximum operation depth"
+        )
+        assert_ran(await post_as(client, teacher_token, fine))
+        assert_rejected(await post_as(client, teacher_token, "{ me { id "), "Syntax Error")
+
+
 async def test_more_aliases_than_the_limit_is_rejected_unexecuted(
     client, db, settings, teacher_token
 ):
