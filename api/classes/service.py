@@ -89,7 +89,7 @@ async def join_section(session: AsyncSession, actor: Actor, join_code: str) -> S
     section = await repository.get_section_by_code(session, code) if known else None
     if section is None:
         raise ClassesError.invalid(
-            "joinCode", "No section has this join code. Check the code with your teacher."
+            "join_code", "No section has this join code. Check the code with your teacher."
         )
     if await repository.get_enrollment(session, section.id, actor.id) is None:
         await repository.add(session, Enrollment(section_id=section.id, student_id=actor.id))
@@ -134,11 +134,11 @@ async def create_assignment(
     )
     ids = list(dict.fromkeys(data.client_profile_ids or []))
     if not ids:
-        check.add("clientProfileIds", "Choose at least one client profile.")
+        check.add("client_profile_ids", "Choose at least one client profile.")
     elif len(ids) > MAX_CLIENTS_PER_ASSIGNMENT:
-        check.add("clientProfileIds", f"At most {MAX_CLIENTS_PER_ASSIGNMENT} client profiles.")
+        check.add("client_profile_ids", f"At most {MAX_CLIENTS_PER_ASSIGNMENT} client profiles.")
     if data.due_at is not None and data.due_at.tzinfo is None:
-        check.add("dueAt", "The due date needs a time zone (for example 2026-12-01T17:00:00Z).")
+        check.add("due_at", "The due date needs a time zone (for example 2026-12-01T17:00:00Z).")
     check.raise_if_any(ClassesError)
     profiles = []
     for profile_id in ids:
@@ -146,11 +146,11 @@ async def create_assignment(
             profile = await clients.get_profile(session, actor, profile_id)
         except PracticumError as exc:
             raise ClassesError.invalid(
-                "clientProfileIds", f"Client profile {profile_id} was not found."
+                "client_profile_ids", f"Client profile {profile_id} was not found."
             ) from exc
         if profile.archived:
             raise ClassesError.invalid(
-                "clientProfileIds", f"{profile.name} is archived; restore it first."
+                "client_profile_ids", f"{profile.name} is archived; restore it first."
             )
         profiles.append(profile)
     assignment = Assignment(

@@ -53,7 +53,7 @@ async def _assignment_for(
         found = await session.scalar(stmt.where(Assignment.id == assignment_id))
         if found is None:
             raise ConversationError.invalid(
-                "assignmentId", "That assignment does not include this client, or is not open."
+                "assignment_id", "That assignment does not include this client, or is not open."
             )
         return found
     return await session.scalar(stmt.order_by(Assignment.published_at.desc()).limit(1))
@@ -184,10 +184,10 @@ async def add_student_message(
     text = check.text("content", content, label="Message", max_chars=settings.max_message_chars)
     if idempotency_key is not None and not 0 < len(idempotency_key) <= MAX_IDEMPOTENCY_KEY:
         check.add(
-            "idempotencyKey", f"idempotencyKey must be 1 to {MAX_IDEMPOTENCY_KEY} characters."
+            "idempotency_key", f"idempotencyKey must be 1 to {MAX_IDEMPOTENCY_KEY} characters."
         )
     elif idempotency_key is not None and "\x00" in idempotency_key:  # PostgreSQL refuses NUL
-        check.add("idempotencyKey", "idempotencyKey cannot contain a NUL character.")
+        check.add("idempotency_key", "idempotencyKey cannot contain a NUL character.")
     check.raise_if_any(ConversationError)
     conversation = await get_own_session(session, actor, session_id)
     if idempotency_key is not None:

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 from graphql import GraphQLError
 from strawberry.extensions import SchemaExtension
+from strawberry.utils.str_converters import to_camel_case
 
 from api.errors import ErrorCode, PracticumError
 
@@ -18,12 +19,25 @@ INTERNAL_MESSAGE = "Something went wrong on our side. Please try again in a mome
 def to_graphql_error(error: GraphQLError) -> GraphQLError:
     original = error.original_error
     if isinstance(original, PracticumError):
-        extensions = {"code": original.code.value, **original.details}
+        extensions = {"code": original.code.value, **_in_graphql_names(original.details)}
         return _copy(error, original.message, extensions)
     if original is None or isinstance(original, GraphQLError):
         # Parse, validation and variable errors (including depth, alias and token limits).
         return _copy(error, error.message, {"code": ErrorCode.BAD_USER_INPUT.value})
     return _copy(error, INTERNAL_MESSAGE, {"code": ErrorCode.INTERNAL.value})
+
+
+def _in_graphql_names(details: dict) -> dict:
+    """Services name fields as Python does (`presenting_concern`); clients see the names of
+    the GraphQL arguments and input fields (`presentingConcern`)."""
+    details = dict(details)
+    if "field" in details:
+        details["field"] = to_camel_case(details["field"])
+    if "fields" in details:
+        details["fields"] = [
+            {**problem, "field": to_camel_case(problem["field"])} for problem in details["fields"]
+        ]
+    return details
 
 
 def _copy(error: GraphQLError, message: str, extensions: dict) -> GraphQLError:

@@ -272,7 +272,7 @@ async def test_refused_restart_keeps_the_current_session_going(db, settings, gql
         ),
         pytest.param(
             {"presentingConcern": " "},
-            "presenting_concern",
+            "presentingConcern",
             "Presenting concern cannot be empty.",
             id="blank-concern",
         ),
@@ -293,13 +293,13 @@ async def test_refused_restart_keeps_the_current_session_going(db, settings, gql
         pytest.param({"age": 121}, "age", "Age must be between 1 and 120.", id="age-121"),
         pytest.param(
             {"personalityTraits": [f"trait {i}" for i in range(21)]},
-            "personality_traits",
+            "personalityTraits",
             "At most 20 personality traits.",
             id="21-traits",
         ),
         pytest.param(
             {"personalityTraits": ["t" * 61]},
-            "personality_traits",
+            "personalityTraits",
             "Each trait must be at most 60 characters.",
             id="trait-61-chars",
         ),

@@ -40,11 +40,11 @@ async def test_assignment_needs_own_unarchived_clients(db, settings):
     foreign = await make_profile(db, settings, other)
     with pytest.raises(PracticumError) as empty:
         await make_assignment(db, settings, teacher, section)
-    assert empty.value.details["fields"][0]["field"] == "clientProfileIds"
+    assert empty.value.details["fields"][0]["field"] == "client_profile_ids"
     with pytest.raises(PracticumError) as refused:
         await make_assignment(db, settings, teacher, section, foreign)
     assert refused.value.code is ErrorCode.BAD_USER_INPUT
-    assert refused.value.details["fields"][0]["field"] == "clientProfileIds"
+    assert refused.value.details["fields"][0]["field"] == "client_profile_ids"
 
 
 async def test_students_see_only_published_assignments_of_their_sections(db, settings):
