@@ -10,6 +10,8 @@ import os
 import sys
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from api.config import Settings, get_settings
 
 SCHEMA_FILE = Path("schema.graphql")
@@ -165,7 +167,16 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
     args = build_parser().parse_args(argv)
-    return args.run(args, get_settings())
+    try:
+        settings = get_settings()
+    except ValidationError as error:
+        for problem in error.errors():
+            print(
+                f"configuration error: {problem['msg'].removeprefix('Value error, ')}",
+                file=sys.stderr,
+            )
+        return 2
+    return args.run(args, settings)
 
 
 if __name__ == "__main__":

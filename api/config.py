@@ -7,8 +7,10 @@ import secrets
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import AliasChoices, Field, PrivateAttr, SecretStr
+from pydantic import AliasChoices, Field, PrivateAttr, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+MIN_SECRET_CHARS = 32  # HS256 wants a key of at least 256 bits
 
 
 class Settings(BaseSettings):
@@ -53,6 +55,16 @@ class Settings(BaseSettings):
     _generated_secret: str | None = PrivateAttr(default=None)
     host: str = "127.0.0.1"
     port: int = 8000
+
+    @field_validator("jwt_secret")
+    @classmethod
+    def _long_enough(cls, secret: SecretStr | None) -> SecretStr | None:
+        if secret is not None and len(secret.get_secret_value()) < MIN_SECRET_CHARS:
+            raise ValueError(
+                f"PRACTICUM_JWT_SECRET must be at least {MIN_SECRET_CHARS} characters "
+                "(for example: python -c 'import secrets; print(secrets.token_urlsafe(48))')"
+            )
+        return secret
 
     @property
     def sqlalchemy_url(self) -> str:

@@ -201,3 +201,10 @@ def test_jwt_secret_file_is_private_and_survives_restarts(data_dir):
     assert response.json() == {"data": {"me": {"email": "teacher@practicum.local"}}}
     assert secret.read_text() == content
     assert stat.S_IMODE(secret.stat().st_mode) == 0o600
+
+
+def test_a_short_jwt_secret_is_refused_with_advice(tmp_path):
+    result = run_practicum(tmp_path, "migrate", env={"PRACTICUM_JWT_SECRET": "short"})
+    assert result.returncode == 2
+    assert "PRACTICUM_JWT_SECRET must be at least 32 characters" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -397,7 +397,9 @@ async def test_readyz_on_a_migrated_database(client):
 
 async def test_readyz_is_503_until_the_database_is_migrated(tmp_path: Path):
     url = f"sqlite+aiosqlite:///{tmp_path / 'unmigrated.db'}"
-    app = create_app(Settings(database_url=url, data_dir=tmp_path, jwt_secret="readyz-secret"))
+    app = create_app(
+        Settings(database_url=url, data_dir=tmp_path, jwt_secret="readyz-secret-" + "r" * 32)
+    )
     try:
         async with httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app), base_url="http://practicum.test"
