@@ -242,10 +242,3 @@ async def rate_session(
     feedback.rating, feedback.comment = rating, comment or ""
     await repository.add(session, feedback)
     return feedback
-
-
-async def get_feedback(
-    session: AsyncSession, actor: Actor, session_id: uuid.UUID
-) -> SessionFeedback | None:
-    conversation = await get_session(session, actor, session_id)
-    return await repository.get_feedback(session, conversation.id)

@@ -99,8 +99,7 @@ class Session:
 
     @strawberry.field
     async def feedback(self, info: Info) -> SessionFeedback | None:
-        ctx = info.context
-        found = await service.get_feedback(ctx.session, ctx.actor, uuid.UUID(self.id))
+        found = await info.context.loaders.feedback_by_session.load(uuid.UUID(self.id))
         return _feedback(found) if found else None
 
     @classmethod

@@ -12,6 +12,7 @@ from strawberry.dataloader import DataLoader
 from api.accounts.models import User
 from api.classes.models import Assignment, Section
 from api.clients.models import ClientProfile
+from api.conversations.models import SessionFeedback
 from api.db.base import Base
 
 Model = TypeVar("Model", bound=Base)
@@ -26,9 +27,21 @@ def _by_id(session: AsyncSession, model: type[Model]) -> DataLoader[uuid.UUID, M
     return DataLoader(load_fn=load)
 
 
+def _feedback_by_session(session: AsyncSession) -> DataLoader[uuid.UUID, SessionFeedback | None]:
+    async def load(ids: list[uuid.UUID]) -> list[SessionFeedback | None]:
+        rows = await session.scalars(
+            select(SessionFeedback).where(SessionFeedback.session_id.in_(ids))
+        )
+        found = {row.session_id: row for row in rows}
+        return [found.get(i) for i in ids]
+
+    return DataLoader(load_fn=load)
+
+
 class Loaders:
     def __init__(self, session: AsyncSession) -> None:
         self.users = _by_id(session, User)
         self.client_profiles = _by_id(session, ClientProfile)
         self.sections = _by_id(session, Section)
         self.assignments = _by_id(session, Assignment)
+        self.feedback_by_session = _feedback_by_session(session)
