@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 
@@ -30,9 +31,32 @@ class Settings(BaseSettings):
         default=None, validation_alias=AliasChoices("ANTHROPIC_BASE_URL")
     )
 
-    # Conversations
-    model: str = "claude-haiku-4-5"  # production: claude-sonnet-4-5
+    # Language models. Claude when ANTHROPIC_API_KEY is set; else an OpenAI-compatible
+    # server when PRACTICUM_OPENAI_BASE_URL is set; else the offline client simulator.
+    model: str = "claude-haiku-4-5"  # cheap for testing; production: claude-sonnet-4-5
+    fallback_model: str | None = "claude-sonnet-4-5"  # asked when `model` keeps failing
+    allowed_models: list[str] = ["claude-haiku-4-5", "claude-sonnet-4-5"]
+    """Models a teacher may choose for a client profile."""
     simulator_model: str = "practicum-simulator"
+    simulator_delay_seconds: float = 0.03  # between streamed words, like a real model
+    openai_base_url: str | None = None
+    openai_api_key: SecretStr | None = None
+    openai_model: str | None = None
+    prices: dict[str, dict[str, Decimal]] = {}
+    """Overrides of the price table (USD per million tokens), as JSON, e.g.
+    {"claude-haiku-4-5": {"input": "1", "output": "5", "cache_read": "0.1"}}"""
+
+    # The turn
+    max_reply_tokens: int = 600
+    context_budget_tokens: int = 16000  # conversation kept in the prompt (system prompt apart)
+    request_timeout_seconds: float = 60.0
+    first_token_timeout_seconds: float = 20.0  # no first token by then: try again
+    stream_timeout_seconds: float = 180.0  # older STREAMING replies are INTERRUPTED
+    retry_max_attempts: int = 4  # per model
+    retry_deadline_seconds: float = 45.0  # for the whole turn, fallback model included
+    retry_base_delay_seconds: float = 0.5
+    retry_max_delay_seconds: float = 8.0
+    fallback_reply: bool = False  # in character "can we pause?" reply instead of FAILED
 
     # Authentication
     jwt_secret: SecretStr | None = None
@@ -83,8 +107,19 @@ class Settings(BaseSettings):
 
     @property
     def chat_model(self) -> str:
-        """The model new sessions use: Claude when a key is set, else the offline simulator."""
-        return self.model if self.anthropic_api_key else self.simulator_model
+        """The model new sessions use: Claude when a key is set, else the self-hosted model,
+        else the offline simulator."""
+        if self.anthropic_api_key:
+            return self.model
+        if self.openai_base_url:
+            return self.openai_model or self.model
+        return self.simulator_model
+
+    def session_model(self, profile_model: str | None) -> str:
+        """The model for a new session with a profile that may name its own model."""
+        if profile_model and self.anthropic_api_key:
+            return profile_model
+        return self.chat_model
 
     def signing_secret(self) -> str:
         """PRACTICUM_JWT_SECRET, or (embedded mode) a secret made once and kept in the data dir."""

@@ -1,13 +1,24 @@
-"""What a running Practicum holds for its lifetime: settings, the database, shared helpers."""
+"""What a running Practicum holds for its lifetime: settings, the database, the event
+broker, the model providers and the replies in flight."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from api.config import Settings
+from api.conversations import service as conversations
+from api.conversations.replies import ReplyEngine
 from api.db.engine import create_engine, create_session_factory
+from api.events.broker import Broker, InMemoryBroker
+from api.llm.providers import Providers
+from api.usage.pricing import PriceTable
+
+log = logging.getLogger("practicum.runtime")
 
 
 @dataclass
@@ -19,21 +30,68 @@ class Runtime:
     read_sessions: async_sessionmaker[AsyncSession]
     """Sessions for operations that only read (GraphQL queries); on SQLite they never
     wait for writers. On PostgreSQL they are the same as `sessions`."""
+    broker: Broker
+    providers: Providers
+    replies: ReplyEngine
+    _sweeper: asyncio.Task | None = field(default=None, repr=False)
 
     @classmethod
     def create(cls, settings: Settings) -> Runtime:
         url = settings.sqlalchemy_url
         engine = create_engine(url)
         read_engine = create_engine(url, read_only=True) if url.startswith("sqlite") else engine
+        sessions = create_session_factory(engine)
+        broker = InMemoryBroker()
+        providers = Providers(settings)
+        replies = ReplyEngine(
+            providers.streamer(),
+            broker,
+            sessions,
+            conversations.store_reply_outcome,
+            PriceTable(settings.prices),
+            stream_timeout=settings.stream_timeout_seconds,
+            fallback_reply=settings.fallback_reply,
+        )
         return cls(
             settings=settings,
             engine=engine,
-            sessions=create_session_factory(engine),
+            sessions=sessions,
             read_engine=read_engine,
             read_sessions=create_session_factory(read_engine),
+            broker=broker,
+            providers=providers,
+            replies=replies,
         )
 
+    async def start(self) -> None:
+        """Background work of a serving process: replies lost in a restart become
+        INTERRUPTED (retryable) once they are past the stream timeout."""
+        self._sweeper = asyncio.create_task(self._sweep_forever(), name="interrupt-stale-replies")
+
+    async def interrupt_stale_replies(self) -> int:
+        async with self.sessions() as session:
+            count = await conversations.interrupt_stale_replies(session, self.settings)
+            await session.commit()
+        if count:
+            log.warning("marked %d replies lost in a restart as INTERRUPTED", count)
+        return count
+
+    async def _sweep_forever(self) -> None:
+        while True:
+            try:
+                await self.interrupt_stale_replies()
+            except Exception:
+                log.exception("could not check for interrupted replies")
+            await asyncio.sleep(max(1.0, self.settings.stream_timeout_seconds / 4))
+
     async def close(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweeper
+        await self.replies.shutdown()
+        await self.providers.aclose()
+        await self.broker.aclose()
         await self.engine.dispose()
         if self.read_engine is not self.engine:
             await self.read_engine.dispose()

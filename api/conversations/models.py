@@ -96,6 +96,14 @@ class Message(IdMixin, Base):
         UniqueConstraint("session_id", "sequence_number"),
         UniqueConstraint("session_id", "idempotency_key"),
         Index("ix_messages_created", "created_at"),
+        # One reply in flight per session: a second sendMessage meanwhile is a CONFLICT.
+        Index(
+            "uq_messages_one_streaming",
+            "session_id",
+            unique=True,
+            sqlite_where=text("status = 'STREAMING'"),
+            postgresql_where=text("status = 'STREAMING'"),
+        ),
     )
 
     session_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("sessions.id", ondelete="CASCADE"))
@@ -111,6 +119,9 @@ class Message(IdMixin, Base):
     idempotency_key: Mapped[str | None] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     completed_at: Mapped[datetime | None]
+    streaming_since: Mapped[datetime | None]
+    """When the reply was last asked for; a STREAMING reply older than the stream timeout
+    belongs to no running process any more (see `interrupt_stale_replies`)."""
 
 
 class SessionFeedback(IdMixin, CreatedAtMixin, Base):

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 
 from sqlalchemy import Select, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -9,7 +10,14 @@ from sqlalchemy.orm.attributes import set_committed_value
 from api.accounts.security import Actor
 from api.classes.models import Assignment, Section
 from api.clients.models import ClientProfile
-from api.conversations.models import Message, Session, SessionFeedback, SessionStatus
+from api.conversations.models import (
+    Message,
+    MessageRole,
+    MessageStatus,
+    Session,
+    SessionFeedback,
+    SessionStatus,
+)
 
 
 def sessions_visible_to(actor: Actor) -> Select[tuple[Session]]:
@@ -82,3 +90,55 @@ async def get_feedback(session: AsyncSession, session_id: uuid.UUID) -> SessionF
 async def add(session: AsyncSession, *objects) -> None:
     session.add_all(objects)
     await session.flush()
+
+
+async def get_message(session: AsyncSession, message_id: uuid.UUID) -> Message | None:
+    return await session.get(Message, message_id)
+
+
+async def reply_to(session: AsyncSession, user_message: Message) -> Message:
+    """The reply stored right after a student's message (sendMessage stores both at once)."""
+    return await session.scalar(
+        messages_of(user_message.session_id).where(
+            Message.sequence_number == user_message.sequence_number + 1
+        )
+    )
+
+
+async def streaming_reply(session: AsyncSession, session_id: uuid.UUID) -> Message | None:
+    return await session.scalar(
+        messages_of(session_id).where(Message.status == MessageStatus.STREAMING)
+    )
+
+
+async def last_reply(session: AsyncSession, session_id: uuid.UUID) -> Message | None:
+    return await session.scalar(
+        messages_of(session_id)
+        .where(Message.role == MessageRole.ASSISTANT)
+        .order_by(Message.sequence_number.desc())
+        .limit(1)
+    )
+
+
+async def conversation_so_far(session: AsyncSession, session_id: uuid.UUID) -> list[Message]:
+    """Every message of the conversation, oldest first, except a reply being generated."""
+    rows = await session.scalars(
+        messages_of(session_id)
+        .where(Message.status != MessageStatus.STREAMING)
+        .order_by(Message.sequence_number)
+    )
+    return list(rows)
+
+
+async def profile_of(session: AsyncSession, conversation: Session) -> ClientProfile:
+    return await session.get_one(ClientProfile, conversation.client_profile_id)
+
+
+async def interrupt_streaming_before(session: AsyncSession, cutoff: datetime) -> int:
+    result = await session.execute(
+        update(Message)
+        .where(Message.status == MessageStatus.STREAMING, Message.streaming_since < cutoff)
+        .values(status=MessageStatus.INTERRUPTED, streaming_since=None)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount

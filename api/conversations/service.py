@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -16,6 +17,7 @@ from api.clients.models import ClientProfile
 from api.config import Settings
 from api.conversations import repository
 from api.conversations.errors import ConversationError
+from api.conversations.events import MessageCompleted, MessageFailed, SessionEnded, SessionEvent
 from api.conversations.models import (
     Message,
     MessageRole,
@@ -24,14 +26,22 @@ from api.conversations.models import (
     SessionFeedback,
     SessionStatus,
 )
+from api.conversations.replies import UNAVAILABLE, ReplyEngine, ReplyJob, ReplyOutcome
+from api.conversations.transcript import build_request
 from api.db.base import utcnow
+from api.db.session import after_commit
 from api.errors import FieldChecker
+from api.llm.base import estimate_tokens
+from api.ops import service as ops
 from api.pagination import Order, Page, PageRequest, paginate
+from api.usage import service as usage
+from api.usage.pricing import PriceTable
 
 NEWEST_SESSIONS = Order((Session.started_at, Session.id), descending=True)
 IN_ORDER = Order((Message.sequence_number,))
 MAX_IDEMPOTENCY_KEY = 100
 MAX_COMMENT_CHARS = 2000
+RETRYABLE = frozenset({MessageStatus.FAILED, MessageStatus.INTERRUPTED})
 
 
 @dataclass
@@ -100,18 +110,25 @@ async def start_session(
     return conversation, False
 
 
-async def get_session(session: AsyncSession, actor: Actor, session_id: uuid.UUID) -> Session:
-    found = await session.scalar(
-        repository.sessions_visible_to(actor).where(Session.id == session_id)
-    )
+async def get_session(
+    session: AsyncSession, actor: Actor, session_id: uuid.UUID, *, lock: bool = False
+) -> Session:
+    """A session the actor may see. `lock` holds its row until commit (PostgreSQL; SQLite
+    writers are serial anyway), so turns of one conversation happen one after another."""
+    stmt = repository.sessions_visible_to(actor).where(Session.id == session_id)
+    if lock:
+        stmt = stmt.with_for_update(of=Session)
+    found = await session.scalar(stmt)
     if found is None:
         raise ConversationError.not_found("Session")
     return found
 
 
-async def get_own_session(session: AsyncSession, actor: Actor, session_id: uuid.UUID) -> Session:
+async def get_own_session(
+    session: AsyncSession, actor: Actor, session_id: uuid.UUID, *, lock: bool = False
+) -> Session:
     """A session the actor practises in (admins may act on any)."""
-    found = await get_session(session, actor, session_id)
+    found = await get_session(session, actor, session_id, lock=lock)
     if found.student_id != actor.id and not actor.is_admin:
         raise ConversationError.forbidden("Only the student practising in a session can do that.")
     return found
@@ -143,12 +160,20 @@ def _end(conversation: Session) -> None:
     conversation.ended_at = utcnow()
 
 
-async def end_session(session: AsyncSession, actor: Actor, session_id: uuid.UUID) -> Session:
-    """End a session. Ending one that already ended changes nothing (safe to retry)."""
-    conversation = await get_own_session(session, actor, session_id)
-    if conversation.status is SessionStatus.ACTIVE:
-        _end(conversation)
-        await session.flush()
+async def end_session(
+    session: AsyncSession, actor: Actor, replies: ReplyEngine, session_id: uuid.UUID
+) -> Session:
+    """End a session, stopping a reply in flight. Ending one that already ended changes
+    nothing (safe to retry)."""
+    conversation = await get_own_session(session, actor, session_id, lock=True)
+    if conversation.status is not SessionStatus.ACTIVE:
+        return conversation
+    reply = await repository.streaming_reply(session, conversation.id)
+    if reply is not None:
+        await _cut_short(session, replies, conversation, reply)
+    _end(conversation)
+    await session.flush()
+    after_commit(session, lambda: replies.publish(SessionEnded(conversation)))
     return conversation
 
 
@@ -171,15 +196,15 @@ async def append_messages(
     return messages
 
 
-async def add_student_message(
-    session: AsyncSession,
-    actor: Actor,
-    settings: Settings,
-    session_id: uuid.UUID,
-    content: str,
-    idempotency_key: str | None = None,
-) -> Message:
-    """Store what the student wrote. The same idempotency key returns the stored message."""
+@dataclass
+class Turn:
+    """What sendMessage stored: the student's message and the reply being generated."""
+
+    user_message: Message
+    reply: Message
+
+
+def _checked_message(settings: Settings, content: str, idempotency_key: str | None) -> str:
     check = FieldChecker()
     text = check.text("content", content, label="Message", max_chars=settings.max_message_chars)
     if idempotency_key is not None and not 0 < len(idempotency_key) <= MAX_IDEMPOTENCY_KEY:
@@ -189,20 +214,197 @@ async def add_student_message(
     elif idempotency_key is not None and "\x00" in idempotency_key:  # PostgreSQL refuses NUL
         check.add("idempotency_key", "idempotencyKey cannot contain a NUL character.")
     check.raise_if_any(ConversationError)
-    conversation = await get_own_session(session, actor, session_id)
+    return text or ""
+
+
+async def send_message(
+    session: AsyncSession,
+    actor: Actor,
+    settings: Settings,
+    replies: ReplyEngine,
+    session_id: uuid.UUID,
+    content: str,
+    idempotency_key: str | None = None,
+) -> Turn:
+    """Store what the student wrote and a STREAMING reply, then (once committed) stream the
+    reply. The same idempotency key returns the stored turn and never asks the model again."""
+    text = _checked_message(settings, content, idempotency_key)
+    conversation = await get_own_session(session, actor, session_id, lock=True)
     if idempotency_key is not None:
         earlier = await repository.get_by_idempotency_key(session, conversation.id, idempotency_key)
         if earlier is not None:
-            return earlier
+            return Turn(earlier, await repository.reply_to(session, earlier))
     _require_active(conversation)
-    message = Message(
+    await _require_no_reply_in_flight(session, conversation)
+    history = await repository.conversation_so_far(session, conversation.id)
+    user_message = Message(
         role=MessageRole.USER,
         content=text,
         status=MessageStatus.COMPLETE,
         idempotency_key=idempotency_key,
+        token_count=estimate_tokens(text),
+        token_count_estimated=True,
     )
-    [stored] = await append_messages(session, conversation, [message])
-    return stored
+    reply = Message(role=MessageRole.ASSISTANT, status=MessageStatus.STREAMING)
+    reply.streaming_since = utcnow()
+    await _append_guarded(session, conversation, [user_message, reply])
+    await _start_reply(session, settings, replies, conversation, [*history, user_message], reply)
+    return Turn(user_message, reply)
+
+
+async def _require_no_reply_in_flight(session: AsyncSession, conversation: Session) -> None:
+    if await repository.streaming_reply(session, conversation.id) is not None:
+        raise ConversationError.conflict(
+            "The client is still answering. Wait for the reply, or stop it, then send again."
+        )
+
+
+async def _append_guarded(
+    session: AsyncSession, conversation: Session, messages: list[Message]
+) -> None:
+    try:
+        await append_messages(session, conversation, messages)
+    except IntegrityError as exc:  # another reply started in the same instant
+        raise ConversationError.conflict(
+            "The client is still answering. Wait for the reply, or stop it, then send again."
+        ) from exc
+
+
+async def _start_reply(
+    session: AsyncSession,
+    settings: Settings,
+    replies: ReplyEngine,
+    conversation: Session,
+    history: list[Message],
+    reply: Message,
+) -> None:
+    """Build the model's prompt now; start streaming once this transaction commits."""
+    profile = await repository.profile_of(session, conversation)
+    job = ReplyJob(
+        session_id=conversation.id,
+        message_id=reply.id,
+        student_id=conversation.student_id,
+        request=build_request(profile, history, conversation.model, settings),
+    )
+    after_commit(session, lambda: replies.start(job))
+
+
+async def stop_reply(
+    session: AsyncSession, actor: Actor, replies: ReplyEngine, session_id: uuid.UUID
+) -> Message | None:
+    """Stop the reply being generated; it is kept as CANCELLED with the text so far and
+    billed for what was generated. Returns the reply (None when there was none)."""
+    conversation = await get_own_session(session, actor, session_id, lock=True)
+    reply = await repository.streaming_reply(session, conversation.id)
+    if reply is None:
+        return await repository.last_reply(session, conversation.id)
+    await _cut_short(session, replies, conversation, reply)
+    return reply
+
+
+async def _cut_short(
+    session: AsyncSession, replies: ReplyEngine, conversation: Session, reply: Message
+) -> None:
+    outcome = await replies.stop(conversation.id)
+    if outcome is None:
+        if replies.in_flight(conversation.id) is not None:
+            return  # it finished in this instant and is being stored as COMPLETE
+        # No process is streaming it (it was lost in a restart): cancel it as it is.
+        outcome = ReplyOutcome(MessageStatus.CANCELLED, reply.content, [], [])
+    event = await record_reply(session, replies.prices, conversation, reply, outcome)
+    after_commit(session, lambda: replies.publish(event))
+
+
+async def retry_reply(
+    session: AsyncSession,
+    actor: Actor,
+    settings: Settings,
+    replies: ReplyEngine,
+    message_id: uuid.UUID,
+) -> Message:
+    """Ask again for a reply that failed or was interrupted; it streams into the same place."""
+    reply = await repository.get_message(session, message_id)
+    if reply is None:
+        raise ConversationError.not_found("Message")
+    conversation = await get_own_session(session, actor, reply.session_id, lock=True)
+    if reply.role is not MessageRole.ASSISTANT or reply.status not in RETRYABLE:
+        raise ConversationError.conflict(
+            "Only a reply that failed or was interrupted can be retried."
+        )
+    if reply.sequence_number != conversation.message_count:
+        raise ConversationError.conflict(
+            "Only the latest reply can be retried. Send a new message instead."
+        )
+    _require_active(conversation)
+    await _require_no_reply_in_flight(session, conversation)
+    reply.status, reply.content, reply.is_fallback = MessageStatus.STREAMING, "", False
+    reply.token_count, reply.completed_at, reply.streaming_since = None, None, utcnow()
+    await session.flush()
+    history = await repository.conversation_so_far(session, conversation.id)
+    await _start_reply(session, settings, replies, conversation, history, reply)
+    return reply
+
+
+async def record_reply(
+    session: AsyncSession,
+    prices: PriceTable,
+    conversation: Session,
+    reply: Message,
+    outcome: ReplyOutcome,
+) -> SessionEvent:
+    """Store how a reply ended, its model calls, their cost and the errors, in the caller's
+    transaction; returns the event to publish after commit."""
+    await usage.record_calls(
+        session,
+        prices,
+        session_id=conversation.id,
+        user_id=conversation.student_id,
+        message_id=reply.id,
+        calls=outcome.calls,
+    )
+    await ops.record(
+        session,
+        [
+            ops.provider_error_event(f, session_id=conversation.id, user_id=conversation.student_id)
+            for f in outcome.failures
+        ],
+    )
+    if reply.status is MessageStatus.STREAMING:  # a stop may have recorded it already
+        _apply(reply, outcome)
+    await session.flush()
+    await session.refresh(conversation)
+    if reply.status is MessageStatus.FAILED or reply.status is MessageStatus.INTERRUPTED:
+        return MessageFailed(reply, outcome.reason or UNAVAILABLE, retryable=True)
+    return MessageCompleted(reply, conversation)
+
+
+def _apply(reply: Message, outcome: ReplyOutcome) -> None:
+    reply.status = outcome.status
+    reply.content = outcome.text
+    reply.is_fallback = outcome.is_fallback
+    reply.completed_at = utcnow()
+    reply.streaming_since = None
+    counted = outcome.output_tokens
+    reply.token_count = counted if counted is not None else estimate_tokens(outcome.text)
+    reply.token_count_estimated = counted is None or any(c.usage.estimated for c in outcome.calls)
+
+
+async def store_reply_outcome(
+    session: AsyncSession, prices: PriceTable, job: ReplyJob, outcome: ReplyOutcome
+) -> SessionEvent | None:
+    """The reply engine's way to store an outcome (in a transaction of its own)."""
+    conversation = await session.get(Session, job.session_id)
+    reply = await repository.get_message(session, job.message_id)
+    if conversation is None or reply is None:  # the session was deleted meanwhile
+        return None
+    return await record_reply(session, prices, conversation, reply, outcome)
+
+
+async def interrupt_stale_replies(session: AsyncSession, settings: Settings) -> int:
+    """Replies still STREAMING past the stream timeout belong to no running process (it
+    stopped or crashed): mark them INTERRUPTED so the student can retry them."""
+    cutoff = utcnow() - timedelta(seconds=settings.stream_timeout_seconds)
+    return await repository.interrupt_streaming_before(session, cutoff)
 
 
 async def list_messages(

@@ -3,9 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
+
+log = logging.getLogger("practicum.db")
+_AFTER_COMMIT = "practicum.after_commit"
+
+
+def after_commit(session: AsyncSession, callback: Callable[[], None]) -> None:
+    """Run `callback` once this transaction has committed; never if it rolls back.
+
+    For work that must only see committed data, such as starting a reply's background
+    task or telling subscribers about a stored message.
+    """
+    session.info.setdefault(_AFTER_COMMIT, []).append(callback)
 
 
 def _taking_turns(name: str):
@@ -58,6 +72,22 @@ class SerialSession(AsyncSession):
     merge = _taking_turns("merge")
     delete = _taking_turns("delete")
     flush = _taking_turns("flush")
-    commit = _taking_turns("commit")
-    rollback = _taking_turns("rollback")
     run_sync = _taking_turns("run_sync")
+
+    async def commit(self) -> None:
+        async with self.turn:
+            await AsyncSession.commit(self)
+        for callback in self.info.pop(_AFTER_COMMIT, ()):
+            try:
+                callback()
+            except Exception:  # the data is committed; one failed follow-up must not hide it
+                log.exception("after-commit callback failed")
+
+    async def rollback(self) -> None:
+        self.info.pop(_AFTER_COMMIT, None)
+        async with self.turn:
+            await AsyncSession.rollback(self)
+
+    async def close(self) -> None:
+        self.info.pop(_AFTER_COMMIT, None)
+        await AsyncSession.close(self)

@@ -150,6 +150,23 @@ class EndSessionPayload:
 @strawberry.type
 class SendMessagePayload:
     user_message: Message = strawberry.field(description="What the student wrote, as stored.")
+    assistant_message: Message = strawberry.field(
+        description="The client's reply: STREAMING and empty at first. Its text arrives on "
+        "the sessionEvents subscription."
+    )
+
+
+@strawberry.type
+class StopReplyPayload:
+    message: Message | None = strawberry.field(
+        description="The stopped reply, CANCELLED with the text generated so far (or the "
+        "latest reply, as it is, when none was being generated)."
+    )
+
+
+@strawberry.type
+class RetryReplyPayload:
+    assistant_message: Message = strawberry.field(description="The reply, STREAMING again.")
 
 
 @strawberry.type
@@ -225,18 +242,23 @@ class ConversationMutations:
         )
         return StartSessionPayload(session=Session.from_model(conversation), resumed=resumed)
 
-    @strawberry.mutation(permission_classes=[IsAuthenticated])
+    @strawberry.mutation(
+        permission_classes=[IsAuthenticated],
+        description="End the session; a reply being generated is stopped (CANCELLED).",
+    )
     async def end_session(self, info: Info, session_id: strawberry.ID) -> EndSessionPayload:
         ctx = info.context
         conversation = await service.end_session(
-            ctx.session, ctx.actor, parse_id(session_id, "sessionId")
+            ctx.session, ctx.actor, ctx.runtime.replies, parse_id(session_id, "sessionId")
         )
         return EndSessionPayload(session=Session.from_model(conversation))
 
     @strawberry.mutation(
         permission_classes=[IsAuthenticated],
-        description="Store a student message. Sending again with the same idempotencyKey "
-        "returns the stored message instead of adding another.",
+        description="Store a student message and start the client's reply, which streams on "
+        "sessionEvents. Sending again with the same idempotencyKey returns the stored turn "
+        "and never asks the model twice. While a reply is being generated, sending is a "
+        "CONFLICT.",
     )
     async def send_message(
         self,
@@ -246,15 +268,46 @@ class ConversationMutations:
         idempotency_key: str | None = None,
     ) -> SendMessagePayload:
         ctx = info.context
-        message = await service.add_student_message(
+        turn = await service.send_message(
             ctx.session,
             ctx.actor,
             ctx.settings,
+            ctx.runtime.replies,
             parse_id(session_id, "sessionId"),
             content,
             idempotency_key,
         )
-        return SendMessagePayload(user_message=Message.from_model(message))
+        return SendMessagePayload(
+            user_message=Message.from_model(turn.user_message),
+            assistant_message=Message.from_model(turn.reply),
+        )
+
+    @strawberry.mutation(
+        permission_classes=[IsAuthenticated],
+        description="Stop the reply being generated at once. It is kept as CANCELLED with "
+        "the text so far, billed for the tokens generated.",
+    )
+    async def stop_reply(self, info: Info, session_id: strawberry.ID) -> StopReplyPayload:
+        ctx = info.context
+        reply = await service.stop_reply(
+            ctx.session, ctx.actor, ctx.runtime.replies, parse_id(session_id, "sessionId")
+        )
+        return StopReplyPayload(message=Message.from_model(reply) if reply else None)
+
+    @strawberry.mutation(
+        permission_classes=[IsAuthenticated],
+        description="Ask again for the latest reply when it FAILED or was INTERRUPTED.",
+    )
+    async def retry_reply(self, info: Info, message_id: strawberry.ID) -> RetryReplyPayload:
+        ctx = info.context
+        reply = await service.retry_reply(
+            ctx.session,
+            ctx.actor,
+            ctx.settings,
+            ctx.runtime.replies,
+            parse_id(message_id, "messageId"),
+        )
+        return RetryReplyPayload(assistant_message=Message.from_model(reply))
 
     @strawberry.mutation(permission_classes=[IsAuthenticated])
     async def rate_session(

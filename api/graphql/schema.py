@@ -23,6 +23,7 @@ from api.graphql.clients import ClientMutations, ClientQueries
 from api.graphql.context import UnitOfWork
 from api.graphql.conversations import ConversationMutations, ConversationQueries
 from api.graphql.errors import ErrorCodes, log_errors
+from api.graphql.session_events import ConversationSubscriptions
 
 
 @strawberry.type
@@ -32,6 +33,11 @@ class Query(AccountQueries, ClientQueries, ClassQueries, ConversationQueries):
 
 @strawberry.type
 class Mutation(AccountMutations, ClientMutations, ClassMutations, ConversationMutations):
+    pass
+
+
+@strawberry.type
+class Subscription(ConversationSubscriptions):
     pass
 
 
@@ -75,6 +81,7 @@ def build_schema(settings: Settings) -> PracticumSchema:
     return PracticumSchema(
         query=Query,
         mutation=Mutation,
+        subscription=Subscription,
         # Classes or factories, never instances: each operation gets fresh extensions
         # (Strawberry sets per-request state on them). Clients send the same few
         # documents over and over, so parsing and validation are cached.

@@ -1,0 +1,55 @@
+"""What subscribers of a session hear while its conversation goes on."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from api.conversations.models import Message, Session
+
+
+def session_channel(session_id: uuid.UUID) -> str:
+    return f"session:{session_id}"
+
+
+@dataclass(frozen=True)
+class MessageDelta:
+    """Reply text: the reply so far is `text[:offset] + delta`. `reset` (offset 0) says
+    to throw away what came before, when a failed attempt is tried again cleanly."""
+
+    session_id: uuid.UUID
+    message_id: uuid.UUID
+    offset: int
+    delta: str
+    reset: bool = False
+
+
+@dataclass(frozen=True)
+class MessageCompleted:
+    """The reply is stored: COMPLETE, or CANCELLED with the text generated before the stop."""
+
+    message: Message
+    session: Session
+
+
+@dataclass(frozen=True)
+class MessageFailed:
+    message: Message
+    reason: str  # for the student: what happened and what to do
+    retryable: bool
+
+
+@dataclass(frozen=True)
+class SessionEnded:
+    session: Session
+
+
+SessionEvent = MessageDelta | MessageCompleted | MessageFailed | SessionEnded
+
+
+def channel_of(event: SessionEvent) -> str:
+    if isinstance(event, MessageDelta):
+        return session_channel(event.session_id)
+    if isinstance(event, SessionEnded):
+        return session_channel(event.session.id)
+    return session_channel(event.message.session_id)

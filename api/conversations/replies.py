@@ -1,0 +1,285 @@
+"""Replies in flight: one background task per reply streams it from the model, tells the
+session's subscribers every delta, and stores how it ended.
+
+The task never holds a database transaction while it streams. When the reply is done it
+stores the text, the usage and the session totals in one transaction, then publishes the
+outcome. A stopped reply is recorded by whoever stopped it (in their own transaction);
+the task just ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from enum import Enum
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api.conversations.events import MessageDelta, SessionEvent, channel_of, session_channel
+from api.conversations.models import MessageStatus
+from api.events.broker import Broker
+from api.llm.base import ChatRequest, ErrorKind, ProviderError, TextDelta
+from api.llm.resilience import (
+    AttemptFailed,
+    AttemptFinished,
+    AttemptStarted,
+    ReplyFailed,
+    ResilientStreamer,
+    billed_so_far,
+)
+from api.usage.pricing import PriceTable
+from api.usage.service import BilledCall
+
+log = logging.getLogger("practicum.replies")
+
+UNAVAILABLE = "The client is unavailable right now — your message is saved; try again in a minute."
+NOT_SET_UP = (
+    "The client cannot answer: the connection to the language model is not set up. "
+    "Your message is saved; please tell your teacher."
+)
+INTERRUPTED = "The reply was interrupted — your message is saved; try again."
+FALLBACK_REPLY = (
+    "Sorry… I've lost my train of thought. Can we pause for a moment? Ask me again in a minute."
+)
+
+
+@dataclass(frozen=True)
+class ReplyJob:
+    session_id: uuid.UUID
+    message_id: uuid.UUID
+    student_id: uuid.UUID
+    request: ChatRequest
+
+
+@dataclass
+class ReplyOutcome:
+    """How a reply ended, ready to be stored."""
+
+    status: MessageStatus
+    text: str
+    calls: list[BilledCall]
+    failures: list[AttemptFailed]
+    is_fallback: bool = False
+    reason: str | None = None  # for the student, when the reply did not complete
+
+    @property
+    def output_tokens(self) -> int | None:
+        final = self.calls[-1] if self.calls and self.status is not MessageStatus.FAILED else None
+        return final.usage.output_tokens if final else None
+
+
+class _State(Enum):
+    STREAMING = "streaming"
+    STOPPING = "stopping"  # someone stopped it and will record it
+    FINISHING = "finishing"  # the task is storing the outcome
+
+
+@dataclass
+class Reply:
+    """A reply being generated, as this process knows it."""
+
+    job: ReplyJob
+    started: float = field(default_factory=time.monotonic)
+    state: _State = _State.STREAMING
+    task: asyncio.Task | None = None
+    parts: list[str] = field(default_factory=list)
+    length: int = 0
+    current: AttemptStarted | None = None
+    attempt_started: float = 0.0
+    ttft_ms: int | None = None
+    calls: list[BilledCall] = field(default_factory=list)
+    failures: list[AttemptFailed] = field(default_factory=list)
+
+    @property
+    def text(self) -> str:
+        return "".join(self.parts)
+
+    def _elapsed_ms(self, since: float) -> int:
+        return int((time.monotonic() - since) * 1000)
+
+    def on_event(self, event) -> MessageDelta | None:
+        """Track one event of the stream; returns the delta subscribers must hear."""
+        job = self.job
+        if isinstance(event, TextDelta):
+            if self.ttft_ms is None:
+                self.ttft_ms = self._elapsed_ms(self.started)
+            delta = MessageDelta(job.session_id, job.message_id, self.length, event.text)
+            self.parts.append(event.text)
+            self.length += len(event.text)
+            return delta
+        if isinstance(event, AttemptStarted):
+            self.current, self.attempt_started = event, time.monotonic()
+        elif isinstance(event, AttemptFinished):
+            self._bill(event.provider, event.model, "COMPLETE", event.usage, event.attempt)
+        elif isinstance(event, AttemptFailed):
+            return self._on_failed_attempt(event)
+        return None
+
+    def _on_failed_attempt(self, failed: AttemptFailed) -> MessageDelta | None:
+        self.failures.append(failed)
+        if failed.billed is not None:
+            outcome = "RETRIED" if failed.will_retry else "FAILED"
+            self._bill(failed.provider, failed.model, outcome, failed.billed, failed.attempt)
+        self.current = None
+        if failed.will_retry and self.length:
+            # Never splice two attempts into one garbled answer: start the text over.
+            self.parts, self.length, self.ttft_ms = [], 0, None
+            return MessageDelta(self.job.session_id, self.job.message_id, 0, "", reset=True)
+        return None
+
+    def _bill(self, provider: str, model: str, outcome: str, usage, attempt: int) -> None:
+        self.calls.append(
+            BilledCall(
+                provider=provider,
+                model=model,
+                outcome=outcome,
+                usage=usage,
+                attempt=attempt,
+                ttft_ms=self.ttft_ms,
+                latency_ms=self._elapsed_ms(self.started),
+            )
+        )
+
+    def cut_short(self, status: MessageStatus) -> ReplyOutcome:
+        """The outcome of a reply stopped mid-stream: billed for what was generated."""
+        if self.current is not None:
+            usage = billed_so_far(self.current.usage, self.text, None)
+            current = self.current
+            self._bill(current.provider, current.model, status.value, usage, current.attempt)
+            self.current = None
+        reason = INTERRUPTED if status is MessageStatus.INTERRUPTED else None
+        return ReplyOutcome(status, self.text, self.calls, self.failures, reason=reason)
+
+    def completed(self) -> ReplyOutcome:
+        return ReplyOutcome(MessageStatus.COMPLETE, self.text, self.calls, self.failures)
+
+    def failed(self, error: ProviderError, *, fallback: bool) -> ReplyOutcome:
+        if fallback:
+            return ReplyOutcome(
+                MessageStatus.COMPLETE, FALLBACK_REPLY, self.calls, self.failures, is_fallback=True
+            )
+        not_set_up = error.kind in (ErrorKind.AUTH, ErrorKind.UNAVAILABLE)
+        reason = NOT_SET_UP if not_set_up else UNAVAILABLE
+        return ReplyOutcome(MessageStatus.FAILED, "", self.calls, self.failures, reason=reason)
+
+
+StoreOutcome = Callable[
+    [AsyncSession, PriceTable, ReplyJob, ReplyOutcome], Awaitable[SessionEvent | None]
+]
+
+
+class ReplyEngine:
+    """Runs this process's replies. `store` records an outcome in a transaction and returns
+    the event to publish once it has committed (the conversations service provides it)."""
+
+    def __init__(
+        self,
+        streamer: ResilientStreamer,
+        broker: Broker,
+        sessions: Callable[[], AsyncSession],
+        store: StoreOutcome,
+        prices: PriceTable,
+        *,
+        stream_timeout: float,
+        fallback_reply: bool,
+    ) -> None:
+        self.streamer = streamer
+        self.broker = broker
+        self.sessions = sessions
+        self.store = store
+        self.prices = prices
+        self.stream_timeout = stream_timeout
+        self.fallback_reply = fallback_reply
+        self._replies: dict[uuid.UUID, Reply] = {}  # by session id: one per session
+
+    def start(self, job: ReplyJob) -> None:
+        """Begin streaming (call only once the STREAMING message is committed)."""
+        reply = Reply(job)
+        self._replies[job.session_id] = reply
+        reply.task = asyncio.create_task(self._run(reply), name=f"reply-{job.message_id}")
+
+    def in_flight(self, session_id: uuid.UUID) -> Reply | None:
+        return self._replies.get(session_id)
+
+    def snapshot(self, session_id: uuid.UUID) -> MessageDelta | None:
+        """The reply so far, for a subscriber that joins mid-reply."""
+        reply = self._replies.get(session_id)
+        if reply is None or reply.state is not _State.STREAMING:
+            return None
+        job = reply.job
+        return MessageDelta(job.session_id, job.message_id, 0, reply.text, reset=True)
+
+    async def stop(
+        self, session_id: uuid.UUID, status: MessageStatus = MessageStatus.CANCELLED
+    ) -> ReplyOutcome | None:
+        """Stop the session's reply at once. Returns its outcome for the caller to store, or
+        None when no reply is streaming here (or it is already being stored)."""
+        reply = self._replies.get(session_id)
+        if reply is None or reply.state is not _State.STREAMING or reply.task is None:
+            return None
+        reply.state = _State.STOPPING
+        reply.task.cancel()
+        await asyncio.wait([reply.task])  # the stream's `finally` closes the upstream call
+        self._replies.pop(session_id, None)
+        return reply.cut_short(status)
+
+    async def _run(self, reply: Reply) -> None:
+        job = reply.job
+        channel = session_channel(job.session_id)
+        try:
+            async with asyncio.timeout(self.stream_timeout):
+                async for event in self.streamer.stream(job.request):
+                    delta = reply.on_event(event)
+                    if delta is not None:
+                        self.broker.publish(channel, delta)
+            outcome = reply.completed()
+        except ReplyFailed as failed:
+            outcome = reply.failed(failed.error, fallback=self.fallback_reply)
+        except TimeoutError:
+            outcome = reply.cut_short(MessageStatus.INTERRUPTED)
+        except asyncio.CancelledError:
+            if reply.state is _State.STOPPING:
+                return  # the stopper records the outcome
+            raise
+        except Exception:
+            log.exception("reply %s failed unexpectedly", job.message_id)
+            error = ProviderError(ErrorKind.SERVER, "unexpected error")
+            outcome = reply.failed(error, fallback=False)
+        reply.state = _State.FINISHING
+        try:
+            await self._store(job, outcome)
+        finally:
+            if self._replies.get(job.session_id) is reply:
+                del self._replies[job.session_id]
+
+    async def _store(self, job: ReplyJob, outcome: ReplyOutcome) -> None:
+        try:
+            async with self.sessions() as db:
+                event = await self.store(db, self.prices, job, outcome)
+                await db.commit()
+        except Exception:
+            # Left STREAMING, the reply becomes INTERRUPTED (and retryable) after the
+            # stream timeout; the student's message is stored already.
+            log.exception("could not store the outcome of reply %s", job.message_id)
+            return
+        if event is not None:
+            self.publish(event)
+
+    def publish(self, event: SessionEvent) -> None:
+        self.broker.publish(channel_of(event), event)
+
+    async def shutdown(self) -> None:
+        """Stop every reply and store each as INTERRUPTED (retryable), so none is left
+        STREAMING when the process exits."""
+        for session_id in list(self._replies):
+            reply = self._replies.get(session_id)
+            if reply is None:
+                continue
+            outcome = await self.stop(session_id, MessageStatus.INTERRUPTED)
+            if outcome is not None:
+                await self._store(reply.job, outcome)
+

@@ -1,0 +1,55 @@
+"""The conversation as the model sees it: the stored messages, trimmed to the context budget."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from api.clients.models import ClientProfile
+from api.clients.prompt import build_system_prompt
+from api.config import Settings
+from api.conversations.models import Message, MessageRole, MessageStatus
+from api.llm.base import ChatMessage, ChatRequest, estimate_tokens
+
+TRIM_STEP = 10
+"""When the budget is exceeded, older messages are dropped in steps of this many, so the
+prompt's prefix stays the same for several turns and keeps being read from the cache."""
+
+
+def model_view(message: Message) -> ChatMessage | None:
+    """What the model is shown of a stored message: what the student wrote, and the replies
+    the student saw (a stopped reply as far as it got). Failed replies are left out."""
+    if message.role is MessageRole.USER:
+        return ChatMessage("user", message.content)
+    seen = message.status is MessageStatus.COMPLETE or (
+        message.status is MessageStatus.CANCELLED and message.content
+    )
+    return ChatMessage("assistant", message.content) if seen else None
+
+
+def trimmed(messages: Sequence[ChatMessage], budget_tokens: int) -> list[ChatMessage]:
+    """The newest messages that fit the budget (the last one always), starting with the
+    student's."""
+    total, cut = 0, len(messages)
+    while cut > 0 and total + estimate_tokens(messages[cut - 1].content) <= budget_tokens:
+        cut -= 1
+        total += estimate_tokens(messages[cut].content)
+    if cut > 0:
+        cut = min(len(messages) - 1, -(-cut // TRIM_STEP) * TRIM_STEP)
+    kept = list(messages[cut:])
+    while len(kept) > 1 and kept[0].role != "user":
+        kept.pop(0)
+    return kept
+
+
+def build_request(
+    profile: ClientProfile, history: Sequence[Message], model: str, settings: Settings
+) -> ChatRequest:
+    prompt = build_system_prompt(profile)
+    shown = [view for view in map(model_view, history) if view is not None]
+    return ChatRequest(
+        system=prompt.text,
+        messages=tuple(trimmed(shown, settings.context_budget_tokens)),
+        model=model,
+        max_tokens=settings.max_reply_tokens,
+        persona=prompt.persona,
+    )

@@ -1,0 +1,75 @@
+"""Which provider serves which model, built from the settings."""
+
+from __future__ import annotations
+
+from api.config import Settings
+from api.llm.base import ErrorKind, Provider, ProviderError
+from api.llm.resilience import ResilientStreamer, RetryPolicy
+
+
+class Providers:
+    """The configured providers, created on first use (no key is needed to import or start)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._made: dict[str, Provider] = {}
+
+    def for_model(self, model: str) -> Provider:
+        settings = self.settings
+        if model == settings.simulator_model:
+            return self._get("simulator")
+        if settings.openai_base_url and model == (settings.openai_model or settings.model):
+            return self._get("openai")
+        if model.startswith("claude"):
+            if settings.anthropic_api_key is None:
+                raise ProviderError(
+                    ErrorKind.UNAVAILABLE, f"{model} needs ANTHROPIC_API_KEY, which is not set"
+                )
+            return self._get("anthropic")
+        raise ProviderError(ErrorKind.UNAVAILABLE, f"no provider is configured for {model}")
+
+    def _get(self, name: str) -> Provider:
+        if name not in self._made:
+            self._made[name] = self._make(name)
+        return self._made[name]
+
+    def _make(self, name: str) -> Provider:
+        settings = self.settings
+        if name == "simulator":
+            from api.llm.simulator import SimulatorProvider
+
+            return SimulatorProvider(delay_seconds=settings.simulator_delay_seconds)
+        if name == "openai":
+            from api.llm.openai_compat import OpenAICompatProvider
+
+            key = settings.openai_api_key
+            return OpenAICompatProvider(
+                settings.openai_base_url or "",
+                key.get_secret_value() if key else None,
+                request_timeout=settings.request_timeout_seconds,
+                first_token_timeout=settings.first_token_timeout_seconds,
+            )
+        from api.llm.anthropic import AnthropicProvider
+
+        key = settings.anthropic_api_key
+        return AnthropicProvider(
+            key.get_secret_value() if key else "",
+            settings.anthropic_base_url,
+            request_timeout=settings.request_timeout_seconds,
+            first_token_timeout=settings.first_token_timeout_seconds,
+        )
+
+    def streamer(self) -> ResilientStreamer:
+        settings = self.settings
+        policy = RetryPolicy(
+            max_attempts=settings.retry_max_attempts,
+            deadline=settings.retry_deadline_seconds,
+            base_delay=settings.retry_base_delay_seconds,
+            max_delay=settings.retry_max_delay_seconds,
+        )
+        return ResilientStreamer(self.for_model, policy, settings.fallback_model)
+
+    async def aclose(self) -> None:
+        for provider in self._made.values():
+            await provider.aclose()
+        self._made.clear()

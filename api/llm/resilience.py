@@ -1,0 +1,222 @@
+"""Retries with backoff, then the fallback model: one reply, however many calls it takes.
+
+`ResilientStreamer.stream` yields, for each call to a provider:
+
+    AttemptStarted     the provider accepted the call (input usage known)
+    TextDelta…         text of this attempt
+    AttemptFailed      this call failed; `billed` is what it cost, `will_retry` whether
+                       another call follows (text already yielded must then be discarded)
+and, once a call succeeds, `Finished`. When every call failed it raises `ReplyFailed`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, replace
+
+from api.llm.base import (
+    ChatRequest,
+    ErrorKind,
+    Finished,
+    Provider,
+    ProviderError,
+    Started,
+    TextDelta,
+    Usage,
+    estimate_tokens,
+)
+
+log = logging.getLogger("practicum.llm")
+
+NOT_WORTH_A_FALLBACK = frozenset({ErrorKind.AUTH, ErrorKind.UNAVAILABLE})
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_attempts: int = 4  # per model
+    deadline: float = 45.0  # seconds for the whole reply
+    base_delay: float = 0.5
+    max_delay: float = 8.0
+
+    def delay(self, retry: int, error: ProviderError, rng: random.Random) -> float:
+        """Seconds before retry number `retry` (1-based): the provider's retry-after when it
+        gave one, else exponential backoff with full jitter."""
+        if error.retry_after is not None:
+            return max(0.0, error.retry_after)
+        ceiling = min(self.max_delay, self.base_delay * 2 ** (retry - 1))
+        return rng.uniform(ceiling / 2, ceiling)
+
+
+@dataclass(frozen=True)
+class AttemptStarted:
+    attempt: int
+    model: str
+    provider: str
+    request_id: str | None
+    usage: Usage
+
+
+@dataclass(frozen=True)
+class AttemptFailed:
+    attempt: int
+    model: str
+    provider: str
+    error: ProviderError
+    billed: Usage | None  # None when the provider never accepted the call
+    will_retry: bool
+    text_discarded: bool  # text of this attempt was yielded and must be thrown away
+
+
+@dataclass(frozen=True)
+class AttemptFinished:
+    attempt: int
+    model: str
+    provider: str
+    usage: Usage
+    stop_reason: str | None
+
+
+ReplyEvent = AttemptStarted | TextDelta | AttemptFailed | AttemptFinished
+
+
+class ReplyFailed(Exception):
+    def __init__(self, error: ProviderError, attempts: int) -> None:
+        super().__init__(error.message)
+        self.error = error
+        self.attempts = attempts
+
+
+def billed_so_far(started: Usage | None, text: str, error: ProviderError | None) -> Usage | None:
+    """What a call that stopped early costs: the provider's own count when it gave one, else
+    its reported input plus an estimate of the text it generated (marked estimated)."""
+    if error is not None and error.usage is not None:
+        usage = error.usage
+    elif started is not None:
+        usage = started
+    else:
+        return None
+    if text and usage.output_tokens < estimate_tokens(text):
+        return Usage(
+            input_tokens=usage.input_tokens,
+            output_tokens=estimate_tokens(text),
+            cache_write_tokens=usage.cache_write_tokens,
+            cache_read_tokens=usage.cache_read_tokens,
+            estimated=True,
+        )
+    return usage
+
+
+class ResilientStreamer:
+    def __init__(
+        self,
+        provider_for: Callable[[str], Provider],
+        policy: RetryPolicy,
+        fallback_model: str | None = None,
+        *,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.provider_for = provider_for
+        self.policy = policy
+        self.fallback_model = fallback_model
+        self.rng = rng or random.Random()
+
+    def _models(self, model: str) -> list[str]:
+        fallback = self.fallback_model
+        if fallback and fallback != model and _same_family(model, fallback):
+            return [model, fallback]
+        return [model]
+
+    async def stream(self, request: ChatRequest) -> AsyncIterator[ReplyEvent]:
+        deadline = time.monotonic() + self.policy.deadline
+        attempt = 0
+        last_error: ProviderError | None = None
+        models = self._models(request.model)
+        for index, model in enumerate(models):
+            is_last_model = index == len(models) - 1
+            for try_number in range(1, self.policy.max_attempts + 1):
+                attempt += 1
+                failures: list[AttemptFailed] = []
+                async for event in self._attempt(request.with_model(model), attempt, failures):
+                    yield event
+                if not failures:
+                    return
+                failed = failures[0]
+                last_error = error = failed.error
+                delay = self.policy.delay(try_number, error, self.rng)
+                retry_same = (
+                    error.retryable
+                    and try_number < self.policy.max_attempts
+                    and time.monotonic() + delay < deadline
+                )
+                give_up = not retry_same and (is_last_model or error.kind in NOT_WORTH_A_FALLBACK)
+                yield _logged(replace(failed, will_retry=not give_up))
+                if give_up:
+                    raise ReplyFailed(error, attempt)
+                if not retry_same:
+                    log.warning("falling back from %s to %s", model, models[index + 1])
+                    break
+                await asyncio.sleep(delay)
+        raise ReplyFailed(last_error or ProviderError(ErrorKind.UNAVAILABLE, "no model"), attempt)
+
+    async def _attempt(
+        self, request: ChatRequest, attempt: int, failures: list[AttemptFailed]
+    ) -> AsyncIterator[ReplyEvent]:
+        """One call. On failure it appends what happened to `failures` (a generator
+        cannot return a value); whether to retry is decided by the caller."""
+        provider: Provider | None = None
+        started: Usage | None = None
+        text: list[str] = []
+        try:
+            provider = self.provider_for(request.model)
+            async for event in provider.stream(request):
+                if isinstance(event, TextDelta):
+                    text.append(event.text)
+                    yield event
+                elif isinstance(event, Started):
+                    started = event.usage
+                    yield AttemptStarted(
+                        attempt, request.model, provider.name, event.request_id, event.usage
+                    )
+                elif isinstance(event, Finished):
+                    yield AttemptFinished(
+                        attempt, request.model, provider.name, event.usage, event.stop_reason
+                    )
+                    return
+            raise ProviderError(ErrorKind.STREAM_CUT, "the stream ended without finishing")
+        except ProviderError as error:
+            text_so_far = "".join(text)
+            failures.append(
+                AttemptFailed(
+                    attempt=attempt,
+                    model=request.model,
+                    provider=provider.name if provider else "none",
+                    error=error,
+                    billed=billed_so_far(started, text_so_far, error),
+                    will_retry=False,
+                    text_discarded=bool(text_so_far),
+                )
+            )
+
+
+def _logged(failed: AttemptFailed) -> AttemptFailed:
+    error = failed.error
+    log.warning(
+        "model call failed: model=%s attempt=%d kind=%s status=%s request_id=%s will_retry=%s",
+        failed.model,
+        failed.attempt,
+        error.kind.value,
+        error.status,
+        error.request_id,
+        failed.will_retry,
+    )
+    return failed
+
+
+def _same_family(model: str, fallback: str) -> bool:
+    """Falling back only makes sense between models of one provider (never from the
+    simulator or a self-hosted model to Claude)."""
+    return model.startswith("claude") == fallback.startswith("claude")

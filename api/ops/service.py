@@ -1,0 +1,35 @@
+"""Error events: failures an admin should be able to look at later."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api.llm.resilience import AttemptFailed
+from api.ops.models import ErrorEvent
+
+
+def provider_error_event(
+    failed: AttemptFailed, *, session_id: uuid.UUID, user_id: uuid.UUID
+) -> ErrorEvent:
+    error = failed.error
+    return ErrorEvent(
+        category=f"provider.{error.kind.value}",
+        message=error.message[:500],
+        upstream_status=error.status,
+        request_id=error.request_id,
+        model=failed.model,
+        session_id=session_id,
+        user_id=user_id,
+        details={
+            "provider": failed.provider,
+            "attempt": failed.attempt,
+            "will_retry": failed.will_retry,
+            "retry_after": error.retry_after,
+        },
+    )
+
+
+async def record(session: AsyncSession, events: list[ErrorEvent]) -> None:
+    session.add_all(events)
