@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -86,6 +87,7 @@ def settings(database_url: str, tmp_path_factory) -> Settings:
         database_url=database_url,
         data_dir=Path(tmp_path_factory.mktemp("data")),
         jwt_secret=TEST_JWT_SECRET,
+        simulator_delay_seconds=0.0,
     )
 
 
@@ -118,8 +120,15 @@ async def client(app) -> AsyncIterator[httpx.AsyncClient]:
 class GraphQLClient:
     """Posts GraphQL to the app the way an integrator would."""
 
-    def __init__(self, http: httpx.AsyncClient) -> None:
+    def __init__(self, http: httpx.AsyncClient, runtime: Runtime) -> None:
         self.http = http
+        self.runtime = runtime
+
+    async def settled(self, session_id: str) -> None:
+        """Wait until the session's reply in flight, if any, is stored."""
+        from tests.factories.conversations import settled
+
+        await settled(self.runtime.replies, uuid.UUID(session_id))
 
     async def post(
         self, query: str, variables: dict | None = None, token: str | None = None
@@ -153,5 +162,5 @@ class GraphQLClient:
 
 
 @pytest.fixture
-def gql(client: httpx.AsyncClient) -> GraphQLClient:
-    return GraphQLClient(client)
+def gql(client: httpx.AsyncClient, app) -> GraphQLClient:
+    return GraphQLClient(client, app.state.runtime)

@@ -29,11 +29,18 @@ from api.accounts.security import issue_token
 from api.classes.models import Assignment, AssignmentStatus, Enrollment, Section
 from api.clients.models import ClientProfile
 from api.conversations import service as conversations
-from api.conversations.models import Message, Session, SessionFeedback, SessionStatus
+from api.conversations.models import (
+    Message,
+    MessageRole,
+    Session,
+    SessionFeedback,
+    SessionStatus,
+)
 from api.errors import ErrorCode
 from tests.factories.accounts import actor, make_user
 from tests.factories.classes import make_assignment
 from tests.factories.clients import make_profile
+from tests.factories.conversations import end, say
 from tests.factories.world import World, make_world
 
 ALLOWED = "ALLOWED"
@@ -79,11 +86,10 @@ async def practise(db, settings, world: World) -> Conversations:
     """The world's student finishes one session and is midway through another."""
     student = actor(world.student)
     ended, _ = await conversations.start_session(db, student, settings, world.profile.id)
-    await conversations.add_student_message(db, student, settings, ended.id, "First try.")
-    await conversations.end_session(db, student, ended.id)
+    await say(db, ended, "First try.")
+    await end(db, ended)
     active, _ = await conversations.start_session(db, student, settings, world.profile.id)
-    await conversations.add_student_message(db, student, settings, active.id, FIRST_WORDS)
-    await db.commit()
+    await say(db, active, FIRST_WORDS)
     return Conversations(active_id=active.id, ended_id=ended.id)
 
 
@@ -402,11 +408,11 @@ async def check_send_message(case: Case) -> None:
     assert (message["sequenceNumber"], message["content"]) == (2, "One more thing.")
     stored = await rows(
         case.db,
-        select(Message.sequence_number)
+        select(Message.sequence_number, Message.role)
         .where(Message.session_id == case.m.a_sessions.active_id)
         .order_by(Message.sequence_number),
     )
-    assert stored == [(1,), (2,)]
+    assert stored == [(1, MessageRole.USER), (2, MessageRole.USER), (3, MessageRole.ASSISTANT)]
 
 
 async def check_end_session(case: Case) -> None:

@@ -25,6 +25,7 @@ from api.conversations import service as conversations
 from api.conversations.models import Message, Session, SessionFeedback
 from api.errors import ErrorCode, PracticumError
 from tests.factories.accounts import PASSWORD, actor, make_user
+from tests.factories.conversations import end
 from tests.factories.world import World, make_world
 
 TABLES = (User, ClientProfile, Section, Enrollment, Assignment, Session, Message, SessionFeedback)
@@ -499,8 +500,7 @@ async def test_invalid_rating_stores_no_feedback(
     db, settings, gql, rating, comment, field, message
 ):
     world, session = await world_with_session(db, settings)
-    await conversations.end_session(db, actor(world.student), session.id)
-    await db.commit()
+    await end(db, session)
 
     error = await refused(
         db,

@@ -79,6 +79,7 @@ SEND = """
 mutation($session: ID!, $content: String!, $key: String) {
   sendMessage(sessionId: $session, content: $content, idempotencyKey: $key) {
     userMessage { id sessionId role content sequenceNumber status }
+    assistantMessage { id sessionId role content sequenceNumber status }
   }
 }"""
 
@@ -173,9 +174,11 @@ async def start(gql, room: Classroom, *, new: bool = False) -> dict:
 
 
 async def send(gql, room: Classroom, session_id: str, content: str, key: str | None = None):
+    """Send and wait for the client's reply to be stored; returns the student's message."""
     data = await gql.ok(
         SEND, {"session": session_id, "content": content, "key": key}, room.student_token
     )
+    await gql.settled(session_id)
     return data["sendMessage"]["userMessage"]
 
 
@@ -294,16 +297,17 @@ async def test_messages_are_numbered_in_order_and_page_with_cursors(db, gql):
     session_id = (await start(gql, room))["session"]["id"]
 
     sent = [await send(gql, room, session_id, text) for text in ("Hi.", "How are you?", "  Ok.  ")]
-    assert [m["sequenceNumber"] for m in sent] == [1, 2, 3]
+    assert [m["sequenceNumber"] for m in sent] == [1, 3, 5]
     assert [m["content"] for m in sent] == ["Hi.", "How are you?", "Ok."]
     assert {(m["sessionId"], m["role"], m["status"]) for m in sent} == {
         (session_id, "USER", "COMPLETE")
     }
 
-    page1 = (await gql.ok(MESSAGES, {"id": session_id, "first": 2}, room.student_token))["session"]
-    assert page1["messageCount"] == 3
+    page1 = (await gql.ok(MESSAGES, {"id": session_id, "first": 4}, room.student_token))["session"]
+    assert page1["messageCount"] == 6
     messages = page1["messages"]
-    assert [e["node"]["sequenceNumber"] for e in messages["edges"]] == [1, 2]
+    assert [e["node"]["sequenceNumber"] for e in messages["edges"]] == [1, 2, 3, 4]
+    assert [e["node"]["role"] for e in messages["edges"]] == ["USER", "ASSISTANT"] * 2
     assert messages["pageInfo"]["hasNextPage"] is True
     assert messages["pageInfo"]["hasPreviousPage"] is False
     assert messages["pageInfo"]["startCursor"] == messages["edges"][0]["cursor"]
@@ -311,16 +315,19 @@ async def test_messages_are_numbered_in_order_and_page_with_cursors(db, gql):
 
     after = messages["pageInfo"]["endCursor"]
     page2 = await gql.ok(
-        MESSAGES, {"id": session_id, "first": 2, "after": after}, room.student_token
+        MESSAGES, {"id": session_id, "first": 4, "after": after}, room.student_token
     )
     rest = page2["session"]["messages"]
-    assert [e["node"]["content"] for e in rest["edges"]] == ["Ok."]
+    assert [e["node"]["sequenceNumber"] for e in rest["edges"]] == [5, 6]
+    assert rest["edges"][0]["node"]["content"] == "Ok."
     assert rest["pageInfo"]["hasNextPage"] is False
     assert rest["pageInfo"]["hasPreviousPage"] is True
 
     whole = await gql.ok(MESSAGES, {"id": session_id}, room.student_token)
     edges = whole["session"]["messages"]["edges"]
-    assert [e["node"]["content"] for e in edges] == ["Hi.", "How are you?", "Ok."]
+    students = [e["node"]["content"] for e in edges if e["node"]["role"] == "USER"]
+    assert students == ["Hi.", "How are you?", "Ok."]
+    assert all(e["node"]["content"] for e in edges)  # every reply has its text
 
 
 async def test_resending_with_the_same_idempotency_key_stores_nothing_new(db, gql):
@@ -331,13 +338,13 @@ async def test_resending_with_the_same_idempotency_key_stores_nothing_new(db, gq
     original = await send(gql, room, session_id, "Sorry I'm late.", key="msg-1")
     retried = await send(gql, room, session_id, "Sorry I'm late.", key="msg-1")
     assert retried == original
-    assert await count_rows(db, Message, in_session) == 1
+    assert await count_rows(db, Message, in_session) == 2  # the message and its one reply
 
     following = await send(gql, room, session_id, "Where were we?", key="msg-2")
-    assert following["sequenceNumber"] == 2
+    assert following["sequenceNumber"] == 3
     count = await gql.ok(MESSAGES, {"id": session_id}, room.student_token)
-    assert count["session"]["messageCount"] == 2
-    assert await count_rows(db, Message, in_session) == 2
+    assert count["session"]["messageCount"] == 4
+    assert await count_rows(db, Message, in_session) == 4
 
 
 async def test_an_ended_session_takes_no_messages_and_can_be_rated(db, gql):
@@ -361,7 +368,7 @@ async def test_an_ended_session_takes_no_messages_and_can_be_rated(db, gql):
     )
     assert late["extensions"]["code"] == "CONFLICT"
     assert "has ended" in late["message"]
-    assert await count_rows(db, Message, in_session) == 1
+    assert await count_rows(db, Message, in_session) == 2
     assert (await gql.ok(ACTIVE, {"client": room.client_id}, room.student_token)) == {
         "activeSession": None
     }
@@ -404,11 +411,11 @@ async def test_teacher_reviews_the_students_completed_session(db, gql):
     assert session["clientProfile"]["id"] == room.client_id
     assert session["assignment"] == {"id": room.assignment_id, "title": "Week 1"}
     assert session["feedback"] == {"rating": 4, "comment": "Useful"}
-    assert session["messageCount"] == 2
-    assert session["messages"]["nodes"] == [
-        {"sequenceNumber": 1, "role": "USER", "content": "I can't sleep before exams."},
-        {"sequenceNumber": 2, "role": "USER", "content": "It's been weeks."},
-    ]
+    assert session["messageCount"] == 4
+    transcript = [(m["sequenceNumber"], m["role"]) for m in session["messages"]["nodes"]]
+    assert transcript == [(1, "USER"), (2, "ASSISTANT"), (3, "USER"), (4, "ASSISTANT")]
+    said = [m["content"] for m in session["messages"]["nodes"] if m["role"] == "USER"]
+    assert said == ["I can't sleep before exams.", "It's been weeks."]
 
 
 async def test_every_list_pages_through_all_items_once(db, gql):

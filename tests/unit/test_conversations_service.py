@@ -8,10 +8,13 @@ import pytest
 from sqlalchemy import func, select
 
 from api.conversations import service
-from api.conversations.models import Message, Session, SessionStatus
+from api.conversations.models import Message, MessageStatus, Session, SessionStatus
 from api.errors import ErrorCode, PracticumError
 from api.pagination import PageRequest
+from api.runtime import Runtime
+from api.usage.models import UsageRecord
 from tests.factories.accounts import actor
+from tests.factories.conversations import end, say, settled
 from tests.factories.world import make_world
 
 
@@ -57,38 +60,52 @@ async def test_concurrent_starts_share_one_active_session(runtime, db, settings)
     assert count == 1
 
 
-async def test_fifty_parallel_writers_get_contiguous_sequence_numbers(runtime, db, settings):
+async def test_fifty_parallel_sends_start_one_reply_and_the_rest_wait(db, settings):
     world = await make_world(db, settings)
     conversation, _ = await _start(db, settings, world)
+    # A client who takes a second to answer, as a real one does.
+    runtime = Runtime.create(settings.model_copy(update={"simulator_delay_seconds": 0.05}))
 
     async def send(n: int):
         async with runtime.sessions() as own:
-            message = await service.add_student_message(
-                own, actor(world.student), settings, conversation.id, f"message {n}"
-            )
+            try:
+                turn = await service.send_message(
+                    own, actor(world.student), settings, runtime.replies, conversation.id, f"m{n}"
+                )
+            except PracticumError as refused:
+                return refused.code
             await own.commit()
-            return message.sequence_number
+            return turn
 
-    numbers = await asyncio.gather(*(send(n) for n in range(50)))
-    assert sorted(numbers) == list(range(1, 51))
+    results = await asyncio.gather(*(send(n) for n in range(50)))
+    turns = [r for r in results if isinstance(r, service.Turn)]
+    assert len(turns) == 1
+    assert results.count(ErrorCode.CONFLICT) == 49
+    [turn] = turns
+    assert (turn.user_message.sequence_number, turn.reply.sequence_number) == (1, 2)
 
-    page = await service.list_messages(
-        db, actor(world.student), conversation.id, PageRequest(first=100)
+    await settled(runtime.replies, conversation.id)
+    later = await service.send_message(
+        db, actor(world.student), settings, runtime.replies, conversation.id, "And now?"
     )
-    assert [m.sequence_number for m in page.items] == list(range(1, 51))
-    assert sorted(m.content for m in page.items) == sorted(f"message {n}" for n in range(50))
-    await db.refresh(conversation)
-    assert conversation.message_count == 50
+    await db.commit()
+    assert (later.user_message.sequence_number, later.reply.sequence_number) == (3, 4)
+    await settled(runtime.replies, conversation.id)
+    async with runtime.sessions() as fresh:  # replies are stored in transactions of their own
+        page = await service.list_messages(
+            fresh, actor(world.student), conversation.id, PageRequest(first=100)
+        )
+    assert [(m.sequence_number, m.status) for m in page.items] == [
+        (n, MessageStatus.COMPLETE) for n in (1, 2, 3, 4)
+    ]
+    await runtime.close()
 
 
 async def test_messages_page_in_order(db, settings):
     world = await make_world(db, settings)
     conversation, _ = await _start(db, settings, world)
     for n in range(5):
-        await service.add_student_message(
-            db, actor(world.student), settings, conversation.id, f"m{n}"
-        )
-    await db.commit()
+        await say(db, conversation, f"m{n}")
 
     seen, after = [], None
     while True:
@@ -102,26 +119,36 @@ async def test_messages_page_in_order(db, settings):
     assert seen == ["m0", "m1", "m2", "m3", "m4"]
 
 
-async def test_same_idempotency_key_stores_once(db, settings):
+async def test_same_idempotency_key_stores_the_turn_once_and_asks_the_model_once(
+    runtime, db, settings
+):
     world = await make_world(db, settings)
     conversation, _ = await _start(db, settings, world)
     student = actor(world.student)
-    first = await service.add_student_message(
-        db, student, settings, conversation.id, "hello", idempotency_key="k1"
-    )
-    await db.commit()
-    again = await service.add_student_message(
-        db, student, settings, conversation.id, "hello", idempotency_key="k1"
-    )
-    await db.commit()
-    assert again.id == first.id
-    count = await db.scalar(
+
+    async def send():
+        turn = await service.send_message(
+            db, student, settings, runtime.replies, conversation.id, "hello", idempotency_key="k1"
+        )
+        await db.commit()
+        return turn
+
+    first = await send()
+    again = await send()  # while the reply streams
+    await settled(runtime.replies, conversation.id)
+    after = await send()  # once it is stored
+    assert again.user_message.id == first.user_message.id == after.user_message.id
+    assert again.reply.id == first.reply.id == after.reply.id
+    messages = await db.scalar(
         select(func.count()).select_from(Message).where(Message.session_id == conversation.id)
     )
-    assert count == 1
+    calls = await db.scalar(
+        select(func.count()).where(UsageRecord.session_id == conversation.id)
+    )
+    assert (messages, calls) == (2, 1)
 
 
-async def test_ended_session_takes_no_messages_and_can_be_rated(db, settings):
+async def test_ended_session_takes_no_messages_and_can_be_rated(runtime, db, settings):
     world = await make_world(db, settings)
     conversation, _ = await _start(db, settings, world)
     student = actor(world.student)
@@ -130,13 +157,15 @@ async def test_ended_session_takes_no_messages_and_can_be_rated(db, settings):
         await service.rate_session(db, student, conversation.id, 5)
     assert early.value.code is ErrorCode.CONFLICT
 
-    ended = await service.end_session(db, student, conversation.id)
-    again = await service.end_session(db, student, conversation.id)  # safe to retry
+    ended = await service.end_session(db, student, runtime.replies, conversation.id)
+    again = await service.end_session(db, student, runtime.replies, conversation.id)  # again
     assert ended.status is SessionStatus.COMPLETED and again.ended_at == ended.ended_at
     await db.commit()
 
     with pytest.raises(PracticumError) as late:
-        await service.add_student_message(db, student, settings, conversation.id, "still there?")
+        await service.send_message(
+            db, student, settings, runtime.replies, conversation.id, "still there?"
+        )
     assert late.value.code is ErrorCode.CONFLICT
     assert "Start a new session" in late.value.message
 
@@ -150,21 +179,20 @@ async def test_ended_session_takes_no_messages_and_can_be_rated(db, settings):
 async def test_rating_outside_one_to_five_is_refused(db, settings, rating):
     world = await make_world(db, settings)
     conversation, _ = await _start(db, settings, world)
-    await service.end_session(db, actor(world.student), conversation.id)
-    await db.commit()
+    await end(db, conversation)
     with pytest.raises(PracticumError) as refused:
         await service.rate_session(db, actor(world.student), conversation.id, rating)
     assert refused.value.code is ErrorCode.BAD_USER_INPUT
     assert refused.value.details["fields"][0]["field"] == "rating"
 
 
-async def test_empty_and_oversized_messages_are_refused(db, settings):
+async def test_empty_and_oversized_messages_are_refused(runtime, db, settings):
     world = await make_world(db, settings)
     conversation, _ = await _start(db, settings, world)
     for content in ["", "   ", "x" * (settings.max_message_chars + 1)]:
         with pytest.raises(PracticumError) as refused:
-            await service.add_student_message(
-                db, actor(world.student), settings, conversation.id, content
+            await service.send_message(
+                db, actor(world.student), settings, runtime.replies, conversation.id, content
             )
         assert refused.value.code is ErrorCode.BAD_USER_INPUT
     await db.rollback()
