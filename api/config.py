@@ -47,6 +47,7 @@ class Settings(BaseSettings):
     {"claude-haiku-4-5": {"input": "1", "output": "5", "cache_read": "0.1"}}"""
 
     # The turn
+    prompt_caching: bool = True  # mark the system prompt and conversation for caching
     max_reply_tokens: int = 600
     context_budget_tokens: int = 16000  # conversation kept in the prompt (system prompt apart)
     request_timeout_seconds: float = 60.0

@@ -5,12 +5,14 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
+from sqlalchemy import inspect
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.accounts.security import Actor
 from api.clients import repository
 from api.clients.errors import ClientProfileError
 from api.clients.models import ClientProfile
+from api.clients.prompt import SystemPrompt, build_system_prompt
 from api.config import Settings
 from api.db.base import utcnow
 from api.errors import FieldChecker
@@ -46,6 +48,8 @@ class ProfileFields:
     learning_goals: str | None = None
     boundaries: str | None = None
     opening_line: str | None = None
+    model: str | None = None
+    """One of `settings.allowed_models`; an empty string goes back to the default model."""
     archived: bool | None = None
 
 
@@ -68,11 +72,22 @@ def _checked(data: ProfileFields, settings: Settings, *, creating: bool) -> dict
                 "personality_traits", f"Each trait must be at most {MAX_TRAIT_CHARS} characters."
             )
         values["personality_traits"] = traits
+    if data.model is not None:
+        values["model"] = _checked_model(check, data.model, settings)
     check.raise_if_any(ClientProfileError)
     for field in ("age", "difficulty", "archived"):
         if getattr(data, field) is not None:
             values[field] = getattr(data, field)
-    return {k: v for k, v in values.items() if v is not None}
+    # A model of None is kept: it means "back to the default model".
+    return {k: v for k, v in values.items() if v is not None or k == "model"}
+
+
+def _checked_model(check: FieldChecker, model: str, settings: Settings) -> str | None:
+    model = model.strip()
+    if model and model not in settings.allowed_models:
+        allowed = ", ".join(settings.allowed_models)
+        check.add("model", f"Model must be one of {allowed} (or empty for the default model).")
+    return model or None
 
 
 def can_edit(actor: Actor, profile: ClientProfile) -> bool:
@@ -109,6 +124,16 @@ async def create_profile(
     return await repository.add(session, profile)
 
 
+async def _editable_profile(
+    session: AsyncSession, actor: Actor, profile_id: uuid.UUID
+) -> ClientProfile:
+    _require_author(actor)
+    profile = await get_profile(session, actor, profile_id)
+    if not can_edit(actor, profile):
+        raise ClientProfileError.forbidden("Only the profile's author can change it.")
+    return profile
+
+
 async def update_profile(
     session: AsyncSession,
     actor: Actor,
@@ -116,10 +141,7 @@ async def update_profile(
     profile_id: uuid.UUID,
     data: ProfileFields,
 ) -> ClientProfile:
-    _require_author(actor)
-    profile = await get_profile(session, actor, profile_id)
-    if not can_edit(actor, profile):
-        raise ClientProfileError.forbidden("Only the profile's author can change it.")
+    profile = await _editable_profile(session, actor, profile_id)
     values = _checked(data, settings, creating=False)
     changed = {k: v for k, v in values.items() if getattr(profile, k) != v}
     if changed:
@@ -129,3 +151,25 @@ async def update_profile(
         profile.updated_at = utcnow()
         await session.flush()
     return profile
+
+
+async def preview_system_prompt(
+    session: AsyncSession,
+    actor: Actor,
+    settings: Settings,
+    profile_id: uuid.UUID,
+    changes: ProfileFields | None = None,
+) -> SystemPrompt:
+    """The system prompt the profile would give, with unsaved `changes` applied (checked like
+    an update). Nothing is saved: the changes go to a copy the session never sees."""
+    profile = await _editable_profile(session, actor, profile_id)
+    values = _checked(changes or ProfileFields(), settings, creating=False)
+    return build_system_prompt(_draft_of(profile, values))
+
+
+def _draft_of(profile: ClientProfile, values: dict) -> ClientProfile:
+    """A transient copy of `profile` with `values` applied."""
+    columns = {
+        column.key: getattr(profile, column.key) for column in inspect(ClientProfile).column_attrs
+    }
+    return ClientProfile(**{**columns, **values})

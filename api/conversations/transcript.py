@@ -52,4 +52,5 @@ def build_request(
         model=model,
         max_tokens=settings.max_reply_tokens,
         persona=prompt.persona,
+        cache=settings.prompt_caching,
     )

@@ -13,6 +13,7 @@ from api.graphql.context import Info
 from api.graphql.ids import parse_id, to_id
 from api.graphql.permissions import IsAuthenticated
 from api.graphql.relay import Connection
+from api.llm.base import estimate_tokens
 
 
 @strawberry.type
@@ -30,6 +31,9 @@ class ClientProfile:
         description="Topics the client avoids; only the profile's author and admins see them."
     )
     opening_line: str
+    model: str | None = strawberry.field(
+        description="The model this client uses; null means the default model."
+    )
     archived: bool
     version: int = strawberry.field(description="Goes up by one with every saved change.")
     created_at: datetime
@@ -55,6 +59,7 @@ class ClientProfile:
             learning_goals=profile.learning_goals,
             boundaries=profile.boundaries if service.can_edit(actor, profile) else None,
             opening_line=profile.opening_line,
+            model=profile.model,
             archived=profile.archived,
             version=profile.version,
             created_at=profile.created_at,
@@ -75,6 +80,9 @@ class CreateClientProfileInput:
     learning_goals: str | None = None
     boundaries: str | None = None
     opening_line: str | None = None
+    model: str | None = strawberry.field(
+        default=None, description="One of availableModels; null or empty for the default model."
+    )
 
 
 @strawberry.input(description="Only the fields given are changed.")
@@ -89,6 +97,9 @@ class UpdateClientProfileInput:
     learning_goals: str | None = None
     boundaries: str | None = None
     opening_line: str | None = None
+    model: str | None = strawberry.field(
+        default=None, description="One of availableModels; an empty string for the default model."
+    )
     archived: bool | None = None
 
 
@@ -100,6 +111,15 @@ class CreateClientProfilePayload:
 @strawberry.type
 class UpdateClientProfilePayload:
     client_profile: ClientProfile
+
+
+@strawberry.type
+class PreviewSystemPromptPayload:
+    system_prompt: str = strawberry.field(description="Exactly the text the model is given.")
+    template_version: int
+    estimated_tokens: int = strawberry.field(
+        description="About 4 characters a token; the provider's own count may differ."
+    )
 
 
 def _fields(data: CreateClientProfileInput | UpdateClientProfileInput) -> service.ProfileFields:
@@ -131,6 +151,13 @@ class ClientQueries:
         profile = await service.get_profile(ctx.session, ctx.actor, parse_id(id))
         return ClientProfile.from_model(profile, ctx.actor)
 
+    @strawberry.field(
+        permission_classes=[IsAuthenticated],
+        description="The models a teacher may choose for a client profile.",
+    )
+    def available_models(self, info: Info) -> list[str]:
+        return list(info.context.settings.allowed_models)
+
 
 @strawberry.type
 class ClientMutations:
@@ -154,4 +181,23 @@ class ClientMutations:
         )
         return UpdateClientProfilePayload(
             client_profile=ClientProfile.from_model(profile, ctx.actor)
+        )
+
+    @strawberry.mutation(
+        permission_classes=[IsAuthenticated],
+        description="The system prompt the client is played from, with any unsaved edits "
+        "applied. Nothing is saved. Only the profile's author and admins may preview it.",
+    )
+    async def preview_system_prompt(
+        self, info: Info, client_id: strawberry.ID, input: UpdateClientProfileInput | None = None
+    ) -> PreviewSystemPromptPayload:
+        ctx = info.context
+        changes = _fields(input) if input else None
+        prompt = await service.preview_system_prompt(
+            ctx.session, ctx.actor, ctx.settings, parse_id(client_id), changes
+        )
+        return PreviewSystemPromptPayload(
+            system_prompt=prompt.text,
+            template_version=prompt.version,
+            estimated_tokens=estimate_tokens(prompt.text),
         )

@@ -1,0 +1,93 @@
+"""What the benchmarks share: a throwaway database on each backend, seeded classrooms."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import sys
+import tempfile
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from api.accounts.models import Role  # noqa: E402
+from api.accounts.security import issue_token  # noqa: E402
+from api.config import Settings  # noqa: E402
+from api.conversations import service as conversations  # noqa: E402
+from api.db.migrate import upgrade  # noqa: E402
+from api.runtime import Runtime  # noqa: E402
+from tests.factories.accounts import actor, make_user  # noqa: E402
+from tests.factories.classes import make_assignment, make_section  # noqa: E402
+from tests.factories.clients import make_profile  # noqa: E402
+
+PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+JWT_SECRET = "bench-secret-" + secrets.token_hex(16)
+
+
+@asynccontextmanager
+async def databases() -> AsyncIterator[list[tuple[str, str | None]]]:
+    """(name, url) of a migrated SQLite file and PostgreSQL database (url None when
+    PostgreSQL does not answer); both are removed afterwards."""
+    import asyncpg
+
+    with tempfile.TemporaryDirectory() as tmp:
+        sqlite = f"sqlite+aiosqlite:///{tmp}/bench.db"
+        await asyncio.to_thread(upgrade, sqlite)
+        found: list[tuple[str, str | None]] = [("sqlite", sqlite)]
+        name = f"practicum_bench_{secrets.token_hex(4)}"
+        try:
+            admin = await asyncpg.connect(PG_ADMIN)
+        except OSError:
+            found.append(("postgres", None))
+            yield found
+            return
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        url = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
+        try:
+            await asyncio.to_thread(upgrade, url)
+            found.append(("postgres", url))
+            yield found
+        finally:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            await admin.close()
+
+
+def bench_settings(url: str, **overrides) -> Settings:
+    data_dir = Path(tempfile.mkdtemp(prefix="practicum-bench-"))
+    return Settings(database_url=url, data_dir=data_dir, jwt_secret=JWT_SECRET, **overrides)
+
+
+@dataclass
+class Student:
+    token: str
+    session_id: str
+
+
+async def seed_students(settings: Settings, count: int, **profile_fields) -> list[Student]:
+    """`count` students in one section, each with an active session with one client."""
+    runtime = Runtime.create(settings)
+    async with runtime.sessions() as db:
+        teacher = await make_user(db, Role.TEACHER)
+        profile = await make_profile(db, settings, teacher, **profile_fields)
+        users = [await make_user(db) for _ in range(count)]
+        section = await make_section(db, settings, teacher, *users)
+        await make_assignment(db, settings, teacher, section, profile)
+        students = []
+        for user in users:
+            conversation, _ = await conversations.start_session(
+                db, actor(user), settings, profile.id
+            )
+            token, _ = issue_token(actor(user), settings.signing_secret(), timedelta(hours=2))
+            students.append(Student(token, str(conversation.id)))
+        await db.commit()
+    await runtime.close()
+    return students
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * fraction))]

@@ -1,0 +1,79 @@
+"""Completed turns per second on one process, with a zero-latency model.
+
+Each of 50 students sends a message (GraphQL over the full ASGI app), the reply streams
+from the offline simulator with no pause between words, and the turn counts once its
+reply is stored COMPLETE with its usage record. Prints one line, SQLite and PostgreSQL.
+
+    .venv/bin/python bench/turns_per_second.py [--turns 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import time
+import uuid
+
+import httpx
+from _common import bench_settings, databases, seed_students
+from sqlalchemy import func, select
+
+from api.app import create_app
+from api.conversations.models import Message, MessageStatus
+from tests.factories.conversations import settled
+
+SEND = """mutation($s: ID!, $c: String!) {
+  sendMessage(sessionId: $s, content: $c) { assistantMessage { id } } }"""
+STUDENTS = 50
+
+
+async def _measure(url: str, turns: int) -> float:
+    settings = bench_settings(url, simulator_delay_seconds=0.0)
+    students = await seed_students(settings, STUDENTS)
+    app = create_app(settings)
+    runtime = app.state.runtime
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://bench") as http:
+
+        async def practise(token: str, session_id: str) -> None:
+            for n in range(turns):
+                response = await http.post(
+                    "/graphql",
+                    json={"query": SEND, "variables": {"s": session_id, "c": f"Question {n}?"}},
+                    headers={"authorization": f"Bearer {token}"},
+                )
+                assert "errors" not in response.json(), response.text
+                await settled(runtime.replies, uuid.UUID(session_id))
+
+        await practise(students[0].token, students[0].session_id)  # warm up
+        started = time.perf_counter()
+        await asyncio.gather(*(practise(s.token, s.session_id) for s in students[1:]))
+        elapsed = time.perf_counter() - started
+    async with runtime.sessions() as db:
+        complete = await db.scalar(
+            select(func.count()).where(
+                Message.status == MessageStatus.COMPLETE, Message.role == "ASSISTANT"
+            )
+        )
+    await runtime.close()
+    expected = turns * STUDENTS
+    assert complete == expected, f"{complete} of {expected} replies complete"
+    return turns * (STUDENTS - 1) / elapsed
+
+
+async def main(turns: int) -> None:
+    results = []
+    async with databases() as found:
+        for name, url in found:
+            if url is None:
+                results.append(f"{name} not reachable")
+                continue
+            rate = await _measure(url, turns)
+            results.append(f"{name} {rate:.0f} turns/s")
+    print(f"turns_per_second ({STUDENTS} students, zero-latency model): " + ", ".join(results))
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--turns", type=int, default=20, help="turns per student")
+    asyncio.run(main(parser.parse_args().turns))
