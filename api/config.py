@@ -33,9 +33,9 @@ class Settings(BaseSettings):
 
     # Language models. Claude when ANTHROPIC_API_KEY is set; else an OpenAI-compatible
     # server when PRACTICUM_OPENAI_BASE_URL is set; else the offline client simulator.
-    model: str = "claude-haiku-4-5"  # cheap for testing; production: claude-sonnet-4-5
-    fallback_model: str | None = "claude-sonnet-4-5"  # asked when `model` keeps failing
-    allowed_models: list[str] = ["claude-haiku-4-5", "claude-sonnet-4-5"]
+    model: str = "claude-haiku-4-5"  # cheap for testing; production: claude-sonnet-4-6
+    fallback_model: str | None = "claude-sonnet-4-6"  # asked when `model` keeps failing
+    allowed_models: list[str] = ["claude-haiku-4-5", "claude-sonnet-4-6", "claude-sonnet-4-5"]
     """Models a teacher may choose for a client profile."""
     simulator_model: str = "practicum-simulator"
     simulator_delay_seconds: float = 0.03  # between streamed words, like a real model

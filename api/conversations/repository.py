@@ -121,12 +121,8 @@ async def last_reply(session: AsyncSession, session_id: uuid.UUID) -> Message | 
 
 
 async def conversation_so_far(session: AsyncSession, session_id: uuid.UUID) -> list[Message]:
-    """Every message of the conversation, oldest first, except a reply being generated."""
-    rows = await session.scalars(
-        messages_of(session_id)
-        .where(Message.status != MessageStatus.STREAMING)
-        .order_by(Message.sequence_number)
-    )
+    """Every message of the conversation, oldest first."""
+    rows = await session.scalars(messages_of(session_id).order_by(Message.sequence_number))
     return list(rows)
 
 

@@ -235,8 +235,8 @@ async def send_message(
         if earlier is not None:
             return Turn(earlier, await repository.reply_to(session, earlier))
     _require_active(conversation)
-    await _require_no_reply_in_flight(session, conversation)
     history = await repository.conversation_so_far(session, conversation.id)
+    _require_no_reply_in_flight(history)
     user_message = Message(
         role=MessageRole.USER,
         content=text,
@@ -252,8 +252,8 @@ async def send_message(
     return Turn(user_message, reply)
 
 
-async def _require_no_reply_in_flight(session: AsyncSession, conversation: Session) -> None:
-    if await repository.streaming_reply(session, conversation.id) is not None:
+def _require_no_reply_in_flight(history: list[Message]) -> None:
+    if any(message.status is MessageStatus.STREAMING for message in history):
         raise ConversationError.conflict(
             "The client is still answering. Wait for the reply, or stop it, then send again."
         )
@@ -311,7 +311,7 @@ async def _cut_short(
             return  # it finished in this instant and is being stored as COMPLETE
         # No process is streaming it (it was lost in a restart): cancel it as it is.
         outcome = ReplyOutcome(MessageStatus.CANCELLED, reply.content, [], [])
-    event = await record_reply(session, replies.prices, conversation, reply, outcome)
+    event = await record_reply(session, replies.prices, reply, conversation.student_id, outcome)
     after_commit(session, lambda: replies.publish(event))
 
 
@@ -336,11 +336,11 @@ async def retry_reply(
             "Only the latest reply can be retried. Send a new message instead."
         )
     _require_active(conversation)
-    await _require_no_reply_in_flight(session, conversation)
+    history = await repository.conversation_so_far(session, conversation.id)
+    _require_no_reply_in_flight(history)
     reply.status, reply.content, reply.is_fallback = MessageStatus.STREAMING, "", False
     reply.token_count, reply.completed_at, reply.streaming_since = None, None, utcnow()
     await session.flush()
-    history = await repository.conversation_so_far(session, conversation.id)
     await _start_reply(session, settings, replies, conversation, history, reply)
     return reply
 
@@ -348,31 +348,32 @@ async def retry_reply(
 async def record_reply(
     session: AsyncSession,
     prices: PriceTable,
-    conversation: Session,
     reply: Message,
+    student_id: uuid.UUID,
     outcome: ReplyOutcome,
 ) -> SessionEvent:
     """Store how a reply ended, its model calls, their cost and the errors, in the caller's
     transaction; returns the event to publish after commit."""
-    await usage.record_calls(
-        session,
-        prices,
-        session_id=conversation.id,
-        user_id=conversation.student_id,
-        message_id=reply.id,
-        calls=outcome.calls,
-    )
     await ops.record(
         session,
         [
-            ops.provider_error_event(f, session_id=conversation.id, user_id=conversation.student_id)
+            ops.provider_error_event(f, session_id=reply.session_id, user_id=student_id)
             for f in outcome.failures
         ],
     )
     if reply.status is MessageStatus.STREAMING:  # a stop may have recorded it already
         _apply(reply, outcome)
-    await session.flush()
-    await session.refresh(conversation)
+    conversation = await usage.record_calls(
+        session,
+        prices,
+        session_id=reply.session_id,
+        user_id=student_id,
+        message_id=reply.id,
+        calls=outcome.calls,
+    )
+    if conversation is None:  # nothing was billed
+        await session.flush()
+        conversation = await session.get_one(Session, reply.session_id)
     if reply.status is MessageStatus.FAILED or reply.status is MessageStatus.INTERRUPTED:
         return MessageFailed(reply, outcome.reason or UNAVAILABLE, retryable=True)
     return MessageCompleted(reply, conversation)
@@ -385,6 +386,9 @@ def _apply(reply: Message, outcome: ReplyOutcome) -> None:
     reply.completed_at = utcnow()
     reply.streaming_since = None
     counted = outcome.output_tokens
+    if counted is None and not outcome.text:
+        reply.token_count, reply.token_count_estimated = None, False
+        return
     reply.token_count = counted if counted is not None else estimate_tokens(outcome.text)
     reply.token_count_estimated = counted is None or any(c.usage.estimated for c in outcome.calls)
 
@@ -393,11 +397,10 @@ async def store_reply_outcome(
     session: AsyncSession, prices: PriceTable, job: ReplyJob, outcome: ReplyOutcome
 ) -> SessionEvent | None:
     """The reply engine's way to store an outcome (in a transaction of its own)."""
-    conversation = await session.get(Session, job.session_id)
     reply = await repository.get_message(session, job.message_id)
-    if conversation is None or reply is None:  # the session was deleted meanwhile
+    if reply is None:  # the session was deleted meanwhile
         return None
-    return await record_reply(session, prices, conversation, reply, outcome)
+    return await record_reply(session, prices, reply, job.student_id, outcome)
 
 
 async def interrupt_stale_replies(session: AsyncSession, settings: Settings) -> int:

@@ -48,7 +48,8 @@ FREE = Price(Decimal(0), Decimal(0), Decimal(0), Decimal(0))
 
 DEFAULT_PRICES: dict[str, Price] = {
     "claude-haiku-4-5": Price.of("1", "5"),
-    "claude-sonnet-4-5": Price.of("3", "15"),
+    "claude-sonnet-4-5": Price.of("3", "15"),  # retires 2026-11-30; use 4.6
+    "claude-sonnet-4-6": Price.of("3", "15"),
     "claude-opus-4-1": Price.of("15", "75"),
 }
 

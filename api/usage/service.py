@@ -40,10 +40,11 @@ async def record_calls(
     user_id: uuid.UUID,
     message_id: uuid.UUID | None,
     calls: list[BilledCall],
-) -> Decimal:
-    """Store the calls and add them to the session's totals; returns their cost."""
+) -> Session | None:
+    """Store the calls and add them to the session's totals; returns the session with its
+    new totals (None when there were no calls)."""
     if not calls:
-        return Decimal(0)
+        return None
     records = [
         UsageRecord(
             session_id=session_id,
@@ -66,7 +67,7 @@ async def record_calls(
     ]
     session.add_all(records)
     cost = sum((record.cost for record in records), Decimal(0))
-    await session.execute(
+    return await session.scalar(
         update(Session)
         .where(Session.id == session_id)
         .values(
@@ -77,6 +78,6 @@ async def record_calls(
             cache_read_tokens=Session.cache_read_tokens + sum(r.cache_read_tokens for r in records),
             estimated_cost=Session.estimated_cost + cost,
         )
-        .execution_options(synchronize_session=False)
+        .returning(Session)
+        .execution_options(populate_existing=True)
     )
-    return cost

@@ -1,0 +1,318 @@
+"""The Anthropic provider: Claude models through the official SDK's Messages API.
+
+Streams raw SSE events (no accumulated message), marks prompt-cache breakpoints so each
+turn reads the prefix the previous turn wrote, and turns every failure into a
+`ProviderError` that names no key and quotes no prompt text.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any, TypeVar
+
+import anthropic
+import httpx2
+
+from api.llm.base import (
+    ChatMessage,
+    ChatRequest,
+    ConnectionCheck,
+    ErrorKind,
+    Finished,
+    Provider,
+    ProviderError,
+    Started,
+    StreamEvent,
+    TextDelta,
+    Usage,
+)
+
+T = TypeVar("T")
+
+MAX_BREAKPOINTS = 4  # Anthropic rejects requests with more cache_control blocks
+
+# What a call can raise because of the upstream (ValueError: an event that is not JSON);
+# anything else is a bug here and propagates as it is.
+_UPSTREAM_FAILURES = (
+    anthropic.AnthropicError,
+    httpx2.HTTPError,
+    httpx2.StreamError,
+    TimeoutError,
+    ValueError,
+)
+
+_EVENT_ERROR_KINDS = {
+    "overloaded_error": ErrorKind.OVERLOADED,
+    "api_error": ErrorKind.SERVER,
+    "rate_limit_error": ErrorKind.RATE_LIMITED,
+}
+
+
+class AnthropicProvider(Provider):
+    name = "anthropic"
+
+    def __init__(
+        self,
+        api_key: str,
+        base_url: str | None = None,
+        *,
+        request_timeout: float = 60.0,
+        first_token_timeout: float = 20.0,
+    ) -> None:
+        self._api_key = api_key
+        self._base_url = base_url
+        self._request_timeout = request_timeout
+        self._first_token_timeout = first_token_timeout
+        self._client: anthropic.AsyncAnthropic | None = None
+
+    def __repr__(self) -> str:
+        return f"AnthropicProvider(base_url={self._base_url!r})"
+
+    @property
+    def client(self) -> anthropic.AsyncAnthropic:
+        if self._client is None:
+            self._client = anthropic.AsyncAnthropic(
+                api_key=self._api_key,
+                base_url=self._base_url,
+                max_retries=0,  # api.llm.resilience decides about retries
+                timeout=self._request_timeout,
+            )
+        return self._client
+
+    async def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
+        params = _input_params(request) | _output_params(request)
+        state = _StreamState()
+        events = None
+        try:
+            events = await self._promptly(self.client.messages.create(**params, stream=True))
+            state.request_id = events.response.headers.get("request-id")
+            while (event := await self._promptly(anext(events, None))) is not None:
+                if (translated := state.translate(event)) is not None:
+                    yield translated
+                if isinstance(translated, Finished):
+                    return
+            raise state.cut_short()
+        except _UPSTREAM_FAILURES as exc:
+            raise _provider_error(exc, state) from exc
+        finally:
+            # Also on cancellation and aclose(): the upstream must see the disconnect now.
+            if events is not None:
+                await events.close()
+
+    async def count_tokens(self, request: ChatRequest) -> int:
+        params = _input_params(request)
+        try:
+            counted = await self.client.messages.count_tokens(**params)
+        except _UPSTREAM_FAILURES as exc:
+            raise _provider_error(exc, _StreamState()) from exc
+        return counted.input_tokens
+
+    async def test_connection(self, model: str) -> ConnectionCheck:
+        probe = ChatRequest(
+            system="", messages=(ChatMessage("user", "ping"),), model=model, cache=False
+        )
+        started = time.monotonic()
+        try:
+            tokens = await self.count_tokens(probe)
+        except ProviderError as err:
+            ok, detail = False, f"{err.kind.value}: {err.message}"
+        else:
+            ok, detail = True, f"counted {tokens} input tokens"
+        return ConnectionCheck(ok, self.name, model, detail, _ms_since(started))
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.close()
+            self._client = None
+
+    async def _promptly(self, awaitable: Awaitable[T]) -> T:
+        """Await the next step of a reply, giving up when the upstream goes quiet.
+        Pings do not count: the SDK swallows them."""
+        async with asyncio.timeout(self._first_token_timeout):
+            return await awaitable
+
+
+@dataclass
+class _StreamState:
+    """What one streamed reply has reported so far."""
+
+    request_id: str | None = None
+    usage: Usage | None = None  # None until message_start arrived
+    stop_reason: str | None = None
+
+    def translate(self, event: Any) -> StreamEvent | None:
+        if event.type == "message_start":
+            self.usage = _usage(event.message.usage)
+            return Started(self.request_id, self.usage)
+        if event.type == "content_block_delta" and event.delta.type == "text_delta":
+            return TextDelta(event.delta.text) if event.delta.text else None
+        if event.type == "message_delta":
+            self.usage = _updated_usage(self.usage or Usage(), event.usage)
+            self.stop_reason = event.delta.stop_reason
+        if event.type == "message_stop":
+            return Finished(self.usage or Usage(), self.stop_reason)
+        return None
+
+    def cut_short(self) -> ProviderError:
+        if self.usage is None:
+            return self.error(ErrorKind.CONNECTION, "Anthropic closed the stream before any event")
+        return self.error(ErrorKind.STREAM_CUT, "Anthropic's stream ended before message_stop")
+
+    def error(self, kind: ErrorKind, message: str) -> ProviderError:
+        return ProviderError(kind, message, request_id=self.request_id, usage=self.usage)
+
+
+def _input_params(request: ChatRequest) -> dict[str, Any]:
+    """The part of a Messages API request that is prompt: model, system and messages."""
+    system = [{"type": "text", "text": request.system}] if request.system else []
+    messages = _messages(request.messages)
+    if not messages:
+        raise ProviderError(ErrorKind.BAD_REQUEST, "the request has no user message")
+    if request.cache:
+        _mark_breakpoints(system, messages)
+    params: dict[str, Any] = {"model": request.model, "messages": messages}
+    if system:
+        params["system"] = system
+    return params
+
+
+def _output_params(request: ChatRequest) -> dict[str, Any]:
+    params: dict[str, Any] = {"max_tokens": request.max_tokens}
+    if request.temperature is not None:
+        # SDK 2.x has no `temperature` argument; the API still reads it from the body.
+        params["extra_body"] = {"temperature": request.temperature}
+    return params
+
+
+def _messages(messages: tuple[ChatMessage, ...]) -> list[dict[str, Any]]:
+    """Anthropic's alternating turns: merged same-role runs, starting with the user."""
+    turns: list[tuple[str, list[str]]] = []
+    for message in messages:
+        if not message.content.strip() or (not turns and message.role != "user"):
+            continue
+        if turns and turns[-1][0] == message.role:
+            turns[-1][1].append(message.content)
+        else:
+            turns.append((message.role, [message.content]))
+    return [
+        {"role": role, "content": [{"type": "text", "text": "\n\n".join(texts)}]}
+        for role, texts in turns
+    ]
+
+
+def _mark_breakpoints(system: list[dict[str, Any]], messages: list[dict[str, Any]]) -> None:
+    """Cache the system prompt and the conversation so far. The breakpoint on the previous
+    user message is where last turn's request ended, so this turn reads what it wrote."""
+    blocks = [*system[-1:], messages[-1]["content"][-1]]
+    earlier_user = [m for m in messages[:-1] if m["role"] == "user"]
+    if earlier_user:
+        blocks.append(earlier_user[-1]["content"][-1])
+    for block in blocks[:MAX_BREAKPOINTS]:
+        block["cache_control"] = {"type": "ephemeral"}
+
+
+def _usage(reported: Any) -> Usage:
+    return Usage(
+        input_tokens=reported.input_tokens or 0,
+        output_tokens=reported.output_tokens or 0,
+        cache_write_tokens=reported.cache_creation_input_tokens or 0,
+        cache_read_tokens=reported.cache_read_input_tokens or 0,
+    )
+
+
+def _updated_usage(usage: Usage, delta: Any) -> Usage:
+    """message_delta's counts are cumulative; its input and cache fields may be absent."""
+    return replace(
+        usage,
+        output_tokens=delta.output_tokens,
+        input_tokens=_given(delta.input_tokens, usage.input_tokens),
+        cache_write_tokens=_given(delta.cache_creation_input_tokens, usage.cache_write_tokens),
+        cache_read_tokens=_given(delta.cache_read_input_tokens, usage.cache_read_tokens),
+    )
+
+
+def _given(value: int | None, default: int) -> int:
+    return default if value is None else value
+
+
+def _provider_error(exc: Exception, state: _StreamState) -> ProviderError:
+    if isinstance(exc, anthropic.APIStatusError):
+        return _status_error(exc, state.usage)
+    if isinstance(exc, anthropic.APITimeoutError | httpx2.TimeoutException | TimeoutError):
+        return state.error(ErrorKind.TIMEOUT, "Anthropic did not answer in time")
+    if isinstance(exc, anthropic.APIConnectionError | httpx2.TransportError):
+        if state.usage is None:
+            return state.error(ErrorKind.CONNECTION, "could not reach Anthropic")
+        return state.error(ErrorKind.STREAM_CUT, "the connection to Anthropic dropped mid-reply")
+    return state.error(
+        ErrorKind.SERVER, f"Anthropic sent something unexpected ({type(exc).__name__})"
+    )
+
+
+def _status_error(exc: anthropic.APIStatusError, usage: Usage | None) -> ProviderError:
+    # Only the error's type and code: Anthropic's message may quote the request.
+    error_type = exc.type or "unknown_error"
+    code = f", {exc.error_code}" if exc.error_code else ""
+    if exc.status_code < 400:  # an `error` event inside a stream that began with 200
+        kind = _EVENT_ERROR_KINDS.get(error_type, ErrorKind.SERVER)
+        message, status = f"Anthropic's stream reported {error_type}{code}", None
+    else:
+        kind = _status_kind(exc.status_code)
+        message = f"Anthropic answered {exc.status_code} ({error_type}{code})"
+        status = exc.status_code
+    return ProviderError(
+        kind,
+        message,
+        status=status,
+        request_id=exc.request_id,
+        retry_after=_retry_after(exc.response.headers),
+        usage=usage,
+    )
+
+
+def _status_kind(status: int) -> ErrorKind:
+    if status == 429:
+        return ErrorKind.RATE_LIMITED
+    if status == 529:
+        return ErrorKind.OVERLOADED
+    if status >= 500:
+        return ErrorKind.SERVER
+    if status in (401, 403):
+        return ErrorKind.AUTH
+    if status == 408:
+        return ErrorKind.TIMEOUT
+    return ErrorKind.BAD_REQUEST
+
+
+def _retry_after(headers: httpx2.Headers) -> float | None:
+    """Seconds to wait, from retry-after-ms or retry-after (seconds or an HTTP date)."""
+    if (millis := _number(headers.get("retry-after-ms"))) is not None:
+        return max(millis / 1000, 0.0)
+    value = headers.get("retry-after")
+    if value is None:
+        return None
+    if (seconds := _number(value)) is not None:
+        return max(seconds, 0.0)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max((when - datetime.now(UTC)).total_seconds(), 0.0)
+
+
+def _number(value: str | None) -> float | None:
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _ms_since(started: float) -> int:
+    return round((time.monotonic() - started) * 1000)
