@@ -14,15 +14,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from api.accounts.models import Role  # noqa: E402
-from api.accounts.security import issue_token  # noqa: E402
-from api.config import Settings  # noqa: E402
-from api.conversations import service as conversations  # noqa: E402
-from api.db.migrate import upgrade  # noqa: E402
-from api.runtime import Runtime  # noqa: E402
-from tests.factories.accounts import actor, make_user  # noqa: E402
-from tests.factories.classes import make_assignment, make_section  # noqa: E402
-from tests.factories.clients import make_profile  # noqa: E402
+from api.accounts.models import Role
+from api.accounts.security import issue_token
+from api.config import Settings
+from api.conversations import service as conversations
+from api.db.migrate import upgrade
+from api.runtime import Runtime
+from tests.factories.accounts import actor, make_user
+from tests.factories.classes import make_assignment, make_section
+from tests.factories.clients import make_profile
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 JWT_SECRET = "bench-secret-" + secrets.token_hex(16)

@@ -1,0 +1,195 @@
+"""Time to first token that Practicum adds over calling the model directly.
+
+A fake Anthropic server (tests/fakes) answers both ways, 50 conversations at once:
+  direct:    the anthropic SDK streams from the fake; time until the first text delta.
+  practicum: `practicum serve` (a subprocess, SQLite, ANTHROPIC_BASE_URL = the fake);
+             a student sends `sendMessage` over HTTP; time until the first MessageDelta
+             with text arrives on its `sessionEvents` subscription (graphql-transport-ws).
+Rounds of the two alternate, so both see the same machine. Prints one line: the added
+p50 and p99 (practicum minus direct) and both distributions.
+
+    .venv/bin/python bench/time_to_first_token.py [--turns 6]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import anthropic
+import httpx
+import websockets
+from _common import JWT_SECRET, Student, bench_settings, percentile, seed_students
+
+from api.db.migrate import upgrade
+from tests.fakes.anthropic_server import FakeAnthropic, Reply
+from tests.transport.conftest import free_port, practicum_env
+
+CONVERSATIONS = 50
+FIRST_TOKEN_DELAY = 0.05  # the model "thinks" for 50 ms, both ways
+SEND = """mutation($s: ID!, $c: String!) {
+  sendMessage(sessionId: $s, content: $c) { assistantMessage { id } } }"""
+EVENTS = """subscription($s: ID!) { sessionEvents(sessionId: $s) {
+  __typename ... on MessageDelta { delta } } }"""
+
+
+def _script(fake: FakeAnthropic, calls: int) -> None:
+    fake.enqueue(*[Reply(first_token_delay=FIRST_TOKEN_DELAY) for _ in range(calls)])
+
+
+async def _direct_round(fake: FakeAnthropic, client: anthropic.AsyncAnthropic) -> list[float]:
+    async def one(n: int) -> float:
+        started = time.perf_counter()
+        stream = await client.messages.create(
+            model="claude-haiku-4-5",
+            max_tokens=300,
+            system="You are a client in a practice conversation.",
+            messages=[{"role": "user", "content": f"Hello there, question number {n}?"}],
+            stream=True,
+        )
+        first = None
+        async for event in stream:
+            if first is None and event.type == "content_block_delta":
+                first = time.perf_counter() - started
+        return first * 1000
+
+    _script(fake, CONVERSATIONS)
+    return list(await asyncio.gather(*(one(n) for n in range(CONVERSATIONS))))
+
+
+class Conversation:
+    """One student's websocket subscription and HTTP client."""
+
+    def __init__(self, url: str, student: Student) -> None:
+        self.url, self.student = url, student
+        self.events: asyncio.Queue[dict] = asyncio.Queue()
+
+    async def open(self, http: httpx.AsyncClient) -> None:
+        self.http = http
+        ws_url = self.url.replace("http", "ws") + "/graphql"
+        self.ws = await websockets.connect(ws_url, subprotocols=["graphql-transport-ws"])
+        init = {"type": "connection_init", "payload": {"token": self.student.token}}
+        await self.ws.send(json.dumps(init))
+        assert json.loads(await self.ws.recv())["type"] == "connection_ack"
+        subscribe = {"query": EVENTS, "variables": {"s": self.student.session_id}}
+        await self.ws.send(json.dumps({"id": "1", "type": "subscribe", "payload": subscribe}))
+        self.reader = asyncio.create_task(self._read())
+
+    async def _read(self) -> None:
+        async for raw in self.ws:
+            message = json.loads(raw)
+            if message["type"] == "next":
+                await self.events.put(message["payload"]["data"]["sessionEvents"])
+
+    async def turn(self, n: int) -> float:
+        started = time.perf_counter()
+        response = await self.http.post(
+            "/graphql",
+            json={"query": SEND, "variables": {"s": self.student.session_id, "c": f"Q{n}?"}},
+            headers={"authorization": f"Bearer {self.student.token}"},
+        )
+        assert "errors" not in response.json(), response.text
+        first = None
+        while True:
+            event = await self.events.get()
+            if first is None and event["__typename"] == "MessageDelta" and event["delta"]:
+                first = time.perf_counter() - started
+            if event["__typename"] in ("MessageCompleted", "MessageFailed"):
+                assert event["__typename"] == "MessageCompleted", event
+                return first * 1000
+
+    async def close(self) -> None:
+        self.reader.cancel()
+        await self.ws.close()
+
+
+async def _practicum_round(
+    fake: FakeAnthropic, conversations: list[Conversation], n: int
+) -> list[float]:
+    _script(fake, len(conversations))
+    return list(await asyncio.gather(*(c.turn(n) for c in conversations)))
+
+
+def _serve(data_dir: Path, fake: FakeAnthropic) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    env = practicum_env(
+        data_dir,
+        ANTHROPIC_API_KEY=fake.api_key,
+        ANTHROPIC_BASE_URL=fake.url,
+        PRACTICUM_JWT_SECRET=JWT_SECRET,
+    )
+    practicum = Path(sys.executable).parent / "practicum"
+    process = subprocess.Popen(
+        [str(practicum), "serve", "--host", "127.0.0.1", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(150):
+        try:
+            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+                return process, url
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    process.kill()
+    raise RuntimeError("practicum serve did not become ready")
+
+
+async def main(turns: int, conversations_count: int) -> None:
+    global CONVERSATIONS
+    CONVERSATIONS = conversations_count
+    data_dir = Path(tempfile.mkdtemp(prefix="practicum-ttft-"))
+    url = f"sqlite+aiosqlite:///{data_dir / 'practicum.db'}"
+    await asyncio.to_thread(upgrade, url)
+    os.environ["ANTHROPIC_API_KEY"] = "test-key"  # so the seeded sessions use Claude
+    settings = bench_settings(url, anthropic_api_key="test-key")
+    students = await seed_students(settings, CONVERSATIONS)
+    with FakeAnthropic() as fake:
+        process, base = _serve(data_dir, fake)
+        direct_client = anthropic.AsyncAnthropic(
+            api_key=fake.api_key, base_url=fake.url, max_retries=0
+        )
+        limits = httpx.Limits(max_connections=CONVERSATIONS)
+        try:
+            async with httpx.AsyncClient(base_url=base, limits=limits, timeout=30) as http:
+                conversations = [Conversation(base, s) for s in students]
+                await asyncio.gather(*(c.open(http) for c in conversations))
+                await _direct_round(fake, direct_client)  # warm up both paths
+                await _practicum_round(fake, conversations, 0)
+                direct, practicum = [], []
+                for n in range(1, turns + 1):
+                    direct += await _direct_round(fake, direct_client)
+                    practicum += await _practicum_round(fake, conversations, n)
+                await asyncio.gather(*(c.close() for c in conversations))
+        finally:
+            process.terminate()
+            process.wait(timeout=10)
+            await direct_client.close()
+
+    def summary(values: list[float]) -> str:
+        return f"p50 {percentile(values, 0.5):.1f} p99 {percentile(values, 0.99):.1f}"
+
+    added_p50 = percentile(practicum, 0.5) - percentile(direct, 0.5)
+    added_p99 = percentile(practicum, 0.99) - percentile(direct, 0.99)
+    print(
+        f"time_to_first_token ({CONVERSATIONS} conversations x {turns} turns): "
+        f"added p50 {added_p50:.1f} ms, p99 {added_p99:.1f} ms "
+        f"(practicum {summary(practicum)} ms; direct SDK {summary(direct)} ms)"
+    )
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--turns", type=int, default=6, help="measured turns per conversation")
+    parser.add_argument("--conversations", type=int, default=CONVERSATIONS)
+    args = parser.parse_args()
+    asyncio.run(main(args.turns, args.conversations))
