@@ -1,12 +1,15 @@
 """Time to first token that Practicum adds over calling the model directly.
 
-A fake Anthropic server (tests/fakes) answers both ways, 50 conversations at once:
+A fake Anthropic server (tests/fakes) answers both ways, 50 conversations at once, each
+sending its next message when the last reply is done and the student has thought for a
+moment (0-1 s, drawn at random):
   direct:    the anthropic SDK streams from the fake; time until the first text delta.
   practicum: `practicum serve` (a subprocess, SQLite, ANTHROPIC_BASE_URL = the fake);
              a student sends `sendMessage` over HTTP; time until the first MessageDelta
              with text arrives on its `sessionEvents` subscription (graphql-transport-ws).
-Rounds of the two alternate, so both see the same machine. Prints one line: the added
-p50 and p99 (practicum minus direct) and both distributions.
+Phases of the two alternate, so both see the same machine. Prints one line: the added
+p50 and p99 (practicum minus direct) and both distributions. `--burst` sends all 50
+messages at the same instant instead (the worst case).
 
     .venv/bin/python bench/time_to_first_token.py [--turns 6]
 """
@@ -17,6 +20,7 @@ import argparse
 import asyncio
 import json
 import os
+import random
 import subprocess
 import sys
 import tempfile
@@ -44,24 +48,39 @@ def _script(fake: FakeAnthropic, calls: int) -> None:
     fake.enqueue(*[Reply(first_token_delay=FIRST_TOKEN_DELAY) for _ in range(calls)])
 
 
-async def _direct_round(fake: FakeAnthropic, client: anthropic.AsyncAnthropic) -> list[float]:
-    async def one(n: int) -> float:
-        started = time.perf_counter()
-        stream = await client.messages.create(
-            model="claude-haiku-4-5",
-            max_tokens=300,
-            system="You are a client in a practice conversation.",
-            messages=[{"role": "user", "content": f"Hello there, question number {n}?"}],
-            stream=True,
-        )
-        first = None
-        async for event in stream:
-            if first is None and event.type == "content_block_delta":
-                first = time.perf_counter() - started
-        return first * 1000
+async def _think(burst: bool, rng: random.Random) -> None:
+    await asyncio.sleep(0 if burst else rng.uniform(0, 1))
 
-    _script(fake, CONVERSATIONS)
-    return list(await asyncio.gather(*(one(n) for n in range(CONVERSATIONS))))
+
+async def _direct_ttft(client: anthropic.AsyncAnthropic, n: int) -> float:
+    started = time.perf_counter()
+    stream = await client.messages.create(
+        model="claude-haiku-4-5",
+        max_tokens=300,
+        system="You are a client in a practice conversation.",
+        messages=[{"role": "user", "content": f"Hello there, question number {n}?"}],
+        stream=True,
+    )
+    first = None
+    async for event in stream:
+        if first is None and event.type == "content_block_delta":
+            first = time.perf_counter() - started
+    return first * 1000
+
+
+async def _phase(turn, count: int, turns: int, burst: bool, seed: int) -> list[float]:
+    """`count` conversations of `turns` turns each; `turn(i, n)` returns one TTFT."""
+    rng = random.Random(seed)
+
+    async def conversation(i: int) -> list[float]:
+        found = []
+        for n in range(turns):
+            await _think(burst, rng)
+            found.append(await turn(i, n))
+        return found
+
+    results = await asyncio.gather(*(conversation(i) for i in range(count)))
+    return [ttft for conversation_ttfts in results for ttft in conversation_ttfts]
 
 
 class Conversation:
@@ -110,13 +129,6 @@ class Conversation:
         await self.ws.close()
 
 
-async def _practicum_round(
-    fake: FakeAnthropic, conversations: list[Conversation], n: int
-) -> list[float]:
-    _script(fake, len(conversations))
-    return list(await asyncio.gather(*(c.turn(n) for c in conversations)))
-
-
 def _serve(data_dir: Path, fake: FakeAnthropic) -> tuple[subprocess.Popen, str]:
     port = free_port()
     env = practicum_env(
@@ -144,7 +156,7 @@ def _serve(data_dir: Path, fake: FakeAnthropic) -> tuple[subprocess.Popen, str]:
     raise RuntimeError("practicum serve did not become ready")
 
 
-async def main(turns: int, conversations_count: int) -> None:
+async def main(turns: int, conversations_count: int, burst: bool) -> None:
     global CONVERSATIONS
     CONVERSATIONS = conversations_count
     data_dir = Path(tempfile.mkdtemp(prefix="practicum-ttft-"))
@@ -163,12 +175,20 @@ async def main(turns: int, conversations_count: int) -> None:
             async with httpx.AsyncClient(base_url=base, limits=limits, timeout=30) as http:
                 conversations = [Conversation(base, s) for s in students]
                 await asyncio.gather(*(c.open(http) for c in conversations))
-                await _direct_round(fake, direct_client)  # warm up both paths
-                await _practicum_round(fake, conversations, 0)
+
+                async def direct_turn(i: int, n: int) -> float:
+                    return await _direct_ttft(direct_client, n)
+
+                async def practicum_turn(i: int, n: int) -> float:
+                    return await conversations[i].turn(n)
+
                 direct, practicum = [], []
-                for n in range(1, turns + 1):
-                    direct += await _direct_round(fake, direct_client)
-                    practicum += await _practicum_round(fake, conversations, n)
+                for phase in range(3):  # the first is a warm-up
+                    _script(fake, 2 * CONVERSATIONS * turns)
+                    d = await _phase(direct_turn, CONVERSATIONS, turns, burst, phase)
+                    p = await _phase(practicum_turn, CONVERSATIONS, turns, burst, phase)
+                    if phase:
+                        direct, practicum = direct + d, practicum + p
                 await asyncio.gather(*(c.close() for c in conversations))
         finally:
             process.terminate()
@@ -180,8 +200,9 @@ async def main(turns: int, conversations_count: int) -> None:
 
     added_p50 = percentile(practicum, 0.5) - percentile(direct, 0.5)
     added_p99 = percentile(practicum, 0.99) - percentile(direct, 0.99)
+    pattern = "all at once" if burst else "0-1 s thinking between turns"
     print(
-        f"time_to_first_token ({CONVERSATIONS} conversations x {turns} turns): "
+        f"time_to_first_token ({CONVERSATIONS} conversations x {2 * turns} turns, {pattern}): "
         f"added p50 {added_p50:.1f} ms, p99 {added_p99:.1f} ms "
         f"(practicum {summary(practicum)} ms; direct SDK {summary(direct)} ms)"
     )
@@ -189,7 +210,8 @@ async def main(turns: int, conversations_count: int) -> None:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--turns", type=int, default=6, help="measured turns per conversation")
+    parser.add_argument("--turns", type=int, default=4, help="turns per conversation and phase")
     parser.add_argument("--conversations", type=int, default=CONVERSATIONS)
+    parser.add_argument("--burst", action="store_true", help="all send at the same instant")
     args = parser.parse_args()
-    asyncio.run(main(args.turns, args.conversations))
+    asyncio.run(main(args.turns, args.conversations, args.burst))

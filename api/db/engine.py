@@ -17,6 +17,12 @@ def create_engine(url: str, *, read_only: bool = False, **kwargs) -> AsyncEngine
     """An engine for `url`. On SQLite, writers begin with BEGIN IMMEDIATE; `read_only`
     engines begin deferred, so reads never wait for one another."""
     if url.startswith("sqlite"):
+        if not read_only:
+            # SQLite has one writer at a time. Writers of this process queue for the one
+            # write connection in the pool, and each gets it the moment it is free; left
+            # to SQLite's busy handler they would poll with sleeps of up to 100 ms.
+            kwargs.setdefault("pool_size", 1)
+            kwargs.setdefault("max_overflow", 0)
         engine = create_async_engine(url, connect_args={"timeout": 30}, **kwargs)
         _configure_sqlite(engine, begin="BEGIN DEFERRED" if read_only else "BEGIN IMMEDIATE")
         return engine
