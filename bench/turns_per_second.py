@@ -46,9 +46,9 @@ async def _measure(url: str, turns: int) -> float:
                 await settled(runtime.replies, uuid.UUID(session_id))
 
         await practise(students[0].token, students[0].session_id)  # warm up
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         await asyncio.gather(*(practise(s.token, s.session_id) for s in students[1:]))
-        elapsed = time.perf_counter() - started
+        elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
     async with runtime.sessions() as db:
         complete = await db.scalar(
             select(func.count()).where(
@@ -58,7 +58,8 @@ async def _measure(url: str, turns: int) -> float:
     await runtime.close()
     expected = turns * STUDENTS
     assert complete == expected, f"{complete} of {expected} replies complete"
-    return turns * (STUDENTS - 1) / elapsed
+    done = turns * (STUDENTS - 1)
+    return done / elapsed, cpu / done * 1000
 
 
 async def main(turns: int) -> None:
@@ -68,8 +69,8 @@ async def main(turns: int) -> None:
             if url is None:
                 results.append(f"{name} not reachable")
                 continue
-            rate = await _measure(url, turns)
-            results.append(f"{name} {rate:.0f} turns/s")
+            rate, cpu_ms = await _measure(url, turns)
+            results.append(f"{name} {rate:.0f} turns/s ({cpu_ms:.1f} ms CPU per turn)")
     print(f"turns_per_second ({STUDENTS} students, zero-latency model): " + ", ".join(results))
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import event
+from sqlalchemy import event, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -10,7 +10,10 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from api.db import sqlite_inline
 from api.db.session import SerialSession
+
+BUSY_TIMEOUT_SECONDS = 30.0
 
 
 def create_engine(url: str, *, read_only: bool = False, **kwargs) -> AsyncEngine:
@@ -23,7 +26,10 @@ def create_engine(url: str, *, read_only: bool = False, **kwargs) -> AsyncEngine
             # to SQLite's busy handler they would poll with sleeps of up to 100 ms.
             kwargs.setdefault("pool_size", 1)
             kwargs.setdefault("max_overflow", 0)
-        engine = create_async_engine(url, connect_args={"timeout": 30}, **kwargs)
+        path = make_url(url).database or ":memory:"
+        engine = create_async_engine(
+            url, async_creator=sqlite_inline.connector(path, BUSY_TIMEOUT_SECONDS), **kwargs
+        )
         _configure_sqlite(engine, begin="BEGIN DEFERRED" if read_only else "BEGIN IMMEDIATE")
         return engine
     kwargs.setdefault("pool_size", 10)
@@ -36,7 +42,7 @@ def _configure_sqlite(engine: AsyncEngine, begin: str) -> None:
 
     pysqlite's default deferred BEGIN lets two writers both read and then both try to
     upgrade to the write lock, and one fails with "database is locked". Writers take the
-    lock at BEGIN IMMEDIATE instead, so SQLite's busy timeout queues them; in WAL mode
+    lock at BEGIN IMMEDIATE instead and wait for it (see sqlite_inline); in WAL mode
     readers never block them.
     """
 
@@ -47,7 +53,7 @@ def _configure_sqlite(engine: AsyncEngine, begin: str) -> None:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute("PRAGMA busy_timeout=0")  # waits happen in sqlite_inline, off the loop
         cursor.close()
 
     @event.listens_for(engine.sync_engine, "begin")
