@@ -1,4 +1,4 @@
-"""The `practicum` command: serve, migrate, user create, demo, export-schema."""
+"""The `practicum` command: serve, migrate, user create, demo, check-model, export-schema."""
 
 from __future__ import annotations
 
@@ -127,6 +127,29 @@ def _export_schema(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _check_model(args: argparse.Namespace, settings: Settings) -> int:
+    from api.llm.base import ProviderError
+    from api.llm.providers import Providers
+
+    async def check() -> int:
+        providers = Providers(settings)
+        model = args.model or settings.chat_model
+        try:
+            provider = providers.for_model(model)
+        except ProviderError as error:
+            print(f"{model}: not available: {error.message}", file=sys.stderr)
+            return 1
+        result = await provider.test_connection(model)
+        await providers.aclose()
+        latency = f" in {result.latency_ms} ms" if result.latency_ms is not None else ""
+        verdict = "answers" if result.ok else "does not answer"
+        detail = f" ({result.detail})" if result.detail else ""
+        print(f"{model} via {result.provider} {verdict}{latency}{detail}")
+        return 0 if result.ok else 1
+
+    return asyncio.run(check())
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="practicum", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -155,6 +178,12 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("demo", help="add demo accounts and content (idempotent)").set_defaults(
         run=_demo
     )
+
+    check = commands.add_parser(
+        "check-model", help="check that the configured model answers (a free, tiny call)"
+    )
+    check.add_argument("--model", help="default: the model new sessions use")
+    check.set_defaults(run=_check_model)
 
     export = commands.add_parser("export-schema", help="write the GraphQL SDL")
     export.add_argument("--output", default=str(SCHEMA_FILE))
