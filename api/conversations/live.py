@@ -25,17 +25,18 @@ async def watch_session(
 ) -> AsyncIterator[SessionEvent]:
     """Events of a session the actor may see, until it ends. A reply in flight comes
     first as one delta with its text so far."""
-    async with sessions() as db:
-        await accounts.get_me(db, actor)
-        conversation = await get_session(db, actor, session_id)
-    if conversation.status is not SessionStatus.ACTIVE:
-        yield SessionEnded(conversation)
-        return
-    # Subscribe, then take the snapshot with no await in between: every delta after the
-    # snapshot is in the subscription, every delta before it is in the snapshot.
+    # Subscribed before anything is read, so that nothing published meanwhile (the
+    # session ending, more of the reply) is missed; deltas the snapshot already holds
+    # are dropped below.
     async with broker.subscribe(session_channel(session_id)) as subscription:
-        snapshot = replies.snapshot(session_id)
+        async with sessions() as db:
+            await accounts.get_me(db, actor)
+            conversation = await get_session(db, actor, session_id)
+        if conversation.status is not SessionStatus.ACTIVE:
+            yield SessionEnded(conversation)
+            return
         known: dict[uuid.UUID, int] = {}
+        snapshot = replies.snapshot(session_id)
         if snapshot is not None:
             known[snapshot.message_id] = len(snapshot.delta)
             yield snapshot
@@ -48,7 +49,7 @@ async def watch_session(
 
 
 def _already_seen(delta: MessageDelta, known: dict[uuid.UUID, int]) -> bool:
-    """True for a delta the snapshot already held (with a broker that delivers late)."""
+    """True for a delta whose text the snapshot already held."""
     seen = known.get(delta.message_id)
     if delta.reset or seen is None:
         known.pop(delta.message_id, None)

@@ -19,7 +19,13 @@ from enum import Enum
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.conversations.events import MessageDelta, SessionEvent, channel_of, session_channel
+from api.conversations.events import (
+    MessageDelta,
+    SessionEnded,
+    SessionEvent,
+    channel_of,
+    session_channel,
+)
 from api.conversations.models import MessageStatus
 from api.events.broker import Broker
 from api.llm.base import ChatRequest, ErrorKind, ProviderError, TextDelta
@@ -93,6 +99,7 @@ class Reply:
     ttft_ms: int | None = None
     calls: list[BilledCall] = field(default_factory=list)
     failures: list[AttemptFailed] = field(default_factory=list)
+    then: list[SessionEvent] = field(default_factory=list)  # to publish after its outcome
 
     @property
     def text(self) -> str:
@@ -255,6 +262,8 @@ class ReplyEngine:
         finally:
             if self._replies.get(job.session_id) is reply:
                 del self._replies[job.session_id]
+            for event in reply.then:
+                self.publish(event)
 
     async def _store(self, job: ReplyJob, outcome: ReplyOutcome) -> None:
         try:
@@ -271,6 +280,14 @@ class ReplyEngine:
 
     def publish(self, event: SessionEvent) -> None:
         self.broker.publish(channel_of(event), event)
+
+    def publish_after_reply(self, event: SessionEnded) -> None:
+        """Publish now, or, while the session's reply is being stored, right after it."""
+        reply = self._replies.get(event.session.id)
+        if reply is not None and reply.state is _State.FINISHING:
+            reply.then.append(event)
+        else:
+            self.publish(event)
 
     async def shutdown(self) -> None:
         """Stop every reply and store each as INTERRUPTED (retryable), so none is left

@@ -77,8 +77,10 @@ async def start_session(
     *,
     assignment_id: uuid.UUID | None = None,
     new: bool = False,
+    replies: ReplyEngine | None = None,
 ) -> tuple[Session, bool]:
-    """Resume the active session with this client, or start one (ending the old if `new`).
+    """Resume the active session with this client, or start one. With `new`, the active
+    one is ended first, as endSession would (`replies` then stops its reply in flight).
 
     Returns the session and whether it was resumed.
     """
@@ -90,14 +92,15 @@ async def start_session(
     if active is not None and not new:
         return active, True
     if active is not None:
-        _end(active)
-        await session.flush()
+        if replies is None:
+            raise ValueError("ending the active session needs the reply engine")
+        await _finish(session, replies, active)
     conversation = Session(
         student_id=actor.id,
         client_profile_id=profile.id,
         client_profile_version=profile.version,
         assignment_id=assignment.id if assignment else None,
-        model=profile.model or settings.chat_model,
+        model=settings.session_model(profile.model),
     )
     try:
         async with session.begin_nested():
@@ -155,26 +158,25 @@ async def list_sessions(
     return await paginate(session, stmt, NEWEST_SESSIONS, page)
 
 
-def _end(conversation: Session) -> None:
-    conversation.status = SessionStatus.COMPLETED
-    conversation.ended_at = utcnow()
-
-
 async def end_session(
     session: AsyncSession, actor: Actor, replies: ReplyEngine, session_id: uuid.UUID
 ) -> Session:
     """End a session, stopping a reply in flight. Ending one that already ended changes
     nothing (safe to retry)."""
     conversation = await get_own_session(session, actor, session_id, lock=True)
-    if conversation.status is not SessionStatus.ACTIVE:
-        return conversation
+    if conversation.status is SessionStatus.ACTIVE:
+        await _finish(session, replies, conversation)
+    return conversation
+
+
+async def _finish(session: AsyncSession, replies: ReplyEngine, conversation: Session) -> None:
     reply = await repository.streaming_reply(session, conversation.id)
     if reply is not None:
         await _cut_short(session, replies, conversation, reply)
-    _end(conversation)
+    conversation.status, conversation.ended_at = SessionStatus.COMPLETED, utcnow()
     await session.flush()
-    after_commit(session, lambda: replies.publish(SessionEnded(conversation)))
-    return conversation
+    # After the reply's own event, if it is being stored right now.
+    after_commit(session, lambda: replies.publish_after_reply(SessionEnded(conversation)))
 
 
 def _require_active(conversation: Session) -> None:

@@ -239,6 +239,7 @@ class ConversationMutations:
             parse_id(client_id, "clientId"),
             assignment_id=parse_optional_id(assignment_id, "assignmentId"),
             new=new,
+            replies=ctx.runtime.replies,
         )
         return StartSessionPayload(session=Session.from_model(conversation), resumed=resumed)
 

@@ -91,8 +91,9 @@ class Server:
 
 
 @contextmanager
-def serve(data_dir: Path) -> Iterator[Server]:
-    """`practicum serve` on a free port; waits for /healthz, stops the process afterwards."""
+def serve(data_dir: Path, env: dict[str, str] | None = None) -> Iterator[Server]:
+    """`practicum serve` on a free port (with `env` added to its environment); waits for
+    /healthz, stops the process afterwards."""
     if not PRACTICUM.exists():
         pytest.fail(f"{PRACTICUM} is missing; run `make test` (it installs the project).")
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -104,7 +105,7 @@ def serve(data_dir: Path) -> Iterator[Server]:
             stdout=out,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
-            env=practicum_env(data_dir),
+            env=practicum_env(data_dir, **(env or {})),
             cwd=data_dir.parent,
         )
     server = Server(f"http://127.0.0.1:{port}", data_dir, process, log)

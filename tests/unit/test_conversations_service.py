@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import func, select
 
 from api.conversations import service
+from api.conversations.events import MessageCompleted, SessionEnded, session_channel
 from api.conversations.models import Message, MessageStatus, Session, SessionStatus
 from api.errors import ErrorCode, PracticumError
 from api.pagination import PageRequest
@@ -26,14 +27,14 @@ async def _start(db, settings, world, **kwargs):
     return conversation, resumed
 
 
-async def test_start_resumes_the_active_session_unless_asked_for_a_new_one(db, settings):
+async def test_start_resumes_the_active_session_unless_asked_for_a_new_one(runtime, db, settings):
     world = await make_world(db, settings)
     first, resumed = await _start(db, settings, world)
     assert not resumed and first.assignment_id == world.assignment.id
     again, resumed = await _start(db, settings, world)
     assert resumed and again.id == first.id
 
-    fresh, resumed = await _start(db, settings, world, new=True)
+    fresh, resumed = await _start(db, settings, world, new=True, replies=runtime.replies)
     assert not resumed and fresh.id != first.id
     await db.refresh(first)
     assert first.status is SessionStatus.COMPLETED and first.ended_at is not None
@@ -200,10 +201,10 @@ async def test_empty_and_oversized_messages_are_refused(runtime, db, settings):
     assert conversation.message_count == 0
 
 
-async def test_session_filter_by_status(db, settings):
+async def test_session_filter_by_status(runtime, db, settings):
     world = await make_world(db, settings)
     first, _ = await _start(db, settings, world)
-    second, _ = await _start(db, settings, world, new=True)
+    second, _ = await _start(db, settings, world, new=True, replies=runtime.replies)
     student = actor(world.student)
     completed = await service.list_sessions(
         db, student, PageRequest(first=10), service.SessionFilter(status=SessionStatus.COMPLETED)
@@ -213,3 +214,28 @@ async def test_session_filter_by_status(db, settings):
     )
     assert [s.id for s in completed.items] == [first.id]
     assert [s.id for s in active.items] == [second.id]
+
+
+async def test_starting_afresh_mid_reply_stops_the_reply_and_tells_watchers(db, settings):
+    world = await make_world(db, settings)
+    runtime = Runtime.create(settings.model_copy(update={"simulator_delay_seconds": 0.05}))
+    old, _ = await _start(db, settings, world)
+    student = actor(world.student)
+    async with runtime.broker.subscribe(session_channel(old.id)) as watching:
+        await service.send_message(db, student, settings, runtime.replies, old.id, "Hi there")
+        await db.commit()
+        await asyncio.sleep(0.2)  # part of the reply has streamed
+
+        fresh, resumed = await _start(db, settings, world, new=True, replies=runtime.replies)
+
+        seen = []
+        async with asyncio.timeout(5):
+            async for event in watching:
+                seen.append(event)
+                if isinstance(event, SessionEnded):
+                    break
+    assert not resumed and fresh.id != old.id
+    completed = [e for e in seen if isinstance(e, MessageCompleted)]
+    assert [e.message.status for e in completed] == [MessageStatus.CANCELLED]
+    assert runtime.replies.in_flight(old.id) is None
+    await runtime.close()
