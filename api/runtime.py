@@ -47,7 +47,7 @@ class Runtime:
             providers.streamer(),
             broker,
             sessions,
-            conversations.store_reply_outcome,
+            conversations.store_reply_outcomes,
             PriceTable(settings.prices),
             stream_timeout=settings.stream_timeout_seconds,
             fallback_reply=settings.fallback_reply,

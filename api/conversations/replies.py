@@ -174,8 +174,9 @@ class Reply:
         return ReplyOutcome(MessageStatus.FAILED, "", self.calls, self.failures, reason=reason)
 
 
-StoreOutcome = Callable[
-    [AsyncSession, PriceTable, ReplyJob, ReplyOutcome], Awaitable[SessionEvent | None]
+Finished = tuple[ReplyJob, ReplyOutcome]
+StoreOutcomes = Callable[
+    [AsyncSession, PriceTable, list[Finished]], Awaitable[list[SessionEvent]]
 ]
 
 
@@ -188,7 +189,7 @@ class ReplyEngine:
         streamer: ResilientStreamer,
         broker: Broker,
         sessions: Callable[[], AsyncSession],
-        store: StoreOutcome,
+        store: StoreOutcomes,
         prices: PriceTable,
         *,
         stream_timeout: float,
@@ -202,6 +203,8 @@ class ReplyEngine:
         self.stream_timeout = stream_timeout
         self.fallback_reply = fallback_reply
         self._replies: dict[uuid.UUID, Reply] = {}  # by session id: one per session
+        self._to_store: list[tuple[Finished, asyncio.Future]] = []
+        self._writer: asyncio.Task | None = None
 
     def start(self, job: ReplyJob) -> None:
         """Begin streaming (call only once the STREAMING message is committed)."""
@@ -266,17 +269,44 @@ class ReplyEngine:
                 self.publish(event)
 
     async def _store(self, job: ReplyJob, outcome: ReplyOutcome) -> None:
-        try:
-            async with self.sessions() as db:
-                event = await self.store(db, self.prices, job, outcome)
-                await db.commit()
-        except Exception:
-            # Left STREAMING, the reply becomes INTERRUPTED (and retryable) after the
-            # stream timeout; the student's message is stored already.
-            log.exception("could not store the outcome of reply %s", job.message_id)
-            return
-        if event is not None:
-            self.publish(event)
+        """Store the outcome and publish its event. Outcomes that finish while others are
+        being written are stored together, in one transaction, by one writer."""
+        stored = asyncio.get_running_loop().create_future()
+        self._to_store.append(((job, outcome), stored))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write_pending(), name="store-replies")
+        await asyncio.shield(stored)
+
+    async def _write_pending(self) -> None:
+        while self._to_store:
+            batch, self._to_store = self._to_store, []
+            finished = [item for item, _ in batch]
+            try:
+                events = await self._write(finished)
+            except Exception:
+                events = await self._write_one_by_one(finished)
+            for event in events:
+                self.publish(event)
+            for _, stored in batch:
+                stored.set_result(None)
+
+    async def _write(self, finished: list[Finished]) -> list[SessionEvent]:
+        async with self.sessions() as db:
+            events = await self.store(db, self.prices, finished)
+            await db.commit()
+        return events
+
+    async def _write_one_by_one(self, finished: list[Finished]) -> list[SessionEvent]:
+        """After a failed batch, so that one bad outcome does not lose the others."""
+        events: list[SessionEvent] = []
+        for job, outcome in finished:
+            try:
+                events += await self._write([(job, outcome)])
+            except Exception:
+                # Left STREAMING, the reply becomes INTERRUPTED (and retryable) after the
+                # stream timeout; the student's message is stored already.
+                log.exception("could not store the outcome of reply %s", job.message_id)
+        return events
 
     def publish(self, event: SessionEvent) -> None:
         self.broker.publish(channel_of(event), event)

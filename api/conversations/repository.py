@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import NamedTuple
 
 from sqlalchemy import Select, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -120,10 +121,22 @@ async def last_reply(session: AsyncSession, session_id: uuid.UUID) -> Message | 
     )
 
 
-async def conversation_so_far(session: AsyncSession, session_id: uuid.UUID) -> list[Message]:
+class Said(NamedTuple):
+    """A message as the prompt needs it (plain columns: far cheaper to load than objects)."""
+
+    role: MessageRole
+    status: MessageStatus
+    content: str
+
+
+async def conversation_so_far(session: AsyncSession, session_id: uuid.UUID) -> list[Said]:
     """Every message of the conversation, oldest first."""
-    rows = await session.scalars(messages_of(session_id).order_by(Message.sequence_number))
-    return list(rows)
+    rows = await session.execute(
+        select(Message.role, Message.status, Message.content)
+        .where(Message.session_id == session_id)
+        .order_by(Message.sequence_number)
+    )
+    return [Said(*row) for row in rows]
 
 
 async def profile_of(session: AsyncSession, conversation: Session) -> ClientProfile:
@@ -138,3 +151,22 @@ async def interrupt_streaming_before(session: AsyncSession, cutoff: datetime) ->
         .execution_options(synchronize_session=False)
     )
     return result.rowcount
+
+
+async def messages_by_id(
+    session: AsyncSession, message_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, Message]:
+    rows = await session.scalars(select(Message).where(Message.id.in_(message_ids)))
+    return {message.id: message for message in rows}
+
+
+async def sessions_by_id(
+    session: AsyncSession, session_ids: set[uuid.UUID]
+) -> dict[uuid.UUID, Session]:
+    """Sessions as they are now in the database (their totals change in SQL)."""
+    rows = await session.scalars(
+        select(Session)
+        .where(Session.id.in_(session_ids))
+        .execution_options(populate_existing=True)
+    )
+    return {conversation.id: conversation for conversation in rows}

@@ -254,7 +254,7 @@ async def send_message(
     return Turn(user_message, reply)
 
 
-def _require_no_reply_in_flight(history: list[Message]) -> None:
+def _require_no_reply_in_flight(history: list[repository.Said]) -> None:
     if any(message.status is MessageStatus.STREAMING for message in history):
         raise ConversationError.conflict(
             "The client is still answering. Wait for the reply, or stop it, then send again."
@@ -277,7 +277,7 @@ async def _start_reply(
     settings: Settings,
     replies: ReplyEngine,
     conversation: Session,
-    history: list[Message],
+    history: list[repository.Said | Message],
     reply: Message,
 ) -> None:
     """Build the model's prompt now; start streaming once this transaction commits."""
@@ -313,7 +313,8 @@ async def _cut_short(
             return  # it finished in this instant and is being stored as COMPLETE
         # No process is streaming it (it was lost in a restart): cancel it as it is.
         outcome = ReplyOutcome(MessageStatus.CANCELLED, reply.content, [], [])
-    event = await record_reply(session, replies.prices, reply, conversation.student_id, outcome)
+    ending = Ending(reply, conversation.student_id, outcome)
+    [event] = await record_replies(session, replies.prices, [ending])
     after_commit(session, lambda: replies.publish(event))
 
 
@@ -347,37 +348,46 @@ async def retry_reply(
     return reply
 
 
-async def record_reply(
-    session: AsyncSession,
-    prices: PriceTable,
-    reply: Message,
-    student_id: uuid.UUID,
-    outcome: ReplyOutcome,
-) -> SessionEvent:
-    """Store how a reply ended, its model calls, their cost and the errors, in the caller's
-    transaction; returns the event to publish after commit."""
+@dataclass(frozen=True)
+class Ending:
+    """A reply and how it ended, ready to be stored."""
+
+    reply: Message
+    student_id: uuid.UUID
+    outcome: ReplyOutcome
+
+
+async def record_replies(
+    session: AsyncSession, prices: PriceTable, endings: list[Ending]
+) -> list[SessionEvent]:
+    """Store how replies ended, their model calls and cost, and the errors, in the caller's
+    transaction (a few statements for any number of replies); returns the events to
+    publish after commit."""
     await ops.record(
         session,
         [
-            ops.provider_error_event(f, session_id=reply.session_id, user_id=student_id)
-            for f in outcome.failures
+            ops.provider_error_event(f, session_id=e.reply.session_id, user_id=e.student_id)
+            for e in endings
+            for f in e.outcome.failures
         ],
     )
-    if reply.status is MessageStatus.STREAMING:  # a stop may have recorded it already
-        _apply(reply, outcome)
-    conversation = await usage.record_calls(
-        session,
-        prices,
-        session_id=reply.session_id,
-        user_id=student_id,
-        message_id=reply.id,
-        calls=outcome.calls,
-    )
-    if conversation is None:  # nothing was billed
-        await session.flush()
-        conversation = await session.get_one(Session, reply.session_id)
+    for ending in endings:
+        if ending.reply.status is MessageStatus.STREAMING:  # a stop may have recorded it
+            _apply(ending.reply, ending.outcome)
+    bills = [
+        usage.Bill(e.reply.session_id, e.student_id, e.reply.id, e.outcome.calls)
+        for e in endings
+    ]
+    await usage.record_calls(session, prices, bills)
+    await session.flush()
+    totals = await repository.sessions_by_id(session, {e.reply.session_id for e in endings})
+    return [_event(e, totals[e.reply.session_id]) for e in endings]
+
+
+def _event(ending: Ending, conversation: Session) -> SessionEvent:
+    reply = ending.reply
     if reply.status is MessageStatus.FAILED or reply.status is MessageStatus.INTERRUPTED:
-        return MessageFailed(reply, outcome.reason or UNAVAILABLE, retryable=True)
+        return MessageFailed(reply, ending.outcome.reason or UNAVAILABLE, retryable=True)
     return MessageCompleted(reply, conversation)
 
 
@@ -395,14 +405,17 @@ def _apply(reply: Message, outcome: ReplyOutcome) -> None:
     reply.token_count_estimated = counted is None or any(c.usage.estimated for c in outcome.calls)
 
 
-async def store_reply_outcome(
-    session: AsyncSession, prices: PriceTable, job: ReplyJob, outcome: ReplyOutcome
-) -> SessionEvent | None:
-    """The reply engine's way to store an outcome (in a transaction of its own)."""
-    reply = await repository.get_message(session, job.message_id)
-    if reply is None:  # the session was deleted meanwhile
-        return None
-    return await record_reply(session, prices, reply, job.student_id, outcome)
+async def store_reply_outcomes(
+    session: AsyncSession, prices: PriceTable, finished: list[tuple[ReplyJob, ReplyOutcome]]
+) -> list[SessionEvent]:
+    """The reply engine's way to store outcomes (in a transaction of its own)."""
+    replies = await repository.messages_by_id(session, [job.message_id for job, _ in finished])
+    endings = [
+        Ending(replies[job.message_id], job.student_id, outcome)
+        for job, outcome in finished
+        if job.message_id in replies  # else the session was deleted meanwhile
+    ]
+    return await record_replies(session, prices, endings)
 
 
 async def interrupt_stale_replies(session: AsyncSession, settings: Settings) -> int:

@@ -8,6 +8,7 @@ from api.clients.models import ClientProfile
 from api.clients.prompt import build_system_prompt
 from api.config import Settings
 from api.conversations.models import Message, MessageRole, MessageStatus
+from api.conversations.repository import Said
 from api.llm.base import ChatMessage, ChatRequest, estimate_tokens
 
 TRIM_STEP = 10
@@ -15,7 +16,7 @@ TRIM_STEP = 10
 prompt's prefix stays the same for several turns and keeps being read from the cache."""
 
 
-def model_view(message: Message) -> ChatMessage | None:
+def model_view(message: Said | Message) -> ChatMessage | None:
     """What the model is shown of a stored message: what the student wrote, and the replies
     the student saw (a stopped reply as far as it got). Failed replies are left out."""
     if message.role is MessageRole.USER:
@@ -42,7 +43,7 @@ def trimmed(messages: Sequence[ChatMessage], budget_tokens: int) -> list[ChatMes
 
 
 def build_request(
-    profile: ClientProfile, history: Sequence[Message], model: str, settings: Settings
+    profile: ClientProfile, history: Sequence[Said | Message], model: str, settings: Settings
 ) -> ChatRequest:
     prompt = build_system_prompt(profile)
     shown = [view for view in map(model_view, history) if view is not None]

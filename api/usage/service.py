@@ -7,16 +7,32 @@ the calls' records, so they always equal the sum of its UsageRecords.
 from __future__ import annotations
 
 import uuid
+from collections import defaultdict
 from dataclasses import dataclass
 from decimal import Decimal
 
-from sqlalchemy import update
+from sqlalchemy import bindparam, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.conversations.models import Session
+from api.db.base import Money
 from api.llm.base import Usage
 from api.usage.models import UsageRecord
 from api.usage.pricing import PriceTable
+
+TOKEN_COLUMNS = ("input_tokens", "output_tokens", "cache_write_tokens", "cache_read_tokens")
+
+_sessions = Session.__table__
+# One statement for any number of sessions (executemany): totals grow in SQL, so
+# concurrent writers never overwrite each other's additions.
+_ADD_TO_TOTALS = (
+    update(_sessions)
+    .where(_sessions.c.id == bindparam("b_session_id"))
+    .values(
+        {column: _sessions.c[column] + bindparam(f"b_{column}") for column in TOKEN_COLUMNS}
+        | {"estimated_cost": _sessions.c.estimated_cost + bindparam("b_cost", type_=Money())}
+    )
+)
 
 
 @dataclass(frozen=True)
@@ -32,52 +48,55 @@ class BilledCall:
     latency_ms: int | None = None
 
 
-async def record_calls(
-    session: AsyncSession,
-    prices: PriceTable,
-    *,
-    session_id: uuid.UUID,
-    user_id: uuid.UUID,
-    message_id: uuid.UUID | None,
-    calls: list[BilledCall],
-) -> Session | None:
-    """Store the calls and add them to the session's totals; returns the session with its
-    new totals (None when there were no calls)."""
-    if not calls:
-        return None
-    records = [
-        UsageRecord(
-            session_id=session_id,
-            message_id=message_id,
-            user_id=user_id,
-            provider=call.provider,
-            model=call.model,
-            outcome=call.outcome,
-            input_tokens=call.usage.input_tokens,
-            output_tokens=call.usage.output_tokens,
-            cache_write_tokens=call.usage.cache_write_tokens,
-            cache_read_tokens=call.usage.cache_read_tokens,
-            estimated=call.usage.estimated,
-            cost=prices.cost(call.model, call.usage),
-            ttft_ms=call.ttft_ms,
-            latency_ms=call.latency_ms,
-            attempts=call.attempt,
-        )
-        for call in calls
-    ]
+@dataclass(frozen=True)
+class Bill:
+    """The calls one reply took."""
+
+    session_id: uuid.UUID
+    user_id: uuid.UUID
+    message_id: uuid.UUID | None
+    calls: list[BilledCall]
+
+
+def _record(bill: Bill, call: BilledCall, prices: PriceTable) -> UsageRecord:
+    return UsageRecord(
+        session_id=bill.session_id,
+        message_id=bill.message_id,
+        user_id=bill.user_id,
+        provider=call.provider,
+        model=call.model,
+        outcome=call.outcome,
+        input_tokens=call.usage.input_tokens,
+        output_tokens=call.usage.output_tokens,
+        cache_write_tokens=call.usage.cache_write_tokens,
+        cache_read_tokens=call.usage.cache_read_tokens,
+        estimated=call.usage.estimated,
+        cost=prices.cost(call.model, call.usage),
+        ttft_ms=call.ttft_ms,
+        latency_ms=call.latency_ms,
+        attempts=call.attempt,
+    )
+
+
+async def record_calls(session: AsyncSession, prices: PriceTable, bills: list[Bill]) -> None:
+    """Store the calls and add them to their sessions' totals."""
+    records = [_record(bill, call, prices) for bill in bills for call in bill.calls]
+    if not records:
+        return
     session.add_all(records)
-    cost = sum((record.cost for record in records), Decimal(0))
-    return await session.scalar(
-        update(Session)
-        .where(Session.id == session_id)
-        .values(
-            input_tokens=Session.input_tokens + sum(r.input_tokens for r in records),
-            output_tokens=Session.output_tokens + sum(r.output_tokens for r in records),
-            cache_write_tokens=Session.cache_write_tokens
-            + sum(r.cache_write_tokens for r in records),
-            cache_read_tokens=Session.cache_read_tokens + sum(r.cache_read_tokens for r in records),
-            estimated_cost=Session.estimated_cost + cost,
-        )
-        .returning(Session)
-        .execution_options(populate_existing=True)
+    totals: dict[uuid.UUID, dict] = defaultdict(
+        lambda: {column: 0 for column in TOKEN_COLUMNS} | {"cost": Decimal(0)}
+    )
+    for record in records:
+        added = totals[record.session_id]
+        for column in TOKEN_COLUMNS:
+            added[column] += getattr(record, column)
+        added["cost"] += record.cost
+    await session.execute(
+        _ADD_TO_TOTALS,
+        [
+            {"b_session_id": session_id, "b_cost": added.pop("cost")}
+            | {f"b_{column}": value for column, value in added.items()}
+            for session_id, added in totals.items()
+        ],
     )
