@@ -1,6 +1,6 @@
 """Completed turns per second on one process, with a zero-latency model.
 
-Each of 50 students sends a message (GraphQL over the full ASGI app), the reply streams
+Each of 50 students sends a message (GraphQL into the full ASGI app), the reply streams
 from the offline simulator with no pause between words, and the turn counts once its
 reply is stored COMPLETE with its usage record. Prints one line, SQLite and PostgreSQL.
 
@@ -14,8 +14,7 @@ import asyncio
 import time
 import uuid
 
-import httpx
-from _common import bench_settings, databases, seed_students
+from _common import AsgiClient, bench_settings, databases, seed_students
 from sqlalchemy import func, select
 
 from api.app import create_app
@@ -32,23 +31,19 @@ async def _measure(url: str, turns: int) -> float:
     students = await seed_students(settings, STUDENTS)
     app = create_app(settings)
     runtime = app.state.runtime
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://bench") as http:
+    client = AsgiClient(app)
 
-        async def practise(token: str, session_id: str) -> None:
-            for n in range(turns):
-                response = await http.post(
-                    "/graphql",
-                    json={"query": SEND, "variables": {"s": session_id, "c": f"Question {n}?"}},
-                    headers={"authorization": f"Bearer {token}"},
-                )
-                assert "errors" not in response.json(), response.text
-                await settled(runtime.replies, uuid.UUID(session_id))
+    async def practise(token: str, session_id: str) -> None:
+        for n in range(turns):
+            variables = {"s": session_id, "c": f"Question {n}?"}
+            answer = await client.post({"query": SEND, "variables": variables}, token)
+            assert "errors" not in answer, answer
+            await settled(runtime.replies, uuid.UUID(session_id))
 
-        await practise(students[0].token, students[0].session_id)  # warm up
-        started, cpu = time.perf_counter(), time.process_time()
-        await asyncio.gather(*(practise(s.token, s.session_id) for s in students[1:]))
-        elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
+    await practise(students[0].token, students[0].session_id)  # warm up
+    started, cpu = time.perf_counter(), time.process_time()
+    await asyncio.gather(*(practise(s.token, s.session_id) for s in students[1:]))
+    elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
     async with runtime.sessions() as db:
         complete = await db.scalar(
             select(func.count()).where(
