@@ -41,6 +41,7 @@ from api.usage.pricing import PriceTable
 from api.usage.service import BilledCall
 
 log = logging.getLogger("practicum.replies")
+SHUTDOWN_GRACE_SECONDS = 10.0
 
 UNAVAILABLE = "The client is unavailable right now — your message is saved; try again in a minute."
 NOT_SET_UP = (
@@ -73,9 +74,13 @@ class ReplyOutcome:
     reason: str | None = None  # for the student, when the reply did not complete
 
     @property
-    def output_tokens(self) -> int | None:
-        final = self.calls[-1] if self.calls and self.status is not MessageStatus.FAILED else None
-        return final.usage.output_tokens if final else None
+    def text_call(self) -> BilledCall | None:
+        """The model call that produced the stored text (earlier attempts were thrown
+        away, so their tokens are billed but are not this message's)."""
+        for call in reversed(self.calls):
+            if call.outcome == self.status.value:
+                return call
+        return None
 
 
 class _State(Enum):
@@ -320,8 +325,8 @@ class ReplyEngine:
             self.publish(event)
 
     async def shutdown(self) -> None:
-        """Stop every reply and store each as INTERRUPTED (retryable), so none is left
-        STREAMING when the process exits."""
+        """Stop every reply and store each as INTERRUPTED (retryable), and let those being
+        stored finish, so that none is left STREAMING when the process exits."""
         for session_id in list(self._replies):
             reply = self._replies.get(session_id)
             if reply is None:
@@ -329,4 +334,9 @@ class ReplyEngine:
             outcome = await self.stop(session_id, MessageStatus.INTERRUPTED)
             if outcome is not None:
                 await self._store(reply.job, outcome)
+        finishing = [r.task for r in self._replies.values() if r.task is not None]
+        if self._writer is not None:
+            finishing.append(self._writer)
+        if finishing:
+            await asyncio.wait(finishing, timeout=SHUTDOWN_GRACE_SECONDS)
 

@@ -4,7 +4,7 @@ import uuid
 from datetime import datetime
 from typing import NamedTuple
 
-from sqlalchemy import Select, or_, select, update
+from sqlalchemy import Select, bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -65,19 +65,22 @@ async def get_by_idempotency_key(
     )
 
 
+_RESERVE = (
+    update(Session)
+    .where(Session.id == bindparam("session_id"))
+    .values(message_count=Session.message_count + bindparam("count"))
+    .returning(Session.message_count)
+    .execution_options(synchronize_session=False)
+)
+
+
 async def reserve_sequence_numbers(session: AsyncSession, conversation: Session, count: int) -> int:
     """Atomically claim `count` sequence numbers; returns the first.
 
     The UPDATE takes the session row's write lock until commit, so concurrent writers
     to one conversation queue here and their numbers stay contiguous and unique.
     """
-    last = await session.scalar(
-        update(Session)
-        .where(Session.id == conversation.id)
-        .values(message_count=Session.message_count + count)
-        .returning(Session.message_count)
-        .execution_options(synchronize_session=False)
-    )
+    last = await session.scalar(_RESERVE, {"session_id": conversation.id, "count": count})
     set_committed_value(conversation, "message_count", last)
     return last - count + 1
 

@@ -397,12 +397,14 @@ def _apply(reply: Message, outcome: ReplyOutcome) -> None:
     reply.is_fallback = outcome.is_fallback
     reply.completed_at = utcnow()
     reply.streaming_since = None
-    counted = outcome.output_tokens
-    if counted is None and not outcome.text:
+    call = outcome.text_call
+    if call is None and not outcome.text:
         reply.token_count, reply.token_count_estimated = None, False
-        return
-    reply.token_count = counted if counted is not None else estimate_tokens(outcome.text)
-    reply.token_count_estimated = counted is None or any(c.usage.estimated for c in outcome.calls)
+    elif call is None:  # no model call counted this text (say, a fallback reply)
+        reply.token_count, reply.token_count_estimated = estimate_tokens(outcome.text), True
+    else:
+        reply.token_count = call.usage.output_tokens
+        reply.token_count_estimated = call.usage.estimated
 
 
 async def store_reply_outcomes(

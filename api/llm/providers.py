@@ -13,6 +13,10 @@ class Providers:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._made: dict[str, Provider] = {}
+        if settings.anthropic_api_key is not None:
+            # Importing the SDK takes a second or more: do it now, not in the first
+            # reply, where it would stall every request and stream of the process.
+            import api.llm.anthropic  # noqa: F401
 
     def for_model(self, model: str) -> Provider:
         settings = self.settings

@@ -152,7 +152,11 @@ class ResilientStreamer:
                     and try_number < self.policy.max_attempts
                     and time.monotonic() + delay < deadline
                 )
-                give_up = not retry_same and (is_last_model or error.kind in NOT_WORTH_A_FALLBACK)
+                give_up = not retry_same and (
+                    is_last_model
+                    or error.kind in NOT_WORTH_A_FALLBACK
+                    or time.monotonic() >= deadline  # the deadline covers the fallback too
+                )
                 yield _logged(replace(failed, will_retry=not give_up))
                 if give_up:
                     raise ReplyFailed(error, attempt)

@@ -16,6 +16,7 @@ conversation always gets the same reply, and templates already said are not said
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import random
 import re
@@ -723,6 +724,7 @@ class _Client:
     concern_stems: frozenset[str]
 
     @classmethod
+    @functools.lru_cache(maxsize=256)  # the same persona comes back every turn
     def of(cls, persona: Persona) -> _Client:
         concern = first_person(persona.presenting_concern, "concern", persona.name)
         background = first_person(persona.background, "background", persona.name)
