@@ -8,6 +8,7 @@ admin would see it later, and checks that the session's totals equal its UsageRe
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import time
 import uuid
@@ -817,3 +818,23 @@ async def test_a_message_bigger_than_the_budget_still_reaches_the_model(make_run
     assert [m["role"] for m in fake.requests[-1].body["messages"]] == ["user"]
     assert user_turns(fake.requests[-1].body) == [long.strip()]
     assert back.reply.status is MessageStatus.COMPLETE
+
+
+async def test_failure_logs_name_the_call_but_hold_no_key_and_no_prompt(rt, fake, caplog):
+    chat = await start(rt, background="Grew up on a farm near Ballymena; secret detail 4711.")
+    fake.enqueue(Fault.status(529), Fault.cut_after(2), Reply(text=ANSWER))
+    with caplog.at_level("DEBUG"):
+        back = await run_turn(chat, "My private words: swordfish.")
+
+    assert back.reply.status is MessageStatus.COMPLETE
+    # What is logged at info level anywhere, and by Practicum at any level (the SDK's own
+    # debug log does show whole requests, which is why the service logs at info).
+    logged = "\n".join(
+        record.getMessage()
+        for record in caplog.records
+        if record.levelno >= logging.INFO or record.name.startswith("practicum")
+    )
+    assert "kind=overloaded status=529" in logged and "kind=stream_cut" in logged
+    assert fake.requests[0].request_id in logged
+    for secret in (fake.api_key, "4711", "swordfish", "Ballymena"):
+        assert secret not in logged
