@@ -92,7 +92,13 @@ class AnthropicProvider(Provider):
             events = await self._promptly(self.client.messages.create(**params, stream=True))
             state.request_id = events.response.headers.get("request-id")
             while (event := await self._promptly(anext(events, None))) is not None:
-                if (translated := state.translate(event)) is not None:
+                translated = state.translate(event)
+                if isinstance(translated, Finished):
+                    # Read the stream to its end first: a response closed half-read takes
+                    # its connection with it, and the next turn would pay a new handshake.
+                    while await self._promptly(anext(events, None)) is not None:
+                        pass
+                if translated is not None:
                     yield translated
                 if isinstance(translated, Finished):
                     return

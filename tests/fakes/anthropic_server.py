@@ -109,6 +109,7 @@ class RecordedRequest(NamedTuple):
     body: dict[str, Any]
     at: float  # time.monotonic()
     request_id: str  # the request-id header of the fake's answer
+    client: tuple[str, int] | None = None  # the connection's address: same one = reused
 
 
 class Disconnect(NamedTuple):
@@ -193,7 +194,9 @@ class FakeAnthropic:
         body = await _read_json(receive)
         headers = {name.decode().lower(): value.decode() for name, value in scope["headers"]}
         request_id = f"req_fake_{next(self._ids):04d}"
-        recorded = RecordedRequest(scope["path"], headers, body, time.monotonic(), request_id)
+        recorded = RecordedRequest(
+            scope["path"], headers, body, time.monotonic(), request_id, scope.get("client")
+        )
         self.requests.append(recorded)
         if self.api_key not in _presented_keys(headers):
             return await _send_error(send, 401, request_id)

@@ -111,6 +111,18 @@ async def test_streams_the_reply_text_and_the_usage_the_server_billed(provider, 
     assert finished.stop_reason == "end_turn"
 
 
+async def test_turns_reuse_one_connection_instead_of_a_new_handshake_each(
+    provider, fake_anthropic
+):
+    """Against api.anthropic.com a new connection costs a TLS handshake on every turn's
+    time to first token."""
+    for question in ("First question?", "Second question?", "Third question?"):
+        await collect(provider, chat(user(question)))
+
+    connections = {request.client for request in fake_anthropic.requests}
+    assert len(fake_anthropic.requests) == 3 and len(connections) == 1
+
+
 async def test_streams_a_scripted_reply_and_its_stop_reason(provider, fake_anthropic):
     fake_anthropic.enqueue(
         Reply(text="Well... it is hard.", chunk_chars=3, stop_reason="max_tokens")
