@@ -1,6 +1,7 @@
 """Time to first token that Practicum adds over calling the model directly.
 
-A fake Anthropic server (tests/fakes) answers both ways, 50 conversations at once, each
+A fake Anthropic server (tests/fakes, in a process of its own) answers both ways, 50
+conversations at once, each
 sending its next message when the last reply is done and the student has thought for a
 moment (0-1 s, drawn at random):
   direct:    the anthropic SDK streams from the fake; time until the first text delta.
@@ -19,11 +20,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import multiprocessing
 import os
 import random
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -44,8 +47,19 @@ EVENTS = """subscription($s: ID!) { sessionEvents(sessionId: $s) {
   __typename ... on MessageDelta { delta } } }"""
 
 
-def _script(fake: FakeAnthropic, calls: int) -> None:
-    fake.enqueue(*[Reply(first_token_delay=FIRST_TOKEN_DELAY) for _ in range(calls)])
+def _fake_server(found: multiprocessing.Queue) -> None:
+    """The fake upstream, in its own process so it never waits for the bench's GIL."""
+    fake = FakeAnthropic(default=Reply(first_token_delay=FIRST_TOKEN_DELAY)).start()
+    found.put((fake.url, fake.api_key))
+    threading.Event().wait()
+
+
+def _start_fake() -> tuple[multiprocessing.Process, str, str]:
+    found: multiprocessing.Queue = multiprocessing.Queue()
+    process = multiprocessing.Process(target=_fake_server, args=(found,), daemon=True)
+    process.start()
+    url, key = found.get(timeout=30)
+    return process, url, key
 
 
 async def _think(burst: bool, rng: random.Random) -> None:
@@ -129,12 +143,12 @@ class Conversation:
         await self.ws.close()
 
 
-def _serve(data_dir: Path, fake: FakeAnthropic) -> tuple[subprocess.Popen, str]:
+def _serve(data_dir: Path, fake_url: str, fake_key: str) -> tuple[subprocess.Popen, str]:
     port = free_port()
     env = practicum_env(
         data_dir,
-        ANTHROPIC_API_KEY=fake.api_key,
-        ANTHROPIC_BASE_URL=fake.url,
+        ANTHROPIC_API_KEY=fake_key,
+        ANTHROPIC_BASE_URL=fake_url,
         PRACTICUM_JWT_SECRET=JWT_SECRET,
     )
     practicum = Path(sys.executable).parent / "practicum"
@@ -165,35 +179,39 @@ async def main(turns: int, conversations_count: int, burst: bool) -> None:
     os.environ["ANTHROPIC_API_KEY"] = "test-key"  # so the seeded sessions use Claude
     settings = bench_settings(url, anthropic_api_key="test-key")
     students = await seed_students(settings, CONVERSATIONS)
-    with FakeAnthropic() as fake:
-        process, base = _serve(data_dir, fake)
-        direct_client = anthropic.AsyncAnthropic(
-            api_key=fake.api_key, base_url=fake.url, max_retries=0
-        )
-        limits = httpx.Limits(max_connections=CONVERSATIONS)
-        try:
-            async with httpx.AsyncClient(base_url=base, limits=limits, timeout=30) as http:
-                conversations = [Conversation(base, s) for s in students]
-                await asyncio.gather(*(c.open(http) for c in conversations))
+    fake, fake_url, fake_key = _start_fake()
+    process, base = _serve(data_dir, fake_url, fake_key)
+    # The SDK as Practicum's provider sets it up.
+    direct_client = anthropic.AsyncAnthropic(
+        api_key=fake_key,
+        base_url=fake_url,
+        max_retries=0,
+        http_client=anthropic.DefaultAioHttpClient(),
+    )
+    limits = httpx.Limits(max_connections=CONVERSATIONS)
+    try:
+        async with httpx.AsyncClient(base_url=base, limits=limits, timeout=30) as http:
+            conversations = [Conversation(base, s) for s in students]
+            await asyncio.gather(*(c.open(http) for c in conversations))
 
-                async def direct_turn(i: int, n: int) -> float:
-                    return await _direct_ttft(direct_client, n)
+            async def direct_turn(i: int, n: int) -> float:
+                return await _direct_ttft(direct_client, n)
 
-                async def practicum_turn(i: int, n: int) -> float:
-                    return await conversations[i].turn(n)
+            async def practicum_turn(i: int, n: int) -> float:
+                return await conversations[i].turn(n)
 
-                direct, practicum = [], []
-                for phase in range(3):  # the first is a warm-up
-                    _script(fake, 2 * CONVERSATIONS * turns)
-                    d = await _phase(direct_turn, CONVERSATIONS, turns, burst, phase)
-                    p = await _phase(practicum_turn, CONVERSATIONS, turns, burst, phase)
-                    if phase:
-                        direct, practicum = direct + d, practicum + p
-                await asyncio.gather(*(c.close() for c in conversations))
-        finally:
-            process.terminate()
-            process.wait(timeout=10)
-            await direct_client.close()
+            direct, practicum = [], []
+            for phase in range(3):  # the first is a warm-up
+                d = await _phase(direct_turn, CONVERSATIONS, turns, burst, phase)
+                p = await _phase(practicum_turn, CONVERSATIONS, turns, burst, phase)
+                if phase:
+                    direct, practicum = direct + d, practicum + p
+            await asyncio.gather(*(c.close() for c in conversations))
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        fake.terminate()
+        await direct_client.close()
 
     def summary(values: list[float]) -> str:
         return f"p50 {percentile(values, 0.5):.1f} p99 {percentile(values, 0.99):.1f}"

@@ -81,6 +81,9 @@ class AnthropicProvider(Provider):
                 base_url=self._base_url,
                 max_retries=0,  # api.llm.resilience decides about retries
                 timeout=self._request_timeout,
+                # aiohttp's C parser: the default pure-Python HTTP stack cost as much
+                # CPU per turn as the rest of the turn together.
+                http_client=anthropic.DefaultAioHttpClient(timeout=self._request_timeout),
             )
         return self._client
 

@@ -121,8 +121,9 @@ class Disconnect(NamedTuple):
 class FakeAnthropic:
     """The fake server. Use as `with FakeAnthropic() as fake:` or start()/stop()."""
 
-    def __init__(self, api_key: str = DEFAULT_API_KEY) -> None:
+    def __init__(self, api_key: str = DEFAULT_API_KEY, default: Reply | None = None) -> None:
         self.api_key = api_key  # the only key it accepts (x-api-key or bearer token)
+        self.default = default or Reply()  # the answer when nothing is enqueued
         self.url = ""  # set by start(), e.g. "http://127.0.0.1:54321"
         self.requests: list[RecordedRequest] = []
         self.disconnects: list[Disconnect] = []  # clients that left mid-stream
@@ -207,7 +208,7 @@ class FakeAnthropic:
         await _send_error(send, 404, request_id)
 
     def _next_script(self) -> Script:
-        return self._scripts.popleft() if self._scripts else Reply()
+        return self._scripts.popleft() if self._scripts else self.default
 
     async def _count_tokens(self, body: dict, receive: Any, send: Any, request_id: str) -> None:
         script = self._next_script()
