@@ -11,8 +11,6 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
 
 import anthropic
@@ -31,6 +29,7 @@ from api.llm.base import (
     TextDelta,
     Usage,
 )
+from api.llm.upstream import retry_after, status_kind
 
 T = TypeVar("T")
 
@@ -271,7 +270,7 @@ def _status_error(exc: anthropic.APIStatusError, usage: Usage | None) -> Provide
         kind = _EVENT_ERROR_KINDS.get(error_type, ErrorKind.SERVER)
         message, status = f"Anthropic's stream reported {error_type}{code}", None
     else:
-        kind = _status_kind(exc.status_code)
+        kind = status_kind(exc.status_code)
         message = f"Anthropic answered {exc.status_code} ({error_type}{code})"
         status = exc.status_code
     return ProviderError(
@@ -279,48 +278,9 @@ def _status_error(exc: anthropic.APIStatusError, usage: Usage | None) -> Provide
         message,
         status=status,
         request_id=exc.request_id,
-        retry_after=_retry_after(exc.response.headers),
+        retry_after=retry_after(exc.response.headers),
         usage=usage,
     )
-
-
-def _status_kind(status: int) -> ErrorKind:
-    if status == 429:
-        return ErrorKind.RATE_LIMITED
-    if status == 529:
-        return ErrorKind.OVERLOADED
-    if status >= 500:
-        return ErrorKind.SERVER
-    if status in (401, 403):
-        return ErrorKind.AUTH
-    if status == 408:
-        return ErrorKind.TIMEOUT
-    return ErrorKind.BAD_REQUEST
-
-
-def _retry_after(headers: httpx2.Headers) -> float | None:
-    """Seconds to wait, from retry-after-ms or retry-after (seconds or an HTTP date)."""
-    if (millis := _number(headers.get("retry-after-ms"))) is not None:
-        return max(millis / 1000, 0.0)
-    value = headers.get("retry-after")
-    if value is None:
-        return None
-    if (seconds := _number(value)) is not None:
-        return max(seconds, 0.0)
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max((when - datetime.now(UTC)).total_seconds(), 0.0)
-
-
-def _number(value: str | None) -> float | None:
-    try:
-        return float(value) if value is not None else None
-    except ValueError:
-        return None
 
 
 def _ms_since(started: float) -> int:

@@ -15,8 +15,6 @@ import re
 import time
 from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
@@ -34,6 +32,7 @@ from api.llm.base import (
     Usage,
     estimate_tokens,
 )
+from api.llm.upstream import retry_after, status_kind
 
 DONE = "[DONE]"
 STOP_REASONS = {"stop": "end_turn", "length": "max_tokens"}  # as Anthropic names them
@@ -234,11 +233,11 @@ async def _raise_for_status(response: httpx.Response) -> None:
     except ValueError:
         code = "no error body"
     raise ProviderError(
-        _status_kind(response.status_code),
+        status_kind(response.status_code),
         f"the server answered {response.status_code} ({code})",
         status=response.status_code,
         request_id=response.headers.get("x-request-id"),
-        retry_after=_retry_after(response.headers),
+        retry_after=retry_after(response.headers),
     )
 
 
@@ -250,45 +249,6 @@ def _error_code(body: Any) -> str:
             if isinstance(error.get(key), str) and SAFE_CODE.match(error[key]):
                 return error[key]
     return "an error"
-
-
-def _status_kind(status: int) -> ErrorKind:
-    if status == 429:
-        return ErrorKind.RATE_LIMITED
-    if status in (503, 529):
-        return ErrorKind.OVERLOADED
-    if status >= 500:
-        return ErrorKind.SERVER
-    if status in (401, 403):
-        return ErrorKind.AUTH
-    if status == 408:
-        return ErrorKind.TIMEOUT
-    return ErrorKind.BAD_REQUEST  # 400, 404, 413, 422, …
-
-
-def _retry_after(headers: httpx.Headers) -> float | None:
-    """Seconds to wait, from retry-after-ms or retry-after (seconds or an HTTP date)."""
-    if (millis := _number(headers.get("retry-after-ms"))) is not None:
-        return max(millis / 1000, 0.0)
-    value = headers.get("retry-after")
-    if value is None:
-        return None
-    if (seconds := _number(value)) is not None:
-        return max(seconds, 0.0)
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max((when - datetime.now(UTC)).total_seconds(), 0.0)
-
-
-def _number(value: str | None) -> float | None:
-    try:
-        return float(value) if value is not None else None
-    except ValueError:
-        return None
 
 
 def _provider_error(exc: Exception, state: _StreamState | None) -> ProviderError:

@@ -248,7 +248,7 @@ async def test_without_cache_no_breakpoints_are_sent(provider, fake_anthropic):
         (429, ErrorKind.RATE_LIMITED),
         (529, ErrorKind.OVERLOADED),
         (500, ErrorKind.SERVER),
-        (503, ErrorKind.SERVER),
+        (503, ErrorKind.OVERLOADED),
         (400, ErrorKind.BAD_REQUEST),
         (404, ErrorKind.BAD_REQUEST),
         (413, ErrorKind.BAD_REQUEST),
