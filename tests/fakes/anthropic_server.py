@@ -18,7 +18,6 @@ import hashlib
 import itertools
 import json
 import math
-import threading
 import time
 from collections import deque
 from collections.abc import Iterator
@@ -26,7 +25,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple
 
 import pytest
-import uvicorn
+
+from tests.fakes.threaded import ThreadedServer
 
 DEFAULT_API_KEY = "test-key"
 MAX_BREAKPOINTS = 4
@@ -134,8 +134,7 @@ class FakeAnthropic:
         self._scripts: deque[Script] = deque()
         self._cache = _PromptCache()
         self._ids = itertools.count(1)
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
+        self._served = ThreadedServer(self._app, "fake-anthropic")
 
     def enqueue(self, *scripts: Script) -> None:
         """Answer the next requests (either endpoint, in order) with these scripts.
@@ -151,35 +150,12 @@ class FakeAnthropic:
         self.requests, self.disconnects, self.billed = [], [], []
 
     def start(self) -> FakeAnthropic:
-        config = uvicorn.Config(
-            self._app,
-            host="127.0.0.1",
-            port=0,
-            http="h11",
-            interface="asgi3",
-            lifespan="off",
-            log_config=None,
-            access_log=False,
-            proxy_headers=False,
-            timeout_graceful_shutdown=1,
-        )
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, name="fake-anthropic", daemon=True)
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if time.monotonic() > deadline or not self._thread.is_alive():
-                raise RuntimeError("the fake Anthropic server did not start")
-            time.sleep(0.01)
-        port = self._server.servers[0].sockets[0].getsockname()[1]
+        port = self._served.start()
         self.url = f"http://127.0.0.1:{port}"
         return self
 
     def stop(self) -> None:
-        if self._server is not None and self._thread is not None:
-            self._server.should_exit = self._server.force_exit = True
-            self._thread.join(timeout=5)
-        self._server = self._thread = None
+        self._served.stop()
 
     def __enter__(self) -> FakeAnthropic:
         return self.start()

@@ -15,14 +15,14 @@ import asyncio
 import itertools
 import json
 import math
-import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple
 
 import pytest
-import uvicorn
+
+from tests.fakes.threaded import ThreadedServer
 
 DEFAULT_API_KEY = "sk-test-key"
 MODELS = ("llama-3.1-8b-instruct", "mistral-7b-instruct")
@@ -102,8 +102,7 @@ class FakeOpenAI:
         self._scripts: deque[Script] = deque()
         self._ids = itertools.count(1)
         self._in_flight = 0  # requests being answered
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
+        self._served = ThreadedServer(self._app, "fake-openai")
 
     def enqueue(self, *scripts: Script) -> None:
         """Answer the next chat completions with these scripts, in order."""
@@ -122,35 +121,12 @@ class FakeOpenAI:
         self.disconnects.clear()
 
     def start(self) -> FakeOpenAI:
-        config = uvicorn.Config(
-            self._app,
-            host="127.0.0.1",
-            port=0,  # a free port
-            http="h11",  # its request cycle holds the transport the faults hang up
-            interface="asgi3",
-            lifespan="off",
-            proxy_headers=False,
-            log_config=None,
-            access_log=False,
-            timeout_graceful_shutdown=1,
-        )
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, name="fake-openai", daemon=True)
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if time.monotonic() > deadline or not self._thread.is_alive():
-                raise RuntimeError("the fake OpenAI server did not start")
-            time.sleep(0.01)
-        port = self._server.servers[0].sockets[0].getsockname()[1]
+        port = self._served.start()
         self.url = f"http://127.0.0.1:{port}/v1"
         return self
 
     def stop(self) -> None:
-        if self._server is not None and self._thread is not None:
-            self._server.should_exit = self._server.force_exit = True
-            self._thread.join(timeout=5)
-        self._server = self._thread = None
+        self._served.stop()
 
     def __enter__(self) -> FakeOpenAI:
         return self.start()
