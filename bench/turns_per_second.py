@@ -14,6 +14,7 @@ import asyncio
 import time
 import uuid
 
+import uvloop
 from _common import AsgiClient, bench_settings, databases, seed_students
 from sqlalchemy import func, select
 
@@ -72,4 +73,4 @@ async def main(turns: int) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--turns", type=int, default=20, help="turns per student")
-    asyncio.run(main(parser.parse_args().turns))
+    uvloop.run(main(parser.parse_args().turns))  # the loop `practicum serve` runs on
