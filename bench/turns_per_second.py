@@ -25,6 +25,7 @@ from tests.factories.conversations import settled
 SEND = """mutation($s: ID!, $c: String!) {
   sendMessage(sessionId: $s, content: $c) { assistantMessage { id } } }"""
 STUDENTS = 50
+ROUNDS = 3  # the machine is noisy: the median of three runs is reported
 
 
 async def _measure(url: str, turns: int) -> float:
@@ -48,7 +49,9 @@ async def _measure(url: str, turns: int) -> float:
     async with runtime.sessions() as db:
         complete = await db.scalar(
             select(func.count()).where(
-                Message.status == MessageStatus.COMPLETE, Message.role == "ASSISTANT"
+                Message.session_id.in_([uuid.UUID(s.session_id) for s in students]),
+                Message.status == MessageStatus.COMPLETE,
+                Message.role == "ASSISTANT",
             )
         )
     await runtime.close()
@@ -65,12 +68,16 @@ async def main(turns: int) -> None:
             if url is None:
                 results.append(f"{name} not reachable")
                 continue
-            rate, cpu_ms = await _measure(url, turns)
-            results.append(f"{name} {rate:.0f} turns/s ({cpu_ms:.1f} ms CPU per turn)")
+            runs = sorted([await _measure(url, turns) for _ in range(ROUNDS)])
+            (low, _), (rate, cpu_ms), (high, _) = runs[0], runs[ROUNDS // 2], runs[-1]
+            results.append(
+                f"{name} {rate:.0f} turns/s (runs {low:.0f}-{high:.0f}; "
+                f"{cpu_ms:.1f} ms CPU per turn)"
+            )
     print(f"turns_per_second ({STUDENTS} students, zero-latency model): " + ", ".join(results))
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--turns", type=int, default=20, help="turns per student")
+    parser.add_argument("--turns", type=int, default=10, help="turns per student")
     uvloop.run(main(parser.parse_args().turns))  # the loop `practicum serve` runs on

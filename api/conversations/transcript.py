@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
+from datetime import datetime
 
 from api.clients.models import ClientProfile
-from api.clients.prompt import build_system_prompt
+from api.clients.prompt import SystemPrompt, build_system_prompt
 from api.config import Settings
 from api.conversations.models import Message, MessageRole, MessageStatus
 from api.conversations.repository import Said
@@ -42,10 +44,25 @@ def trimmed(messages: Sequence[ChatMessage], budget_tokens: int) -> list[ChatMes
     return kept
 
 
+_prompts: dict[tuple[uuid.UUID, int, datetime], SystemPrompt] = {}
+PROMPT_CACHE_SIZE = 1024
+
+
+def system_prompt(profile: ClientProfile) -> SystemPrompt:
+    """The profile's system prompt, built once per saved version of the profile."""
+    key = (profile.id, profile.version, profile.updated_at)
+    prompt = _prompts.get(key)
+    if prompt is None:
+        if len(_prompts) >= PROMPT_CACHE_SIZE:
+            _prompts.clear()
+        prompt = _prompts[key] = build_system_prompt(profile)
+    return prompt
+
+
 def build_request(
     profile: ClientProfile, history: Sequence[Said | Message], model: str, settings: Settings
 ) -> ChatRequest:
-    prompt = build_system_prompt(profile)
+    prompt = system_prompt(profile)
     shown = [view for view in map(model_view, history) if view is not None]
     return ChatRequest(
         system=prompt.text,
