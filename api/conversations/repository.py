@@ -41,6 +41,24 @@ def sessions_visible_to(actor: Actor) -> Select[tuple[Session]]:
     )
 
 
+# A student's own session: what every turn looks up first, so built once.
+_OWN_SESSION = select(Session).where(
+    Session.id == bindparam("session_id"), Session.student_id == bindparam("student_id")
+)
+_OWN_SESSION_LOCKED = _OWN_SESSION.with_for_update(of=Session)
+
+
+async def get_visible(
+    session: AsyncSession, actor: Actor, session_id: uuid.UUID, *, lock: bool = False
+) -> Session | None:
+    """The session, if the actor may see it. `lock` holds its row until commit."""
+    if actor.is_student:
+        stmt = _OWN_SESSION_LOCKED if lock else _OWN_SESSION
+        return await session.scalar(stmt, {"session_id": session_id, "student_id": actor.id})
+    stmt = sessions_visible_to(actor).where(Session.id == session_id)
+    return await session.scalar(stmt.with_for_update(of=Session) if lock else stmt)
+
+
 def messages_of(session_id: uuid.UUID) -> Select[tuple[Message]]:
     return select(Message).where(Message.session_id == session_id)
 
@@ -132,13 +150,16 @@ class Said(NamedTuple):
     content: str
 
 
+_SAID_SO_FAR = (
+    select(Message.role, Message.status, Message.content)
+    .where(Message.session_id == bindparam("session_id"))
+    .order_by(Message.sequence_number)
+)
+
+
 async def conversation_so_far(session: AsyncSession, session_id: uuid.UUID) -> list[Said]:
     """Every message of the conversation, oldest first."""
-    rows = await session.execute(
-        select(Message.role, Message.status, Message.content)
-        .where(Message.session_id == session_id)
-        .order_by(Message.sequence_number)
-    )
+    rows = await session.execute(_SAID_SO_FAR, {"session_id": session_id})
     return [Said(*row) for row in rows]
 
 

@@ -118,10 +118,7 @@ async def get_session(
 ) -> Session:
     """A session the actor may see. `lock` holds its row until commit (PostgreSQL; SQLite
     writers are serial anyway), so turns of one conversation happen one after another."""
-    stmt = repository.sessions_visible_to(actor).where(Session.id == session_id)
-    if lock:
-        stmt = stmt.with_for_update(of=Session)
-    found = await session.scalar(stmt)
+    found = await repository.get_visible(session, actor, session_id, lock=lock)
     if found is None:
         raise ConversationError.not_found("Session")
     return found

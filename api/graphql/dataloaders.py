@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
 from typing import TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import Select, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.dataloader import DataLoader
 
@@ -18,9 +19,14 @@ from api.db.base import Base
 Model = TypeVar("Model", bound=Base)
 
 
+@functools.cache
+def _with_ids(model: type[Model]) -> Select[tuple[Model]]:
+    return select(model).where(model.id.in_(bindparam("ids", expanding=True)))
+
+
 def _by_id(session: AsyncSession, model: type[Model]) -> DataLoader[uuid.UUID, Model | None]:
     async def load(ids: list[uuid.UUID]) -> list[Model | None]:
-        rows = await session.scalars(select(model).where(model.id.in_(ids)))
+        rows = await session.scalars(_with_ids(model), {"ids": ids})
         found = {row.id: row for row in rows}
         return [found.get(i) for i in ids]
 
