@@ -3,7 +3,7 @@
 A fake Anthropic server (tests/fakes, in a process of its own) answers both ways, 50
 conversations at once, each
 sending its next message when the last reply is done and the student has thought for a
-moment (0-1 s, drawn at random):
+moment (1-5 s by default, drawn at random; `--think 0 1` is a stress pace):
   direct:    the anthropic SDK streams from the fake; time until the first text delta.
   practicum: `practicum serve` (a subprocess, SQLite, ANTHROPIC_BASE_URL = the fake);
              a student sends `sendMessage` over HTTP; time until the first MessageDelta
@@ -62,8 +62,11 @@ def _start_fake() -> tuple[multiprocessing.Process, str, str]:
     return process, url, key
 
 
+THINK = (1.0, 5.0)  # seconds a student takes to read the reply and write the next message
+
+
 async def _think(burst: bool, rng: random.Random) -> None:
-    await asyncio.sleep(0 if burst else rng.uniform(0, 1))
+    await asyncio.sleep(0 if burst else rng.uniform(*THINK))
 
 
 async def _direct_ttft(client: anthropic.AsyncAnthropic, n: int) -> float:
@@ -218,7 +221,7 @@ async def main(turns: int, conversations_count: int, burst: bool) -> None:
 
     added_p50 = percentile(practicum, 0.5) - percentile(direct, 0.5)
     added_p99 = percentile(practicum, 0.99) - percentile(direct, 0.99)
-    pattern = "all at once" if burst else "0-1 s thinking between turns"
+    pattern = "all at once" if burst else f"{THINK[0]:g}-{THINK[1]:g} s between turns"
     print(
         f"time_to_first_token ({CONVERSATIONS} conversations x {2 * turns} turns, {pattern}): "
         f"added p50 {added_p50:.1f} ms, p99 {added_p99:.1f} ms "
@@ -231,5 +234,7 @@ if __name__ == "__main__":
     parser.add_argument("--turns", type=int, default=4, help="turns per conversation and phase")
     parser.add_argument("--conversations", type=int, default=CONVERSATIONS)
     parser.add_argument("--burst", action="store_true", help="all send at the same instant")
+    parser.add_argument("--think", type=float, nargs=2, default=THINK, metavar=("MIN", "MAX"))
     args = parser.parse_args()
+    THINK = tuple(args.think)
     asyncio.run(main(args.turns, args.conversations, args.burst))
