@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from api.config import Settings
 from api.conversations import service as conversations
 from api.conversations.replies import ReplyEngine
-from api.db.engine import create_engine, create_session_factory
+from api.db.engine import checkpoint_in_background, create_engine, create_session_factory
 from api.events.broker import Broker, InMemoryBroker
 from api.llm.providers import Providers
 from api.usage.pricing import PriceTable
@@ -34,7 +34,7 @@ class Runtime:
     broker: Broker
     providers: Providers
     replies: ReplyEngine
-    _sweeper: asyncio.Task | None = field(default=None, repr=False)
+    _background: list[asyncio.Task] = field(default_factory=list, repr=False)
 
     @classmethod
     def create(cls, settings: Settings) -> Runtime:
@@ -71,7 +71,11 @@ class Runtime:
         # keeping it out of the collector's full passes shortens their pauses mid-reply.
         gc.collect()
         gc.freeze()
-        self._sweeper = asyncio.create_task(self._sweep_forever(), name="interrupt-stale-replies")
+        if self.settings.sqlalchemy_url.startswith("sqlite"):
+            self._background.append(checkpoint_in_background(self.engine, self.read_engine))
+        self._background.append(
+            asyncio.create_task(self._sweep_forever(), name="interrupt-stale-replies")
+        )
 
     async def interrupt_stale_replies(self) -> int:
         async with self.sessions() as session:
@@ -90,10 +94,10 @@ class Runtime:
             await asyncio.sleep(max(1.0, self.settings.stream_timeout_seconds / 4))
 
     async def close(self) -> None:
-        if self._sweeper is not None:
-            self._sweeper.cancel()
+        for task in self._background:
+            task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._sweeper
+                await task
         await self.replies.shutdown()
         await self.providers.aclose()
         await self.broker.aclose()

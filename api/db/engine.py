@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+import sqlite3
+
 from sqlalchemy import event, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -13,7 +18,37 @@ from sqlalchemy.ext.asyncio import (
 from api.db import sqlite_inline
 from api.db.session import SerialSession
 
+log = logging.getLogger("practicum.db")
+
 BUSY_TIMEOUT_SECONDS = 30.0
+CHECKPOINTS_ATTRIBUTE = "practicum_checkpoints_elsewhere"
+CHECKPOINT_EVERY_SECONDS = 1.0
+
+
+def checkpoint_in_background(*engines: AsyncEngine) -> asyncio.Task:
+    """Copy SQLite's write-ahead log into the database from a thread, every second.
+
+    SQLite would otherwise do it inside some commit, with an fsync, and this process's
+    statements run on the event loop (see sqlite_inline): every stream would stall for
+    it. Call before the engines open connections.
+    """
+    for engine in engines:
+        setattr(engine.sync_engine, CHECKPOINTS_ATTRIBUTE, True)
+    path = make_url(engines[0].url).database
+
+    def checkpoint() -> None:
+        with contextlib.closing(sqlite3.connect(path, timeout=BUSY_TIMEOUT_SECONDS)) as db:
+            db.execute("PRAGMA wal_checkpoint(PASSIVE)")
+
+    async def forever() -> None:
+        while True:
+            await asyncio.sleep(CHECKPOINT_EVERY_SECONDS)
+            try:
+                await asyncio.to_thread(checkpoint)
+            except sqlite3.Error:
+                log.exception("could not checkpoint the SQLite log")
+
+    return asyncio.create_task(forever(), name="sqlite-checkpoints")
 
 
 def create_engine(url: str, *, read_only: bool = False, **kwargs) -> AsyncEngine:
@@ -53,6 +88,8 @@ def _configure_sqlite(engine: AsyncEngine, begin: str) -> None:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
+        if getattr(engine.sync_engine, CHECKPOINTS_ATTRIBUTE, False):
+            cursor.execute("PRAGMA wal_autocheckpoint=0")
         cursor.execute("PRAGMA busy_timeout=0")  # waits happen in sqlite_inline, off the loop
         cursor.close()
 
