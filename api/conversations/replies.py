@@ -99,8 +99,7 @@ class Reply:
     task: asyncio.Task | None = None
     parts: list[str] = field(default_factory=list)
     length: int = 0
-    current: AttemptStarted | None = None
-    attempt_started: float = 0.0
+    current: AttemptStarted | None = None  # the call under way, not billed yet
     ttft_ms: int | None = None
     calls: list[BilledCall] = field(default_factory=list)
     failures: list[AttemptFailed] = field(default_factory=list)
@@ -124,9 +123,10 @@ class Reply:
             self.length += len(event.text)
             return delta
         if isinstance(event, AttemptStarted):
-            self.current, self.attempt_started = event, time.monotonic()
+            self.current = event
         elif isinstance(event, AttemptFinished):
             self._bill(event.provider, event.model, "COMPLETE", event.usage, event.attempt)
+            self.current = None
         elif isinstance(event, AttemptFailed):
             return self._on_failed_attempt(event)
         return None
@@ -186,8 +186,9 @@ StoreOutcomes = Callable[
 
 
 class ReplyEngine:
-    """Runs this process's replies. `store` records an outcome in a transaction and returns
-    the event to publish once it has committed (the conversations service provides it)."""
+    """Runs this process's replies. `store` records outcomes in the transaction it is given
+    and returns the events to publish once it has committed (the conversations service
+    provides it)."""
 
     def __init__(
         self,
