@@ -42,6 +42,7 @@ IN_ORDER = Order((Message.sequence_number,))
 MAX_IDEMPOTENCY_KEY = 100
 MAX_COMMENT_CHARS = 2000
 RETRYABLE = frozenset({MessageStatus.FAILED, MessageStatus.INTERRUPTED})
+STILL_ANSWERING = "The client is still answering. Wait for the reply, or stop it, then send again."
 
 
 @dataclass
@@ -253,9 +254,7 @@ async def send_message(
 
 def _require_no_reply_in_flight(history: list[repository.Said]) -> None:
     if any(message.status is MessageStatus.STREAMING for message in history):
-        raise ConversationError.conflict(
-            "The client is still answering. Wait for the reply, or stop it, then send again."
-        )
+        raise ConversationError.conflict(STILL_ANSWERING)
 
 
 async def _append_guarded(
@@ -264,9 +263,7 @@ async def _append_guarded(
     try:
         await append_messages(session, conversation, messages)
     except IntegrityError as exc:  # another reply started in the same instant
-        raise ConversationError.conflict(
-            "The client is still answering. Wait for the reply, or stop it, then send again."
-        ) from exc
+        raise ConversationError.conflict(STILL_ANSWERING) from exc
 
 
 async def _start_reply(

@@ -32,6 +32,7 @@ from api.conversations import service as conversations
 from api.conversations.models import (
     Message,
     MessageRole,
+    MessageStatus,
     Session,
     SessionFeedback,
     SessionStatus,
@@ -423,6 +424,26 @@ async def check_end_session(case: Case) -> None:
     assert status is SessionStatus.COMPLETED
 
 
+async def check_stop_reply(case: Case) -> None:
+    assert case.data["stopReply"]["message"] is None  # no reply was being generated
+    stored = await rows(
+        case.db,
+        select(Message.status).where(Message.session_id == case.m.a_sessions.active_id),
+    )
+    assert stored == [(MessageStatus.COMPLETE,)]  # the student's message, untouched
+
+
+async def check_preview_system_prompt(case: Case) -> None:
+    preview = case.data["previewSystemPrompt"]
+    assert case.m.a.profile.name in preview["systemPrompt"]
+    assert BOUNDARIES in preview["systemPrompt"]  # the author and admins see it all
+    assert "Difficulty 5 of 5" in preview["systemPrompt"]  # the unsaved edit
+    difficulty = await scalar(
+        case.db, select(ClientProfile.difficulty).where(ClientProfile.id == case.m.a.profile.id)
+    )
+    assert difficulty != 5  # and it stayed unsaved
+
+
 async def check_rate_session(case: Case) -> None:
     assert case.data["rateSession"]["feedback"]["rating"] == 4
     stored = await rows(
@@ -466,6 +487,8 @@ EXPECTED: dict[str, tuple[str, ...]] = {
     "sendMessage":          (OK,     NF,           FORBID, NF,           OK,     UNAUTH),
     "endSession":           (OK,     NF,           FORBID, NF,           OK,     UNAUTH),
     "rateSession":          (OK,     NF,           FORBID, NF,           OK,     UNAUTH),
+    "stopReply":            (OK,     NF,           FORBID, NF,           OK,     UNAUTH),
+    "previewSystemPrompt":  (FORBID, FORBID,       OK,     NF,           OK,     UNAUTH),
 }
 # fmt: on
 
@@ -579,6 +602,19 @@ OPERATIONS: dict[str, Operation] = {
         "mutation($id: ID!) { rateSession(sessionId: $id, rating: 4) { feedback { rating } } }",
         lambda m: {"id": str(m.a_sessions.ended_id)},
         check_rate_session,
+        mutation=True,
+    ),
+    "stopReply": Operation(
+        "mutation($id: ID!) { stopReply(sessionId: $id) { message { id status } } }",
+        lambda m: {"id": str(m.a_sessions.active_id)},
+        check_stop_reply,
+        mutation=True,
+    ),
+    "previewSystemPrompt": Operation(
+        """mutation($id: ID!) { previewSystemPrompt(clientId: $id, input: {difficulty: 5})
+           { systemPrompt templateVersion } }""",
+        lambda m: {"id": str(m.a.profile.id)},
+        check_preview_system_prompt,
         mutation=True,
     ),
 }
