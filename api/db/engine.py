@@ -67,8 +67,10 @@ def create_engine(url: str, *, read_only: bool = False, **kwargs) -> AsyncEngine
         )
         _configure_sqlite(engine, begin="BEGIN DEFERRED" if read_only else "BEGIN IMMEDIATE")
         return engine
-    kwargs.setdefault("pool_size", 10)
-    kwargs.setdefault("max_overflow", 20)
+    # Connections kept open for the busiest moments: an overflow connection is closed
+    # when returned, and opening one (TLS negotiation included) costs more than a turn.
+    kwargs.setdefault("pool_size", 30)
+    kwargs.setdefault("max_overflow", 10)
     return create_async_engine(url, pool_pre_ping=True, **kwargs)
 
 
