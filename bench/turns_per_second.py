@@ -2,7 +2,9 @@
 
 Each of 50 students sends a message (GraphQL into the full ASGI app), the reply streams
 from the offline simulator with no pause between words, and the turn counts once its
-reply is stored COMPLETE with its usage record. Prints one line, SQLite and PostgreSQL.
+reply is stored COMPLETE with its usage record. The same again calling the conversations
+service directly shows what the GraphQL layer costs. Prints one line, SQLite and
+PostgreSQL.
 
     .venv/bin/python bench/turns_per_second.py [--turns 20]
 """
@@ -18,7 +20,9 @@ import uvloop
 from _common import AsgiClient, bench_settings, databases, seed_students
 from sqlalchemy import func, select
 
+from api.accounts.security import read_token
 from api.app import create_app
+from api.conversations import service as conversations
 from api.conversations.models import Message, MessageStatus
 from tests.factories.conversations import settled
 
@@ -28,18 +32,42 @@ STUDENTS = 50
 ROUNDS = 3  # the machine is noisy: the median of three runs is reported
 
 
-async def _measure(url: str, turns: int) -> float:
+def _through_graphql(app):
+    client = AsgiClient(app)
+
+    async def send(token: str, session_id: str, content: str) -> None:
+        variables = {"s": session_id, "c": content}
+        answer = await client.post({"query": SEND, "variables": variables}, token)
+        assert "errors" not in answer, answer
+
+    return send
+
+
+def _through_the_service(app):
+    runtime = app.state.runtime
+    settings = runtime.settings
+
+    async def send(token: str, session_id: str, content: str) -> None:
+        student = read_token(token, settings.signing_secret())
+        async with runtime.sessions() as db:
+            await conversations.send_message(
+                db, student, settings, runtime.replies, uuid.UUID(session_id), content
+            )
+            await db.commit()
+
+    return send
+
+
+async def _measure(url: str, turns: int, sender=_through_graphql) -> tuple[float, float]:
     settings = bench_settings(url, simulator_delay_seconds=0.0)
     students = await seed_students(settings, STUDENTS)
     app = create_app(settings)
     runtime = app.state.runtime
-    client = AsgiClient(app)
+    send = sender(app)
 
     async def practise(token: str, session_id: str) -> None:
         for n in range(turns):
-            variables = {"s": session_id, "c": f"Question {n}?"}
-            answer = await client.post({"query": SEND, "variables": variables}, token)
-            assert "errors" not in answer, answer
+            await send(token, session_id, f"Question {n}?")
             await settled(runtime.replies, uuid.UUID(session_id))
 
     await practise(students[0].token, students[0].session_id)  # warm up
@@ -68,11 +96,15 @@ async def main(turns: int) -> None:
             if url is None:
                 results.append(f"{name} not reachable")
                 continue
-            runs = sorted([await _measure(url, turns) for _ in range(ROUNDS)])
-            (low, _), (rate, cpu_ms), (high, _) = runs[0], runs[ROUNDS // 2], runs[-1]
+            graphql = sorted([await _measure(url, turns) for _ in range(ROUNDS)])
+            (low, _), (rate, cpu_ms), (high, _) = graphql[0], graphql[ROUNDS // 2], graphql[-1]
+            service = sorted(
+                [await _measure(url, turns, _through_the_service) for _ in range(ROUNDS)]
+            )
             results.append(
                 f"{name} {rate:.0f} turns/s (runs {low:.0f}-{high:.0f}; "
-                f"{cpu_ms:.1f} ms CPU per turn)"
+                f"{cpu_ms:.1f} ms CPU per turn; the service alone "
+                f"{service[ROUNDS // 2][0]:.0f} turns/s)"
             )
     print(f"turns_per_second ({STUDENTS} students, zero-latency model): " + ", ".join(results))
 
