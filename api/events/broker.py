@@ -88,9 +88,6 @@ class InMemoryBroker(Broker):
         self._subscribers[channel].add(subscription)
         return subscription
 
-    def subscriber_count(self, channel: str) -> int:
-        return len(self._subscribers.get(channel, ()))
-
     def _remove(self, subscription: _LocalSubscription) -> None:
         subscribers = self._subscribers.get(subscription.channel)
         if subscribers is not None:

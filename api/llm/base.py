@@ -65,6 +65,10 @@ class ChatRequest:
     def with_model(self, model: str) -> ChatRequest:
         return replace(self, model=model)
 
+    def estimated_input_tokens(self) -> int:
+        """The input as estimated, for providers that do not count it themselves."""
+        return estimate_tokens(self.system) + sum(estimate_tokens(m.content) for m in self.messages)
+
 
 @dataclass(frozen=True)
 class Usage:

@@ -106,7 +106,7 @@ class OpenAICompatProvider(Provider):
                 await response.aclose()
 
     async def count_tokens(self, request: ChatRequest) -> int:
-        return _estimated_input(request)
+        return request.estimated_input_tokens()
 
     async def test_connection(self, model: str) -> ConnectionCheck:
         started = time.monotonic()
@@ -168,7 +168,7 @@ class _StreamState:
 
     def estimate(self) -> Usage:
         return Usage(
-            input_tokens=_estimated_input(self.request),
+            input_tokens=self.request.estimated_input_tokens(),
             output_tokens=estimate_tokens("".join(self.text)),
             estimated=True,
         )
@@ -217,11 +217,6 @@ def _usage(reported: dict[str, Any]) -> Usage:
         cache_read_tokens=cached,
     )
 
-
-def _estimated_input(request: ChatRequest) -> int:
-    return estimate_tokens(request.system) + sum(
-        estimate_tokens(m.content) for m in request.messages
-    )
 
 
 async def _raise_for_status(response: httpx.Response) -> None:

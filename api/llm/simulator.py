@@ -913,11 +913,6 @@ def compose_reply(request: ChatRequest) -> str:
 # The provider.
 
 
-def _input_tokens(request: ChatRequest) -> int:
-    return estimate_tokens(request.system) + sum(
-        estimate_tokens(m.content) for m in request.messages
-    )
-
 
 def _within(reply: str, max_tokens: int) -> tuple[str, str]:
     """The reply cut at a word to fit `max_tokens`, and the stop reason."""
@@ -946,7 +941,7 @@ class SimulatorProvider(Provider):
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
         reply, stop_reason = _within(compose_reply(request), request.max_tokens)
-        input_tokens = _input_tokens(request)
+        input_tokens = request.estimated_input_tokens()
         yield Started(f"sim_{uuid.uuid4().hex[:24]}", Usage(input_tokens=input_tokens))
         for text, words in _deltas(reply):
             await asyncio.sleep(self.delay_seconds * words)  # also where cancellation lands
@@ -954,7 +949,7 @@ class SimulatorProvider(Provider):
         yield Finished(Usage(input_tokens, estimate_tokens(reply)), stop_reason)
 
     async def count_tokens(self, request: ChatRequest) -> int:
-        return _input_tokens(request)
+        return request.estimated_input_tokens()
 
     async def test_connection(self, model: str) -> ConnectionCheck:
         return ConnectionCheck(True, self.name, model, "the offline simulator", latency_ms=0)
