@@ -41,20 +41,10 @@ def sessions_visible_to(actor: Actor) -> Select[tuple[Session]]:
     )
 
 
-# A student's own session: what every turn looks up first, so built once.
-_OWN_SESSION = select(Session).where(
-    Session.id == bindparam("session_id"), Session.student_id == bindparam("student_id")
-)
-_OWN_SESSION_LOCKED = _OWN_SESSION.with_for_update(of=Session)
-
-
 async def get_visible(
     session: AsyncSession, actor: Actor, session_id: uuid.UUID, *, lock: bool = False
 ) -> Session | None:
     """The session, if the actor may see it. `lock` holds its row until commit."""
-    if actor.is_student:
-        stmt = _OWN_SESSION_LOCKED if lock else _OWN_SESSION
-        return await session.scalar(stmt, {"session_id": session_id, "student_id": actor.id})
     stmt = sessions_visible_to(actor).where(Session.id == session_id)
     return await session.scalar(stmt.with_for_update(of=Session) if lock else stmt)
 
