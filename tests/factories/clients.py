@@ -9,7 +9,8 @@ from api.config import Settings
 from tests.factories.accounts import actor
 
 
-def profile_fields(**overrides) -> service.ProfileFields:
+def profile_values(**overrides) -> dict:
+    """A complete profile, as a teacher would fill it in."""
     values = dict(
         name="Jordan Lee",
         age=34,
@@ -23,7 +24,11 @@ def profile_fields(**overrides) -> service.ProfileFields:
         opening_line="I'm not sure where to start.",
     )
     values.update(overrides)
-    return service.ProfileFields(**values)
+    return values
+
+
+def profile_fields(**overrides) -> service.ProfileFields:
+    return service.ProfileFields(**profile_values(**overrides))
 
 
 async def make_profile(

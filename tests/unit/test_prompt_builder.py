@@ -10,6 +10,7 @@ import pytest
 from api.clients.models import ClientProfile
 from api.clients.prompt import CURRENT_VERSION, build_system_prompt, persona_of
 from api.llm.base import Persona
+from tests.factories.clients import profile_values
 
 SAFEGUARDS = (
     "Stay in character as",
@@ -25,20 +26,7 @@ SAFEGUARDS = (
 
 
 def full_profile(**overrides) -> ClientProfile:
-    values = dict(
-        name="Jordan Lee",
-        age=34,
-        background="Nurse working night shifts; recently moved cities.",
-        presenting_concern="Trouble sleeping and feeling isolated.",
-        personality_traits=["reserved", "thoughtful"],
-        communication_style="Short answers until trust builds.",
-        difficulty=2,
-        learning_goals="Practise open questions.",
-        boundaries="Avoids talking about family.",
-        opening_line="I'm not sure where to start.",
-    )
-    values.update(overrides)
-    return ClientProfile(**values)
+    return ClientProfile(**profile_values(**overrides))
 
 
 def minimal_profile() -> ClientProfile:
