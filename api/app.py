@@ -1,12 +1,19 @@
-"""The FastAPI application: /graphql (HTTP and graphql-transport-ws), /healthz, /readyz."""
+"""The FastAPI application: /graphql (HTTP and graphql-transport-ws), /healthz, /readyz,
+/metrics (Prometheus)."""
 
 from __future__ import annotations
 
+import math
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from slowapi import Limiter
+from slowapi.errors import RateLimitExceeded
+from slowapi.middleware import SlowAPIASGIMiddleware
+from slowapi.util import get_remote_address
 from sqlalchemy import text
 from starlette.routing import WebSocketRoute
 from strawberry.exceptions import ConnectionRejectionError
@@ -18,6 +25,8 @@ from api.db.migrate import current_revision, head_revision
 from api.graphql.context import Context
 from api.graphql.http import GraphQLHTTP
 from api.graphql.schema import build_schema
+from api.ops import metrics
+from api.ops.logs import RequestIdMiddleware
 from api.runtime import Runtime
 
 
@@ -50,6 +59,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app = FastAPI(title="Practicum", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.runtime = runtime
+    limiter = _http_limits(app, settings)
     app.add_route("/graphql", GraphQLHTTP(schema, runtime).handle, methods=["GET", "POST"])
 
     websocket = GraphQLWebSocket(
@@ -63,10 +73,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(websocket)
 
     @app.get("/healthz", include_in_schema=False)
+    @limiter.exempt
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
+    @app.get("/metrics", include_in_schema=False)
+    @limiter.exempt
+    async def prometheus_metrics() -> Response:
+        body, media_type = metrics.exposition()
+        return Response(body, media_type=media_type)
+
     @app.get("/readyz", include_in_schema=False)
+    @limiter.exempt
     async def readyz() -> JSONResponse:
         try:
             async with runtime.read_engine.connect() as connection:
@@ -78,4 +96,37 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             return JSONResponse({"status": "database not migrated"}, status_code=503)
         return JSONResponse({"status": "ready"})
 
+    app.add_middleware(RequestIdMiddleware)  # outermost: the id covers everything below
     return app
+
+
+def _http_limits(app: FastAPI, settings: Settings) -> Limiter:
+    """A per-address limit on every HTTP request (slowapi), against floods. Per process and
+    in memory: the exact, shared limits on messages and logins are in the services."""
+    limit = settings.http_rate_limit_per_ip.strip()
+    limiter = Limiter(
+        key_func=get_remote_address,
+        default_limits=[limit] if limit else [],
+        storage_uri="memory://",
+        strategy="moving-window",
+        enabled=bool(limit),
+    )
+    app.state.limiter = limiter
+    app.add_exception_handler(RateLimitExceeded, _too_many_requests)
+    app.add_middleware(SlowAPIASGIMiddleware)
+    return limiter
+
+
+def _too_many_requests(request: Request, exc: RateLimitExceeded) -> JSONResponse:
+    limiter: Limiter = request.app.state.limiter
+    limit, keys = request.state.view_rate_limit
+    reset_at = limiter.limiter.get_window_stats(limit, *keys).reset_time
+    retry_after = max(1, math.ceil(reset_at - time.time()))
+    metrics.RATE_LIMITED.labels(rule="http_per_ip").inc()
+    error = {
+        "message": f"Too many requests from your address. Try again in {retry_after} s.",
+        "extensions": {"code": "RATE_LIMITED", "retryAfter": retry_after},
+    }
+    return JSONResponse(
+        {"errors": [error]}, status_code=429, headers={"Retry-After": str(retry_after)}
+    )

@@ -13,6 +13,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from api.config import Settings, get_settings
+from api.ops import logs
 
 SCHEMA_FILE = Path("schema.graphql")
 
@@ -43,9 +44,9 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     host, port = args.host or settings.host, args.port or settings.port
     print(f"Practicum API on http://{host}:{port}/graphql", flush=True)
     config = uvicorn.Config(
-        "api.app:create_app", factory=True, host=host, port=port, log_level="info"
+        "api.app:create_app", factory=True, host=host, port=port, log_config=None
     )
-    server = uvicorn.Server(config)  # Config sets up logging; filter it before serving
+    server = uvicorn.Server(config)
     logging.getLogger("uvicorn.access").addFilter(_WithoutQueryStrings())
     server.run()
     return 0
@@ -193,8 +194,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    logging.getLogger("alembic").setLevel(logging.WARNING)
     args = build_parser().parse_args(argv)
     try:
         settings = get_settings()
@@ -205,6 +204,7 @@ def main(argv: list[str] | None = None) -> int:
                 file=sys.stderr,
             )
         return 2
+    logs.configure(settings.log_format, settings.log_level)
     return args.run(args, settings)
 
 

@@ -59,6 +59,26 @@ class Settings(BaseSettings):
     retry_max_delay_seconds: float = 8.0
     fallback_reply: bool = False  # in character "can we pause?" reply instead of FAILED
 
+    # Rate limits ("<count>/<second|minute|hour|day>", moving windows; memory, or Redis
+    # when REDIS_URL is set, shared by every process)
+    rate_limit_messages_per_user: str = "10/minute"
+    rate_limit_messages_global: str = "1000/hour"
+    rate_limit_logins_per_ip: str = "30/minute"
+    rate_limit_logins_per_email: str = "5/minute"
+    http_rate_limit_per_ip: str = "6000/minute"  # every HTTP request (slowapi); "" turns off
+
+    # Budgets and alerts
+    budget_alert_percents: list[int] = [50, 80, 100]
+    max_budget_usd: Decimal = Decimal(1_000_000)
+    alert_webhook_url: str | None = None  # cost alerts are POSTed here as JSON
+
+    # Analytics
+    max_range_days: int = 400
+
+    # Logs: one JSON object per line (`json`) or plain text (`text`)
+    log_format: str = "json"
+    log_level: str = "INFO"
+
     # Authentication
     jwt_secret: SecretStr | None = None
     token_ttl_minutes: int = 12 * 60

@@ -16,7 +16,11 @@ from api.conversations import service as conversations
 from api.conversations.replies import ReplyEngine
 from api.db.engine import checkpoint_in_background, create_engine, create_session_factory
 from api.events.broker import Broker, InMemoryBroker
+from api.limits.rate import RateLimits
+from api.limits.turns import TurnLimits
 from api.llm.providers import Providers
+from api.usage.alerts import AlertNotifier
+from api.usage.live import LiveUsage
 from api.usage.pricing import PriceTable
 
 log = logging.getLogger("practicum.runtime")
@@ -34,6 +38,10 @@ class Runtime:
     broker: Broker
     providers: Providers
     replies: ReplyEngine
+    rate_limits: RateLimits
+    turn_limits: TurnLimits
+    alerts: AlertNotifier
+    live_usage: LiveUsage
     _background: list[asyncio.Task] = field(default_factory=list, repr=False)
 
     @classmethod
@@ -44,12 +52,15 @@ class Runtime:
         sessions = create_session_factory(engine)
         broker = InMemoryBroker()
         providers = Providers(settings)
+        prices = PriceTable(settings.prices)
+        rate_limits = RateLimits(settings)
+        read_sessions = create_session_factory(read_engine)
         replies = ReplyEngine(
             providers.streamer(),
             broker,
             sessions,
             conversations.store_reply_outcomes,
-            PriceTable(settings.prices),
+            prices,
             stream_timeout=settings.stream_timeout_seconds,
             fallback_reply=settings.fallback_reply,
         )
@@ -58,10 +69,14 @@ class Runtime:
             engine=engine,
             sessions=sessions,
             read_engine=read_engine,
-            read_sessions=create_session_factory(read_engine),
+            read_sessions=read_sessions,
             broker=broker,
             providers=providers,
             replies=replies,
+            rate_limits=rate_limits,
+            turn_limits=TurnLimits(rate_limits, prices),
+            alerts=AlertNotifier(broker, settings.alert_webhook_url),
+            live_usage=LiveUsage(read_sessions),
         )
 
     async def start(self) -> None:
@@ -76,6 +91,7 @@ class Runtime:
         self._background.append(
             asyncio.create_task(self._sweep_forever(), name="interrupt-stale-replies")
         )
+        self.alerts.start()
 
     async def interrupt_stale_replies(self) -> int:
         async with self.sessions() as session:
@@ -99,6 +115,9 @@ class Runtime:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await self.replies.shutdown()
+        await self.live_usage.aclose()
+        await self.alerts.aclose()
+        await self.rate_limits.aclose()
         await self.providers.aclose()
         await self.broker.aclose()
         await self.engine.dispose()

@@ -62,6 +62,7 @@ async def _conversation(settings, fake: FakeAnthropic, turns: int) -> list[Usage
                 runtime.replies,
                 session.id,
                 f"Thank you for telling me that. What has week {n} been like for you, Sam?",
+                limits=runtime.turn_limits,
             )
             await db.commit()
             await settled(runtime.replies, session.id)

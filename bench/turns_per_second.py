@@ -51,7 +51,13 @@ def _through_the_service(app):
         student = read_token(token, settings.signing_secret())
         async with runtime.sessions() as db:
             await conversations.send_message(
-                db, student, settings, runtime.replies, uuid.UUID(session_id), content
+                db,
+                student,
+                settings,
+                runtime.replies,
+                uuid.UUID(session_id),
+                content,
+                limits=runtime.turn_limits,
             )
             await db.commit()
 

@@ -81,6 +81,18 @@ async def database_url(request, tmp_path_factory) -> AsyncIterator[str]:
         await _drop_pg_database(name)
 
 
+NO_RATE_LIMITS = dict.fromkeys(
+    (
+        "rate_limit_messages_per_user",
+        "rate_limit_messages_global",
+        "rate_limit_logins_per_ip",
+        "rate_limit_logins_per_email",
+        "http_rate_limit_per_ip",
+    ),
+    "",
+)
+
+
 @pytest.fixture(scope="session")
 def settings(database_url: str, tmp_path_factory) -> Settings:
     return Settings(
@@ -88,6 +100,7 @@ def settings(database_url: str, tmp_path_factory) -> Settings:
         data_dir=Path(tmp_path_factory.mktemp("data")),
         jwt_secret=TEST_JWT_SECRET,
         simulator_delay_seconds=0.0,
+        **NO_RATE_LIMITS,  # tests/limits/ turns them on
     )
 
 

@@ -17,6 +17,7 @@ from api.accounts.security import Actor, hash_password, issue_token, verify_pass
 from api.config import Settings
 from api.db.base import utcnow
 from api.errors import ErrorCode, FieldChecker
+from api.limits.rate import RateLimits
 
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 MIN_PASSWORD = 8
@@ -60,9 +61,18 @@ async def create_user(
 
 
 async def login(
-    session: AsyncSession, settings: Settings, *, email: str, password: str
+    session: AsyncSession,
+    settings: Settings,
+    *,
+    email: str,
+    password: str,
+    limits: RateLimits,
+    client_ip: str | None,
 ) -> LoginResult:
+    """Every attempt counts toward the limits per network address and per email, against
+    guessing passwords; an attempt refused by a limit never checks the password."""
     email = (email or "").strip()
+    await limits.login(client_ip, email[:320])
     # An email with NUL cannot exist (and PostgreSQL refuses to compare against it).
     user = await repository.get_by_email(session, email) if "\x00" not in email else None
     ok = verify_password(user.password_hash if user else None, password or "")

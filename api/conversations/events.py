@@ -6,6 +6,8 @@ import uuid
 from dataclasses import dataclass
 
 from api.conversations.models import Message, Session
+from api.usage.alerts import COST_ALERTS_CHANNEL
+from api.usage.models import CostAlert
 
 
 def session_channel(session_id: uuid.UUID) -> str:
@@ -47,7 +49,9 @@ class SessionEnded:
 SessionEvent = MessageDelta | MessageCompleted | MessageFailed | SessionEnded
 
 
-def channel_of(event: SessionEvent) -> str:
+def channel_of(event: SessionEvent | CostAlert) -> str:
+    if isinstance(event, CostAlert):
+        return COST_ALERTS_CHANNEL
     if isinstance(event, MessageDelta):
         return session_channel(event.session_id)
     if isinstance(event, SessionEnded):

@@ -52,6 +52,8 @@ class Session(IdMixin, Base):
         Index("ix_sessions_status_started", "status", "started_at"),
         Index("ix_sessions_client", "client_profile_id"),
         Index("ix_sessions_assignment", "assignment_id"),
+        Index("ix_sessions_started", "started_at"),
+        Index("ix_sessions_ended", "ended_at"),
         # At most one ACTIVE session per student and client: startSession relies on it.
         Index(
             "uq_sessions_one_active",

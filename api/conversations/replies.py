@@ -37,6 +37,7 @@ from api.llm.resilience import (
     ResilientStreamer,
     billed_so_far,
 )
+from api.usage.models import CostAlert
 from api.usage.pricing import PriceTable
 from api.usage.service import BilledCall
 
@@ -60,6 +61,7 @@ class ReplyJob:
     message_id: uuid.UUID
     student_id: uuid.UUID
     request: ChatRequest
+    request_id: str | None = None  # of the request that asked for it, for the logs
 
 
 @dataclass
@@ -181,7 +183,7 @@ class Reply:
 
 Finished = tuple[ReplyJob, ReplyOutcome]
 StoreOutcomes = Callable[
-    [AsyncSession, PriceTable, list[Finished]], Awaitable[list[SessionEvent]]
+    [AsyncSession, PriceTable, list[Finished]], Awaitable[list[SessionEvent | CostAlert]]
 ]
 
 
@@ -291,20 +293,19 @@ class ReplyEngine:
                 events = await self._write(finished)
             except Exception:
                 events = await self._write_one_by_one(finished)
-            for event in events:
-                self.publish(event)
+            self.publish_all(events)
             for _, stored in batch:
                 stored.set_result(None)
 
-    async def _write(self, finished: list[Finished]) -> list[SessionEvent]:
+    async def _write(self, finished: list[Finished]) -> list[SessionEvent | CostAlert]:
         async with self.sessions() as db:
             events = await self.store(db, self.prices, finished)
             await db.commit()
         return events
 
-    async def _write_one_by_one(self, finished: list[Finished]) -> list[SessionEvent]:
+    async def _write_one_by_one(self, finished: list[Finished]) -> list[SessionEvent | CostAlert]:
         """After a failed batch, so that one bad outcome does not lose the others."""
-        events: list[SessionEvent] = []
+        events: list[SessionEvent | CostAlert] = []
         for job, outcome in finished:
             try:
                 events += await self._write([(job, outcome)])
@@ -314,8 +315,12 @@ class ReplyEngine:
                 log.exception("could not store the outcome of reply %s", job.message_id)
         return events
 
-    def publish(self, event: SessionEvent) -> None:
+    def publish(self, event: SessionEvent | CostAlert) -> None:
         self.broker.publish(channel_of(event), event)
+
+    def publish_all(self, events: list[SessionEvent | CostAlert]) -> None:
+        for event in events:
+            self.publish(event)
 
     def publish_after_reply(self, event: SessionEnded) -> None:
         """Publish now, or, while the session's reply is being stored, right after it."""
@@ -340,4 +345,3 @@ class ReplyEngine:
             finishing.append(self._writer)
         if finishing:
             await asyncio.wait(finishing, timeout=SHUTDOWN_GRACE_SECONDS)
-

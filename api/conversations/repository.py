@@ -179,8 +179,6 @@ async def sessions_by_id(
 ) -> dict[uuid.UUID, Session]:
     """Sessions as they are now in the database (their totals change in SQL)."""
     rows = await session.scalars(
-        select(Session)
-        .where(Session.id.in_(session_ids))
-        .execution_options(populate_existing=True)
+        select(Session).where(Session.id.in_(session_ids)).execution_options(populate_existing=True)
     )
     return {conversation.id: conversation for conversation in rows}

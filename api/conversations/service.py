@@ -31,10 +31,15 @@ from api.conversations.transcript import build_request
 from api.db.base import utcnow
 from api.db.session import after_commit
 from api.errors import FieldChecker
-from api.llm.base import estimate_tokens
+from api.limits.turns import TurnLimits
+from api.llm.base import ChatRequest, estimate_tokens
+from api.ops import metrics
 from api.ops import service as ops
+from api.ops.logs import current_request_id
 from api.pagination import Order, Page, PageRequest, paginate
+from api.usage import rollup
 from api.usage import service as usage
+from api.usage.models import CostAlert
 from api.usage.pricing import PriceTable
 
 NEWEST_SESSIONS = Order((Session.started_at, Session.id), descending=True)
@@ -225,9 +230,12 @@ async def send_message(
     session_id: uuid.UUID,
     content: str,
     idempotency_key: str | None = None,
+    *,
+    limits: TurnLimits,
 ) -> Turn:
     """Store what the student wrote and a STREAMING reply, then (once committed) stream the
-    reply. The same idempotency key returns the stored turn and never asks the model again."""
+    reply. The same idempotency key returns the stored turn and never asks the model again.
+    Budgets and rate limits are checked last, so that a refused message uses no quota."""
     text = _checked_message(settings, content, idempotency_key)
     conversation = await get_own_session(session, actor, session_id, lock=True)
     if idempotency_key is not None:
@@ -245,10 +253,13 @@ async def send_message(
         token_count=estimate_tokens(text),
         token_count_estimated=True,
     )
+    request = await _prompt(session, settings, conversation, [*history, user_message])
+    await limits.admit(session, actor, conversation, request)
     reply = Message(role=MessageRole.ASSISTANT, status=MessageStatus.STREAMING)
     reply.streaming_since = utcnow()
     await _append_guarded(session, conversation, [user_message, reply])
-    await _start_reply(session, settings, replies, conversation, [*history, user_message], reply)
+    await rollup.count_messages(session, conversation.id, conversation.model, 2)
+    _stream_once_committed(session, replies, conversation, reply, request)
     return Turn(user_message, reply)
 
 
@@ -266,21 +277,29 @@ async def _append_guarded(
         raise ConversationError.conflict(STILL_ANSWERING) from exc
 
 
-async def _start_reply(
+async def _prompt(
     session: AsyncSession,
     settings: Settings,
-    replies: ReplyEngine,
     conversation: Session,
     history: list[repository.Said | Message],
-    reply: Message,
-) -> None:
-    """Build the model's prompt now; start streaming once this transaction commits."""
+) -> ChatRequest:
     profile = await repository.profile_of(session, conversation)
+    return build_request(profile, history, conversation.model, settings)
+
+
+def _stream_once_committed(
+    session: AsyncSession,
+    replies: ReplyEngine,
+    conversation: Session,
+    reply: Message,
+    request: ChatRequest,
+) -> None:
     job = ReplyJob(
         session_id=conversation.id,
         message_id=reply.id,
         student_id=conversation.student_id,
-        request=build_request(profile, history, conversation.model, settings),
+        request=request,
+        request_id=current_request_id(),
     )
     after_commit(session, lambda: replies.start(job))
 
@@ -308,8 +327,8 @@ async def _cut_short(
         # No process is streaming it (it was lost in a restart): cancel it as it is.
         outcome = ReplyOutcome(MessageStatus.CANCELLED, reply.content, [], [])
     ending = Ending(reply, conversation.student_id, outcome)
-    [event] = await record_replies(session, replies.prices, [ending])
-    after_commit(session, lambda: replies.publish(event))
+    events = await record_replies(session, replies.prices, [ending])
+    after_commit(session, lambda: replies.publish_all(events))
 
 
 async def retry_reply(
@@ -318,8 +337,11 @@ async def retry_reply(
     settings: Settings,
     replies: ReplyEngine,
     message_id: uuid.UUID,
+    *,
+    limits: TurnLimits,
 ) -> Message:
-    """Ask again for a reply that failed or was interrupted; it streams into the same place."""
+    """Ask again for a reply that failed or was interrupted; it streams into the same place.
+    It counts against the budgets, not the message rate limit (no new message)."""
     reply = await repository.get_message(session, message_id)
     if reply is None:
         raise ConversationError.not_found("Message")
@@ -335,10 +357,12 @@ async def retry_reply(
     _require_active(conversation)
     history = await repository.conversation_so_far(session, conversation.id)
     _require_no_reply_in_flight(history)
+    request = await _prompt(session, settings, conversation, history)
+    await limits.admit(session, actor, conversation, request, new_message=False)
     reply.status, reply.content, reply.is_fallback = MessageStatus.STREAMING, "", False
     reply.token_count, reply.completed_at, reply.streaming_since = None, None, utcnow()
     await session.flush()
-    await _start_reply(session, settings, replies, conversation, history, reply)
+    _stream_once_committed(session, replies, conversation, reply, request)
     return reply
 
 
@@ -349,18 +373,21 @@ class Ending:
     reply: Message
     student_id: uuid.UUID
     outcome: ReplyOutcome
+    request_id: str | None = None  # of the request that asked for the reply
 
 
 async def record_replies(
     session: AsyncSession, prices: PriceTable, endings: list[Ending]
-) -> list[SessionEvent]:
+) -> list[SessionEvent | CostAlert]:
     """Store how replies ended, their model calls and cost, and the errors, in the caller's
     transaction (a few statements for any number of replies); returns the events to
-    publish after commit."""
+    publish after commit, cost alerts included."""
     await ops.record(
         session,
         [
-            ops.provider_error_event(f, session_id=e.reply.session_id, user_id=e.student_id)
+            ops.provider_error_event(
+                f, session_id=e.reply.session_id, user_id=e.student_id, request_id=e.request_id
+            )
             for e in endings
             for f in e.outcome.failures
         ],
@@ -369,13 +396,18 @@ async def record_replies(
         if ending.reply.status is MessageStatus.STREAMING:  # a stop may have recorded it
             _apply(ending.reply, ending.outcome)
     bills = [
-        usage.Bill(e.reply.session_id, e.student_id, e.reply.id, e.outcome.calls)
-        for e in endings
+        usage.Bill(e.reply.session_id, e.student_id, e.reply.id, e.outcome.calls) for e in endings
     ]
-    await usage.record_calls(session, prices, bills)
+    alerts = await usage.record_calls(session, prices, bills)
     await session.flush()
     totals = await repository.sessions_by_id(session, {e.reply.session_id for e in endings})
-    return [_event(e, totals[e.reply.session_id]) for e in endings]
+    after_commit(session, lambda: _count_replies(endings))
+    return [*(_event(e, totals[e.reply.session_id]) for e in endings), *alerts]
+
+
+def _count_replies(endings: list[Ending]) -> None:
+    for ending in endings:
+        metrics.REPLIES.labels(ending.reply.status.value).inc()
 
 
 def _event(ending: Ending, conversation: Session) -> SessionEvent:
@@ -403,11 +435,11 @@ def _apply(reply: Message, outcome: ReplyOutcome) -> None:
 
 async def store_reply_outcomes(
     session: AsyncSession, prices: PriceTable, finished: list[tuple[ReplyJob, ReplyOutcome]]
-) -> list[SessionEvent]:
+) -> list[SessionEvent | CostAlert]:
     """The reply engine's way to store outcomes (in a transaction of its own)."""
     replies = await repository.messages_by_id(session, [job.message_id for job, _ in finished])
     endings = [
-        Ending(replies[job.message_id], job.student_id, outcome)
+        Ending(replies[job.message_id], job.student_id, outcome, job.request_id)
         for job, outcome in finished
         if job.message_id in replies  # else the session was deleted meanwhile
     ]

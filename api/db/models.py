@@ -6,12 +6,16 @@ from api.clients.models import ClientProfile
 from api.conversations.models import Message, Session, SessionFeedback
 from api.db.base import Base
 from api.ops.models import ErrorEvent
-from api.usage.models import UsageRecord
+from api.usage.models import Budget, BudgetSpend, CostAlert, DailyUsage, UsageRecord
 
 __all__ = [
     "Assignment",
     "Base",
+    "Budget",
+    "BudgetSpend",
     "ClientProfile",
+    "CostAlert",
+    "DailyUsage",
     "Enrollment",
     "ErrorEvent",
     "Message",

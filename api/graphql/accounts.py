@@ -52,7 +52,12 @@ class AccountMutations:
     @strawberry.mutation(description="Exchange email and password for an access token.")
     async def login(self, info: Info, email: str, password: str) -> LoginPayload:
         result = await service.login(
-            info.context.session, info.context.settings, email=email, password=password
+            info.context.session,
+            info.context.settings,
+            email=email,
+            password=password,
+            limits=info.context.runtime.rate_limits,
+            client_ip=info.context.client_ip,
         )
         return LoginPayload(
             token=result.token, expires_at=result.expires_at, user=User.from_model(result.user)

@@ -84,6 +84,11 @@ class Context(BaseContext):
     def loaders(self) -> Loaders:
         return _operation.get().loaders
 
+    @property
+    def client_ip(self) -> str | None:
+        client = getattr(getattr(self, "request", None), "client", None)
+        return client.host if client else None
+
     def page(self, first: int | None, after: str | None) -> PageRequest:
         return PageRequest.of(self.settings, first, after)
 

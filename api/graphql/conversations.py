@@ -259,7 +259,8 @@ class ConversationMutations:
         description="Store a student message and start the client's reply, which streams on "
         "sessionEvents. Sending again with the same idempotencyKey returns the stored turn "
         "and never asks the model twice. While a reply is being generated, sending is a "
-        "CONFLICT.",
+        "CONFLICT. Refused with RATE_LIMITED (and `retryAfter` seconds) past the message "
+        "rate limits, and with BUDGET_EXCEEDED when the reply could pass a cost cap.",
     )
     async def send_message(
         self,
@@ -277,6 +278,7 @@ class ConversationMutations:
             parse_id(session_id, "sessionId"),
             content,
             idempotency_key,
+            limits=ctx.runtime.turn_limits,
         )
         return SendMessagePayload(
             user_message=Message.from_model(turn.user_message),
@@ -307,6 +309,7 @@ class ConversationMutations:
             ctx.settings,
             ctx.runtime.replies,
             parse_id(message_id, "messageId"),
+            limits=ctx.runtime.turn_limits,
         )
         return RetryReplyPayload(assistant_message=Message.from_model(reply))
 

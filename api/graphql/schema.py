@@ -24,20 +24,23 @@ from api.graphql.context import UnitOfWork
 from api.graphql.conversations import ConversationMutations, ConversationQueries
 from api.graphql.errors import ErrorCodes, log_errors
 from api.graphql.session_events import ConversationSubscriptions
+from api.graphql.usage import UsageMutations, UsageQueries, UsageSubscriptions
 
 
 @strawberry.type
-class Query(AccountQueries, ClientQueries, ClassQueries, ConversationQueries):
+class Query(AccountQueries, ClientQueries, ClassQueries, ConversationQueries, UsageQueries):
     pass
 
 
 @strawberry.type
-class Mutation(AccountMutations, ClientMutations, ClassMutations, ConversationMutations):
+class Mutation(
+    AccountMutations, ClientMutations, ClassMutations, ConversationMutations, UsageMutations
+):
     pass
 
 
 @strawberry.type
-class Subscription(ConversationSubscriptions):
+class Subscription(ConversationSubscriptions, UsageSubscriptions):
     pass
 
 

@@ -218,7 +218,6 @@ def _usage(reported: dict[str, Any]) -> Usage:
     )
 
 
-
 async def _raise_for_status(response: httpx.Response) -> None:
     if response.status_code < 400:
         return

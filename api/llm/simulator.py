@@ -913,7 +913,6 @@ def compose_reply(request: ChatRequest) -> str:
 # The provider.
 
 
-
 def _within(reply: str, max_tokens: int) -> tuple[str, str]:
     """The reply cut at a word to fit `max_tokens`, and the stop reason."""
     if estimate_tokens(reply) <= max_tokens:

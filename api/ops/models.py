@@ -16,12 +16,15 @@ class ErrorEvent(IdMixin, CreatedAtMixin, Base):
     __table_args__ = (
         Index("ix_error_events_created", "created_at"),
         Index("ix_error_events_category_created", "category", "created_at"),
+        Index("ix_error_events_session", "session_id"),
     )
 
     category: Mapped[str] = mapped_column(String(40))
     message: Mapped[str] = mapped_column(Text)
     upstream_status: Mapped[int | None]
-    request_id: Mapped[str | None] = mapped_column(String(100))
+    upstream_request_id: Mapped[str | None] = mapped_column(String(100))
+    request_id: Mapped[str | None] = mapped_column(String(64))
+    """Practicum's own request id: the same as in the logs."""
     model: Mapped[str | None] = mapped_column(String(100))
     session_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("sessions.id", ondelete="SET NULL")

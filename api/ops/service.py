@@ -6,20 +6,28 @@ import uuid
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from api.db.session import after_commit
 from api.llm.resilience import AttemptFailed
+from api.ops import metrics
+from api.ops.logs import current_request_id
 from api.ops.models import ErrorEvent
 
 
 def provider_error_event(
-    failed: AttemptFailed, *, session_id: uuid.UUID, user_id: uuid.UUID
+    failed: AttemptFailed,
+    *,
+    session_id: uuid.UUID,
+    user_id: uuid.UUID,
+    request_id: str | None = None,
 ) -> ErrorEvent:
     error = failed.error
     return ErrorEvent(
         category=f"provider.{error.kind.value}",
         message=error.message[:500],
         upstream_status=error.status,
-        request_id=error.request_id,
+        upstream_request_id=error.request_id,
         model=failed.model,
+        request_id=request_id or current_request_id(),
         session_id=session_id,
         user_id=user_id,
         details={
@@ -33,3 +41,12 @@ def provider_error_event(
 
 async def record(session: AsyncSession, events: list[ErrorEvent]) -> None:
     session.add_all(events)
+    if events:
+        after_commit(session, lambda: _observe(events))
+
+
+def _observe(events: list[ErrorEvent]) -> None:
+    for event in events:
+        kind = event.category.removeprefix("provider.")
+        provider = (event.details or {}).get("provider", "practicum")
+        metrics.UPSTREAM_ERRORS.labels(provider, event.model or "", kind).inc()

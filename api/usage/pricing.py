@@ -80,3 +80,10 @@ class PriceTable:
 
     def cost(self, model: str, usage: Usage) -> Decimal:
         return self.price(model).cost(usage)
+
+    def worst_case(self, model: str, input_tokens: int, output_tokens: int) -> Decimal:
+        """The most a call can cost: every input token written to the cache (the dearest
+        way to read input) and the longest reply."""
+        price = self.price(model)
+        dearest_input = max(price.input, price.cache_write)
+        return (input_tokens * dearest_input + output_tokens * price.output) / PER_TOKENS

@@ -16,8 +16,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.conversations.models import Session
 from api.db.base import Money
+from api.db.session import after_commit
 from api.llm.base import Usage
-from api.usage.models import UsageRecord
+from api.ops import metrics
+from api.usage import budgets, rollup
+from api.usage.models import CostAlert, UsageRecord
 from api.usage.pricing import PriceTable
 
 TOKEN_COLUMNS = ("input_tokens", "output_tokens", "cache_write_tokens", "cache_read_tokens")
@@ -78,11 +81,14 @@ def _record(bill: Bill, call: BilledCall, prices: PriceTable) -> UsageRecord:
     )
 
 
-async def record_calls(session: AsyncSession, prices: PriceTable, bills: list[Bill]) -> None:
-    """Store the calls and add them to their sessions' totals."""
+async def record_calls(
+    session: AsyncSession, prices: PriceTable, bills: list[Bill]
+) -> list[CostAlert]:
+    """Store the calls and add them to their sessions' totals, the daily rollup and the
+    budgets they count toward; returns the cost alerts that fired."""
     records = [_record(bill, call, prices) for bill in bills for call in bill.calls]
     if not records:
-        return
+        return []
     session.add_all(records)
     totals: dict[uuid.UUID, dict] = defaultdict(
         lambda: {column: 0 for column in TOKEN_COLUMNS} | {"cost": Decimal(0)}
@@ -100,3 +106,22 @@ async def record_calls(session: AsyncSession, prices: PriceTable, bills: list[Bi
             for session_id, added in totals.items()
         ],
     )
+    await rollup.count_calls(session, records)
+    alerts = await budgets.count_spending(session, records)
+    after_commit(session, lambda: _observe(records, alerts))
+    return alerts
+
+
+def _observe(records: list[UsageRecord], alerts: list[CostAlert]) -> None:
+    for record in records:
+        for kind in TOKEN_COLUMNS:
+            metrics.TOKENS.labels(record.model, kind.removesuffix("_tokens")).inc(
+                getattr(record, kind)
+            )
+        metrics.COST.labels(record.model).inc(float(record.cost))
+        if record.ttft_ms is not None:
+            metrics.FIRST_TOKEN_SECONDS.labels(record.model).observe(record.ttft_ms / 1000)
+        if record.latency_ms is not None and record.outcome == "COMPLETE":
+            metrics.TURN_SECONDS.labels(record.model).observe(record.latency_ms / 1000)
+    for alert in alerts:
+        metrics.COST_ALERTS.labels(alert.scope.value, alert.period.value).inc()

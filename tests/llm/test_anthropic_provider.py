@@ -111,9 +111,7 @@ async def test_streams_the_reply_text_and_the_usage_the_server_billed(provider, 
     assert finished.stop_reason == "end_turn"
 
 
-async def test_turns_reuse_one_connection_instead_of_a_new_handshake_each(
-    provider, fake_anthropic
-):
+async def test_turns_reuse_one_connection_instead_of_a_new_handshake_each(provider, fake_anthropic):
     """Against api.anthropic.com a new connection costs a TLS handshake on every turn's
     time to first token."""
     for question in ("First question?", "Second question?", "Third question?"):

@@ -29,7 +29,14 @@ async def log_in(data_dir: Path, email: str, password: str) -> PracticumError | 
     runtime = Runtime.create(settings)
     try:
         async with runtime.sessions() as session:
-            result = await service.login(session, settings, email=email, password=password)
+            result = await service.login(
+                session,
+                settings,
+                email=email,
+                password=password,
+                limits=runtime.rate_limits,
+                client_ip="127.0.0.1",
+            )
             assert result.token
             assert result.user.email == email
             return None

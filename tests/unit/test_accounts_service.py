@@ -11,12 +11,20 @@ from api.accounts import service
 from api.accounts.models import Role
 from api.accounts.security import Actor, TokenError, issue_token, read_token
 from api.errors import ErrorCode, PracticumError
+from api.limits.rate import RateLimits
 from tests.factories.accounts import PASSWORD, actor, make_user
 
 
 async def test_login_returns_a_token_for_the_user(db, settings):
     user = await make_user(db, Role.TEACHER)
-    result = await service.login(db, settings, email=user.email.upper(), password=PASSWORD)
+    result = await service.login(
+        db,
+        settings,
+        email=user.email.upper(),
+        password=PASSWORD,
+        limits=RateLimits(settings),
+        client_ip="127.0.0.1",
+    )
     assert result.user.id == user.id and result.user.last_login_at is not None
     assert read_token(result.token, settings.signing_secret()) == actor(user)
 
@@ -24,9 +32,23 @@ async def test_login_returns_a_token_for_the_user(db, settings):
 async def test_wrong_password_and_unknown_email_look_the_same(db, settings):
     user = await make_user(db)
     with pytest.raises(PracticumError) as wrong:
-        await service.login(db, settings, email=user.email, password="not it at all")
+        await service.login(
+            db,
+            settings,
+            email=user.email,
+            password="not it at all",
+            limits=RateLimits(settings),
+            client_ip="127.0.0.1",
+        )
     with pytest.raises(PracticumError) as unknown:
-        await service.login(db, settings, email="nobody@school.test", password=PASSWORD)
+        await service.login(
+            db,
+            settings,
+            email="nobody@school.test",
+            password=PASSWORD,
+            limits=RateLimits(settings),
+            client_ip="127.0.0.1",
+        )
     assert wrong.value.code is unknown.value.code is ErrorCode.UNAUTHENTICATED
     assert wrong.value.message == unknown.value.message
 
@@ -34,7 +56,14 @@ async def test_wrong_password_and_unknown_email_look_the_same(db, settings):
 async def test_disabled_accounts_cannot_log_in(db, settings):
     user = await make_user(db, active=False)
     with pytest.raises(PracticumError) as refused:
-        await service.login(db, settings, email=user.email, password=PASSWORD)
+        await service.login(
+            db,
+            settings,
+            email=user.email,
+            password=PASSWORD,
+            limits=RateLimits(settings),
+            client_ip="127.0.0.1",
+        )
     assert refused.value.code is ErrorCode.FORBIDDEN
 
 

@@ -71,7 +71,13 @@ async def test_fifty_parallel_sends_start_one_reply_and_the_rest_wait(db, settin
         async with runtime.sessions() as own:
             try:
                 turn = await service.send_message(
-                    own, actor(world.student), settings, runtime.replies, conversation.id, f"m{n}"
+                    own,
+                    actor(world.student),
+                    settings,
+                    runtime.replies,
+                    conversation.id,
+                    f"m{n}",
+                    limits=runtime.turn_limits,
                 )
             except PracticumError as refused:
                 return refused.code
@@ -87,7 +93,13 @@ async def test_fifty_parallel_sends_start_one_reply_and_the_rest_wait(db, settin
 
     await settled(runtime.replies, conversation.id)
     later = await service.send_message(
-        db, actor(world.student), settings, runtime.replies, conversation.id, "And now?"
+        db,
+        actor(world.student),
+        settings,
+        runtime.replies,
+        conversation.id,
+        "And now?",
+        limits=runtime.turn_limits,
     )
     await db.commit()
     assert (later.user_message.sequence_number, later.reply.sequence_number) == (3, 4)
@@ -129,7 +141,14 @@ async def test_same_idempotency_key_stores_the_turn_once_and_asks_the_model_once
 
     async def send():
         turn = await service.send_message(
-            db, student, settings, runtime.replies, conversation.id, "hello", idempotency_key="k1"
+            db,
+            student,
+            settings,
+            runtime.replies,
+            conversation.id,
+            "hello",
+            idempotency_key="k1",
+            limits=runtime.turn_limits,
         )
         await db.commit()
         return turn
@@ -143,9 +162,7 @@ async def test_same_idempotency_key_stores_the_turn_once_and_asks_the_model_once
     messages = await db.scalar(
         select(func.count()).select_from(Message).where(Message.session_id == conversation.id)
     )
-    calls = await db.scalar(
-        select(func.count()).where(UsageRecord.session_id == conversation.id)
-    )
+    calls = await db.scalar(select(func.count()).where(UsageRecord.session_id == conversation.id))
     assert (messages, calls) == (2, 1)
 
 
@@ -165,7 +182,13 @@ async def test_ended_session_takes_no_messages_and_can_be_rated(runtime, db, set
 
     with pytest.raises(PracticumError) as late:
         await service.send_message(
-            db, student, settings, runtime.replies, conversation.id, "still there?"
+            db,
+            student,
+            settings,
+            runtime.replies,
+            conversation.id,
+            "still there?",
+            limits=runtime.turn_limits,
         )
     assert late.value.code is ErrorCode.CONFLICT
     assert "Start a new session" in late.value.message
@@ -193,7 +216,13 @@ async def test_empty_and_oversized_messages_are_refused(runtime, db, settings):
     for content in ["", "   ", "x" * (settings.max_message_chars + 1)]:
         with pytest.raises(PracticumError) as refused:
             await service.send_message(
-                db, actor(world.student), settings, runtime.replies, conversation.id, content
+                db,
+                actor(world.student),
+                settings,
+                runtime.replies,
+                conversation.id,
+                content,
+                limits=runtime.turn_limits,
             )
         assert refused.value.code is ErrorCode.BAD_USER_INPUT
     await db.rollback()
@@ -222,7 +251,9 @@ async def test_starting_afresh_mid_reply_stops_the_reply_and_tells_watchers(db, 
     old, _ = await _start(db, settings, world)
     student = actor(world.student)
     async with runtime.broker.subscribe(session_channel(old.id)) as watching:
-        await service.send_message(db, student, settings, runtime.replies, old.id, "Hi there")
+        await service.send_message(
+            db, student, settings, runtime.replies, old.id, "Hi there", limits=runtime.turn_limits
+        )
         await db.commit()
         await asyncio.sleep(0.2)  # part of the reply has streamed
 

@@ -155,7 +155,14 @@ async def send(chat: Chat, text: str, key: str | None = None) -> service.Turn:
     rt = chat.rt
     async with rt.sessions() as db:
         turn = await service.send_message(
-            db, chat.student, rt.settings, rt.replies, chat.session_id, text, key
+            db,
+            chat.student,
+            rt.settings,
+            rt.replies,
+            chat.session_id,
+            text,
+            key,
+            limits=rt.turn_limits,
         )
         await db.commit()
     return turn
@@ -176,7 +183,9 @@ async def run_turn(chat: Chat, text: str, key: str | None = None) -> Back:
 async def retry(chat: Chat, message_id: uuid.UUID) -> Back:
     rt = chat.rt
     async with rt.sessions() as db:
-        await service.retry_reply(db, chat.student, rt.settings, rt.replies, message_id)
+        await service.retry_reply(
+            db, chat.student, rt.settings, rt.replies, message_id, limits=rt.turn_limits
+        )
         await db.commit()
     await settled(rt.replies, chat.session_id)
     return await read_back(chat)
@@ -357,7 +366,7 @@ async def test_a_failed_call_is_retried_and_the_student_never_notices(rt, fake, 
     first = fake.requests[0]
     assert error.category == f"provider.{case.kind}"
     assert error.upstream_status == case.status
-    assert error.request_id == (first.request_id if case.answered else None)
+    assert error.upstream_request_id == (first.request_id if case.answered else None)
     assert (error.model, error.user_id) == (HAIKU, chat.student.id)
     assert error.details["attempt"] == 1 and error.details["will_retry"] is True
 
@@ -448,7 +457,9 @@ async def test_when_the_model_keeps_failing_the_fallback_model_answers(make_runt
     assert [(e.category, e.upstream_status, e.model) for e in back.errors] == [
         ("provider.overloaded", 529, HAIKU)
     ] * attempts
-    assert [e.request_id for e in back.errors] == [r.request_id for r in fake.requests[:-1]]
+    assert [e.upstream_request_id for e in back.errors] == [
+        r.request_id for r in fake.requests[:-1]
+    ]
     assert all(e.details["will_retry"] for e in back.errors)
 
 

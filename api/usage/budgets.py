@@ -1,0 +1,345 @@
+"""Cost caps per UTC day or month (for everyone, a section or a student) and the alerts
+that fire once per period when spending reaches a share of a cap.
+
+Spending is counted in the transaction that stores the UsageRecords, so a cap and its
+alerts always see exactly what was billed. Before a reply is asked for, its worst-case
+cost is checked against every cap it counts toward.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal, InvalidOperation
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api.accounts.models import Role, User
+from api.accounts.security import Actor
+from api.classes.models import Assignment, Section
+from api.config import Settings
+from api.conversations.models import Session
+from api.db.base import NANOS_PER_USD, utcnow
+from api.errors import ErrorCode, FieldChecker
+from api.pagination import Order, Page, PageRequest, paginate
+from api.usage import repository
+from api.usage.errors import UsageError
+from api.usage.models import (
+    Budget,
+    BudgetPeriod,
+    BudgetScope,
+    CostAlert,
+    DailyUsage,
+    UsageRecord,
+)
+
+log = logging.getLogger("practicum.budgets")
+
+NEWEST_ALERTS = Order((CostAlert.created_at, CostAlert.id), descending=True)
+BUDGETS_IN_ORDER = Order((Budget.scope_key, Budget.period))
+MAX_ALERT_PERCENTS = 10
+
+
+def period_start(period: BudgetPeriod, now: datetime) -> date:
+    today = now.astimezone(UTC).date()
+    return today if period is BudgetPeriod.DAILY else today.replace(day=1)
+
+
+def period_end(period: BudgetPeriod, start: date) -> datetime:
+    """When a period's spending starts again from zero."""
+    if period is BudgetPeriod.DAILY:
+        following = start + timedelta(days=1)
+    else:
+        following = (start.replace(day=28) + timedelta(days=4)).replace(day=1)
+    return datetime.combine(following, time(), tzinfo=UTC)
+
+
+# Checking a turn against the caps
+
+
+def _scope_words(budget: Budget, own: bool) -> str:
+    if budget.scope is BudgetScope.GLOBAL:
+        return "Practicum"
+    if budget.scope is BudgetScope.SECTION:
+        return "your section"
+    return "your practice" if own else "this student"
+
+
+def _exceeded(budget: Budget, spent: Decimal, now: datetime, own: bool) -> UsageError:
+    resets = period_end(budget.period, period_start(budget.period, now))
+    wait = resets - now
+    hours, minutes = divmod(int(wait.total_seconds()) // 60, 60)
+    period = "daily" if budget.period is BudgetPeriod.DAILY else "monthly"
+    return UsageError(
+        ErrorCode.BUDGET_EXCEEDED,
+        f"The {period} budget for {_scope_words(budget, own)} is used up "
+        f"(${spent:.2f} of ${budget.limit_usd:.2f}). Your message was not sent. The budget "
+        f"resets at {resets:%H:%M} UTC on {resets:%d %b} (in {hours} h {minutes} min).",
+        scope=budget.scope.value,
+        period=budget.period.value,
+        resetsAt=resets.isoformat(),
+        retryAfter=max(1, int(wait.total_seconds()) + 1),
+    )
+
+
+async def check_turn(
+    session: AsyncSession, actor: Actor, conversation: Session, worst_case: Decimal
+) -> None:
+    """Refuse a reply whose worst-case cost would pass a cap it counts toward."""
+    now = utcnow()
+    rows = await session.execute(
+        repository.budgets_of_session(
+            conversation.id,
+            period_start(BudgetPeriod.DAILY, now),
+            period_start(BudgetPeriod.MONTHLY, now),
+        )
+    )
+    for budget, spent in rows:
+        spent = spent or Decimal(0)
+        if spent + worst_case > budget.limit_usd:
+            raise _exceeded(budget, spent, now, own=conversation.student_id == actor.id)
+
+
+# Counting what was spent, and the alerts
+
+
+@dataclass(frozen=True)
+class _Scope:
+    student_id: uuid.UUID
+    section_id: uuid.UUID | None
+
+    @property
+    def keys(self) -> set[str]:
+        keys = {"global", repository.scope_key(BudgetScope.STUDENT, self.student_id)}
+        if self.section_id is not None:
+            keys.add(repository.scope_key(BudgetScope.SECTION, self.section_id))
+        return keys
+
+
+async def count_spending(session: AsyncSession, records: list[UsageRecord]) -> list[CostAlert]:
+    """Add billed calls to the caps they count toward; returns the alerts that fired now."""
+    paid = [record for record in records if record.cost]
+    if not paid:
+        return []
+    scopes = {
+        id_: _Scope(student, section)
+        for id_, (student, section) in (
+            await repository.sessions_scopes(session, {r.session_id for r in paid})
+        ).items()
+    }
+    keys = set().union(*(scope.keys for scope in scopes.values()))
+    budgets = {b.scope_key: b for b in await repository.budgets_for_keys(session, keys)}
+    if not budgets:
+        return []
+    added: dict[str, Decimal] = defaultdict(Decimal)
+    for record in paid:
+        for key in scopes[record.session_id].keys & budgets.keys():
+            added[key] += record.cost
+    now = utcnow()
+    alerts: list[CostAlert] = []
+    for key in sorted(added):  # one lock order across concurrent writers
+        budget = budgets[key]
+        start = period_start(budget.period, now)
+        spent = await repository.add_spend(session, budget.id, start, added[key])
+        alerts += await _alerts_reached(session, budget, start, spent - added[key], spent)
+    return alerts
+
+
+async def _alerts_reached(
+    session: AsyncSession, budget: Budget, start: date, before: Decimal, after: Decimal
+) -> list[CostAlert]:
+    alerts = []
+    for percent in budget.alert_percents:
+        threshold = budget.limit_usd * percent / 100
+        if not before < threshold <= after:
+            continue
+        values = dict(
+            budget_id=budget.id,
+            scope=budget.scope,
+            section_id=budget.section_id,
+            student_id=budget.student_id,
+            period=budget.period,
+            period_start=start,
+            percent=percent,
+            spent=after,
+            limit_usd=budget.limit_usd,
+        )
+        alert_id = await repository.add_alert_once(session, values)
+        if alert_id is not None:  # else another process stored it first
+            alerts.append(CostAlert(id=alert_id, created_at=utcnow(), **values))
+    return alerts
+
+
+# Setting caps
+
+
+@dataclass
+class BudgetFields:
+    scope: BudgetScope
+    period: BudgetPeriod
+    limit_usd: Decimal | str
+    section_id: uuid.UUID | None = None
+    student_id: uuid.UUID | None = None
+    alert_percents: list[int] | None = None
+
+
+def _checked(fields: BudgetFields, settings: Settings) -> tuple[Decimal, list[int]]:
+    check = FieldChecker()
+    try:
+        limit = Decimal(str(fields.limit_usd))
+        finite = limit.is_finite()
+    except (InvalidOperation, ValueError):
+        limit, finite = Decimal(0), False
+    if not finite or limit <= 0:
+        check.add("limit_usd", "The limit must be a positive amount of US dollars.")
+    elif limit > settings.max_budget_usd:
+        check.add("limit_usd", f"The limit can be at most ${settings.max_budget_usd:,}.")
+    elif limit * NANOS_PER_USD != (limit * NANOS_PER_USD).to_integral_value():
+        check.add("limit_usd", "The limit can have at most 9 decimal places.")
+    percents = sorted(set(fields.alert_percents or settings.budget_alert_percents))
+    if len(percents) > MAX_ALERT_PERCENTS or not all(1 <= p <= 100 for p in percents):
+        check.add(
+            "alert_percents",
+            f"Alert at up to {MAX_ALERT_PERCENTS} shares of the limit, each 1 to 100 (%).",
+        )
+    needs = {BudgetScope.SECTION: "section_id", BudgetScope.STUDENT: "student_id"}
+    for scope, name in needs.items():
+        if (fields.scope is scope) != (getattr(fields, name) is not None):
+            verb = "needs" if fields.scope is scope else "cannot have"
+            check.add(name, f"A {fields.scope.value.lower()} budget {verb} a {name[:-3]}.")
+    check.raise_if_any(UsageError)
+    return limit, percents
+
+
+async def _scope_id(session: AsyncSession, actor: Actor, fields: BudgetFields) -> uuid.UUID | None:
+    """Who may set which caps: admins any; teachers their own sections' caps only."""
+    if fields.scope is BudgetScope.SECTION:
+        section = await session.get(Section, fields.section_id)
+        if section is None or not (actor.is_admin or section.teacher_id == actor.id):
+            if actor.is_teacher and section is not None:
+                raise UsageError.forbidden("Teachers can set budgets for their own sections only.")
+            raise UsageError.not_found("Section")
+        return section.id
+    if not actor.is_admin:
+        raise UsageError.forbidden("Only admins can set global and per-student budgets.")
+    if fields.scope is BudgetScope.STUDENT:
+        student = await session.get(User, fields.student_id)
+        if student is None or student.role is not Role.STUDENT:
+            raise UsageError.not_found("Student")
+        return student.id
+    return None
+
+
+async def _within_global_cap(
+    session: AsyncSession, scope: BudgetScope, period: BudgetPeriod, limit: Decimal
+) -> None:
+    if scope is BudgetScope.GLOBAL:
+        return
+    cap = await session.scalar(
+        select(Budget.limit_usd).where(Budget.scope_key == "global", Budget.period == period)
+    )
+    if cap is not None and limit > cap:
+        raise UsageError.invalid(
+            "limit_usd",
+            f"The limit cannot be more than the global {period.value.lower()} cap (${cap}).",
+        )
+
+
+async def set_budget(
+    session: AsyncSession, actor: Actor, settings: Settings, fields: BudgetFields
+) -> Budget:
+    """Create or change the cap for a scope and period."""
+    if actor.is_student:
+        raise UsageError.forbidden("Only admins and teachers can set budgets.")
+    limit, percents = _checked(fields, settings)
+    scope_id = await _scope_id(session, actor, fields)
+    await _within_global_cap(session, fields.scope, fields.period, limit)
+    key = repository.scope_key(fields.scope, scope_id)
+    budget = await session.scalar(
+        select(Budget).where(Budget.scope_key == key, Budget.period == fields.period)
+    )
+    if budget is None:
+        budget = Budget(
+            scope=fields.scope,
+            section_id=fields.section_id,
+            student_id=fields.student_id,
+            scope_key=key,
+            period=fields.period,
+        )
+        session.add(budget)
+    budget.limit_usd, budget.alert_percents = limit, percents
+    budget.updated_by_id, budget.updated_at = actor.id, utcnow()
+    await session.flush()
+    await _count_period_so_far(session, budget)
+    return budget
+
+
+async def _count_period_so_far(session: AsyncSession, budget: Budget) -> None:
+    """A new cap starts from what its scope has already spent in the period."""
+    start = period_start(budget.period, utcnow())
+    stmt = select(func.sum(DailyUsage.cost)).where(DailyUsage.day >= start)
+    if budget.scope is not BudgetScope.GLOBAL:
+        stmt = stmt.join(Session, Session.id == DailyUsage.session_id)
+    if budget.scope is BudgetScope.STUDENT:
+        stmt = stmt.where(Session.student_id == budget.student_id)
+    elif budget.scope is BudgetScope.SECTION:
+        stmt = stmt.join(Assignment, Assignment.id == Session.assignment_id).where(
+            Assignment.section_id == budget.section_id
+        )
+    spent = await session.scalar(stmt)
+    await repository.set_spend(session, budget.id, start, spent or Decimal(0))
+
+
+async def delete_budget(session: AsyncSession, actor: Actor, budget_id: uuid.UUID) -> Budget:
+    budget = await get_budget(session, actor, budget_id)
+    if budget.scope is not BudgetScope.SECTION and not actor.is_admin:
+        raise UsageError.forbidden("Only admins can remove global and per-student budgets.")
+    await session.delete(budget)
+    await session.flush()
+    return budget
+
+
+async def get_budget(session: AsyncSession, actor: Actor, budget_id: uuid.UUID) -> Budget:
+    if actor.is_student:
+        raise UsageError.not_found("Budget")
+    budget = await session.scalar(
+        repository.budgets_visible_to(actor).where(Budget.id == budget_id)
+    )
+    if budget is None:
+        raise UsageError.not_found("Budget")
+    return budget
+
+
+@dataclass(frozen=True)
+class BudgetStatus:
+    budget: Budget
+    spent: Decimal
+    period_start: date
+    resets_at: datetime
+
+
+async def list_budgets(session: AsyncSession, actor: Actor) -> list[BudgetStatus]:
+    """The caps the actor may see, with what has been spent in the current period."""
+    if actor.is_student:
+        raise UsageError.forbidden("Only admins and teachers can see budgets.")
+    now = utcnow()
+    day, month = period_start(BudgetPeriod.DAILY, now), period_start(BudgetPeriod.MONTHLY, now)
+    visible = repository.budgets_visible_to(actor).subquery()
+    stmt = repository.budgets_with_spend(day, month).where(Budget.id.in_(select(visible.c.id)))
+    statuses = []
+    for budget, spent in await session.execute(stmt.order_by(Budget.scope_key, Budget.period)):
+        start = day if budget.period is BudgetPeriod.DAILY else month
+        statuses.append(
+            BudgetStatus(budget, spent or Decimal(0), start, period_end(budget.period, start))
+        )
+    return statuses
+
+
+async def list_alerts(session: AsyncSession, actor: Actor, page: PageRequest) -> Page[CostAlert]:
+    if actor.is_student:
+        raise UsageError.forbidden("Only admins and teachers can see cost alerts.")
+    return await paginate(session, repository.alerts_visible_to(actor), NEWEST_ALERTS, page)

@@ -1,0 +1,5 @@
+from api.errors import PracticumError
+
+
+class UsageError(PracticumError):
+    """Budgets, cost alerts and usage analytics."""

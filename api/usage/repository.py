@@ -1,0 +1,131 @@
+"""Select builders and writes for budgets, their spending and cost alerts (flush only)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+
+from sqlalchemy import Select, and_, case, or_, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api.classes.models import Assignment, Section
+from api.conversations.models import Session
+from api.usage.models import Budget, BudgetPeriod, BudgetScope, BudgetSpend, CostAlert
+
+
+def scope_key(scope: BudgetScope, scope_id: uuid.UUID | None) -> str:
+    return "global" if scope is BudgetScope.GLOBAL else f"{scope.value.lower()}:{scope_id}"
+
+
+def _spent_now(today: date, month: date):
+    """Spending of each budget in its current period (0 when nothing was spent yet)."""
+    current = case((Budget.period == BudgetPeriod.DAILY, today), else_=month)
+    return BudgetSpend.__table__.c.spent, and_(
+        BudgetSpend.budget_id == Budget.id, BudgetSpend.period_start == current
+    )
+
+
+def budgets_with_spend(today: date, month: date) -> Select:
+    spent, joined = _spent_now(today, month)
+    return select(Budget, spent).outerjoin(BudgetSpend, joined)
+
+
+def budgets_of_session(session_id, today: date, month: date) -> Select:
+    """Every budget a session's spending counts against, with its spending so far."""
+    section_of_session = (
+        select(Assignment.section_id)
+        .join(Session, Session.assignment_id == Assignment.id)
+        .where(Session.id == session_id)
+        .scalar_subquery()
+    )
+    student_of_session = select(Session.student_id).where(Session.id == session_id)
+    return budgets_with_spend(today, month).where(
+        or_(
+            Budget.scope == BudgetScope.GLOBAL,
+            and_(Budget.scope == BudgetScope.SECTION, Budget.section_id == section_of_session),
+            and_(
+                Budget.scope == BudgetScope.STUDENT,
+                Budget.student_id.in_(student_of_session.scalar_subquery()),
+            ),
+        )
+    )
+
+
+def budgets_visible_to(actor) -> Select[tuple[Budget]]:
+    """Admins: all. Teachers: the global caps and their own sections' caps."""
+    stmt = select(Budget)
+    if actor.is_admin:
+        return stmt
+    own_sections = select(Section.id).where(Section.teacher_id == actor.id)
+    return stmt.where(
+        or_(
+            Budget.scope == BudgetScope.GLOBAL,
+            and_(Budget.scope == BudgetScope.SECTION, Budget.section_id.in_(own_sections)),
+        )
+    )
+
+
+def alerts_visible_to(actor) -> Select[tuple[CostAlert]]:
+    stmt = select(CostAlert)
+    if actor.is_admin:
+        return stmt
+    own_sections = select(Section.id).where(Section.teacher_id == actor.id)
+    return stmt.where(CostAlert.section_id.in_(own_sections))
+
+
+async def sessions_scopes(
+    session: AsyncSession, session_ids: set[uuid.UUID]
+) -> dict[uuid.UUID, tuple[uuid.UUID, uuid.UUID | None]]:
+    """Each session's student and section (None outside an assignment)."""
+    rows = await session.execute(
+        select(Session.id, Session.student_id, Assignment.section_id)
+        .outerjoin(Assignment, Assignment.id == Session.assignment_id)
+        .where(Session.id.in_(session_ids))
+    )
+    return {id_: (student, section) for id_, student, section in rows}
+
+
+async def budgets_for_keys(session: AsyncSession, keys: set[str]) -> list[Budget]:
+    return list(await session.scalars(select(Budget).where(Budget.scope_key.in_(keys))))
+
+
+def _insert(session: AsyncSession):
+    return postgresql.insert if session.bind.dialect.name == "postgresql" else sqlite.insert
+
+
+async def add_spend(session: AsyncSession, budget_id, period_start: date, cost) -> object:
+    """Add to a budget's spending in a period; returns the new total."""
+    table = BudgetSpend.__table__
+    stmt = _insert(session)(table).values(
+        budget_id=budget_id, period_start=period_start, spent=cost
+    )
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["budget_id", "period_start"],
+        set_={"spent": table.c.spent + stmt.excluded.spent},
+    ).returning(table.c.spent)
+    return await session.scalar(stmt)
+
+
+async def set_spend(session: AsyncSession, budget_id, period_start: date, spent) -> None:
+    table = BudgetSpend.__table__
+    stmt = _insert(session)(table).values(
+        budget_id=budget_id, period_start=period_start, spent=spent
+    )
+    await session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["budget_id", "period_start"], set_={"spent": stmt.excluded.spent}
+        )
+    )
+
+
+async def add_alert_once(session: AsyncSession, values: dict) -> uuid.UUID | None:
+    """Store an alert unless this budget, period and share has one already."""
+    table = CostAlert.__table__
+    stmt = (
+        _insert(session)(table)
+        .values(values)
+        .on_conflict_do_nothing(index_elements=["budget_id", "period_start", "percent"])
+        .returning(table.c.id)
+    )
+    return await session.scalar(stmt)

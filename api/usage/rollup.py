@@ -1,0 +1,101 @@
+"""The daily rollup (`daily_usage`): messages, calls, tokens and cost per day, session and
+model, kept in step with the rows it sums so that analytics never scan every message."""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from datetime import date
+from decimal import Decimal
+
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api.db.base import utcnow
+from api.usage.models import DailyUsage, UsageRecord
+
+MEASURES = (
+    "messages",
+    "calls",
+    "input_tokens",
+    "output_tokens",
+    "cache_write_tokens",
+    "cache_read_tokens",
+    "cost",
+)
+Key = tuple[date, uuid.UUID, str]
+
+_table = DailyUsage.__table__
+_statements: dict[str, object] = {}
+
+
+def _upsert(dialect: str):
+    """INSERT … ON CONFLICT DO UPDATE that adds to the measures (built once per dialect)."""
+    if dialect not in _statements:
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        stmt = insert(_table)
+        _statements[dialect] = stmt.on_conflict_do_update(
+            index_elements=["day", "session_id", "model"],
+            set_={name: _table.c[name] + stmt.excluded[name] for name in MEASURES},
+        )
+    return _statements[dialect]
+
+
+async def _add(session: AsyncSession, added: dict[Key, dict[str, int | Decimal]]) -> None:
+    if not added:
+        return
+    rows = [
+        {"day": day, "session_id": session_id, "model": model}
+        | {name: values.get(name, 0) for name in MEASURES}
+        for (day, session_id, model), values in sorted(added.items())  # one lock order
+    ]
+    await session.execute(_upsert(session.bind.dialect.name), rows)
+
+
+async def count_messages(
+    session: AsyncSession, session_id: uuid.UUID, model: str, count: int
+) -> None:
+    """Messages stored in a session today."""
+    await _add(session, {(utcnow().date(), session_id, model): {"messages": count}})
+
+
+async def count_calls(session: AsyncSession, records: list[UsageRecord]) -> None:
+    """Model calls just billed (their UsageRecords, in the same transaction)."""
+    today = utcnow().date()
+    added: dict[Key, dict[str, int | Decimal]] = defaultdict(lambda: defaultdict(int))
+    for record in records:
+        values = added[(today, record.session_id, record.model)]
+        values["calls"] += 1
+        for name in MEASURES[2:]:
+            values[name] += getattr(record, name)
+    await _add(session, added)
+
+
+def rebuild_sql(dialect: str) -> str:
+    """SQL that fills the rollup from the messages and usage records (a migration's
+    backfill, and the benchmark's after seeding). Costs are whole nano-dollars."""
+    if dialect == "postgresql":
+
+        def day(column: str) -> str:
+            return f"CAST(({column} AT TIME ZONE 'UTC') AS DATE)"
+    else:
+
+        def day(column: str) -> str:
+            return f"date({column})"
+
+    return f"""
+        INSERT INTO daily_usage (day, session_id, model, {", ".join(MEASURES)})
+        SELECT day, session_id, model, SUM(messages), SUM(calls), SUM(input_tokens),
+               SUM(output_tokens), SUM(cache_write_tokens), SUM(cache_read_tokens), SUM(cost)
+        FROM (
+            SELECT {day("m.created_at")} AS day, m.session_id, s.model,
+                   1 AS messages, 0 AS calls, 0 AS input_tokens, 0 AS output_tokens,
+                   0 AS cache_write_tokens, 0 AS cache_read_tokens, 0 AS cost
+            FROM messages m JOIN sessions s ON s.id = m.session_id
+            UNION ALL
+            SELECT {day("u.created_at")}, u.session_id, u.model, 0, 1, u.input_tokens,
+                   u.output_tokens, u.cache_write_tokens, u.cache_read_tokens, u.cost
+            FROM usage_records u
+        ) AS parts
+        GROUP BY day, session_id, model
+    """
