@@ -42,7 +42,8 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 
     _prepare_embedded_database(settings)
     host, port = args.host or settings.host, args.port or settings.port
-    print(f"Practicum API on http://{host}:{port}/graphql", flush=True)
+    # A log line like every other (one JSON object in JSON logs), not a bare print.
+    logging.getLogger("practicum").info("Practicum API on http://%s:%s/graphql", host, port)
     config = uvicorn.Config(
         "api.app:create_app", factory=True, host=host, port=port, log_config=None
     )

@@ -52,6 +52,7 @@ class Session(IdMixin, Base):
         Index("ix_sessions_status_started", "status", "started_at"),
         Index("ix_sessions_client", "client_profile_id"),
         Index("ix_sessions_assignment", "assignment_id"),
+        Index("ix_sessions_section_started", "section_id", "started_at"),
         Index("ix_sessions_started", "started_at"),
         Index("ix_sessions_ended", "ended_at"),
         # At most one ACTIVE session per student and client: startSession relies on it.
@@ -69,6 +70,10 @@ class Session(IdMixin, Base):
     client_profile_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("client_profiles.id"))
     client_profile_version: Mapped[int] = mapped_column(default=1)
     assignment_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("assignments.id"))
+    section_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("sections.id", ondelete="SET NULL")
+    )
+    """The assignment's section, kept here so that budgets and analytics need no join."""
     status: Mapped[SessionStatus] = mapped_column(
         _enum(SessionStatus, "session_status"), default=SessionStatus.ACTIVE
     )
@@ -130,7 +135,10 @@ class SessionFeedback(IdMixin, CreatedAtMixin, Base):
     """The student's rating of a finished practice session."""
 
     __tablename__ = "session_feedback"
-    __table_args__ = (CheckConstraint("rating BETWEEN 1 AND 5", name="rating_range"),)
+    __table_args__ = (
+        CheckConstraint("rating BETWEEN 1 AND 5", name="rating_range"),
+        Index("ix_session_feedback_created", "created_at"),
+    )
 
     session_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("sessions.id", ondelete="CASCADE"), unique=True

@@ -106,6 +106,7 @@ async def start_session(
         client_profile_id=profile.id,
         client_profile_version=profile.version,
         assignment_id=assignment.id if assignment else None,
+        section_id=assignment.section_id if assignment else None,
         model=settings.session_model(profile.model),
     )
     try:
@@ -258,7 +259,7 @@ async def send_message(
     reply = Message(role=MessageRole.ASSISTANT, status=MessageStatus.STREAMING)
     reply.streaming_since = utcnow()
     await _append_guarded(session, conversation, [user_message, reply])
-    await rollup.count_messages(session, conversation.id, conversation.model, 2)
+    await rollup.count_messages(session, conversation, 2)
     _stream_once_committed(session, replies, conversation, reply, request)
     return Turn(user_message, reply)
 

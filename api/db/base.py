@@ -52,7 +52,11 @@ class Money(TypeDecorator[Decimal]):
     def process_result_value(self, value: int | None, dialect) -> Decimal | None:
         if value is None:
             return None
-        return (Decimal(value) / NANOS_PER_USD).normalize() if value else Decimal("0")
+        if not value:
+            return Decimal("0")
+        dollars = (Decimal(value) / NANOS_PER_USD).normalize()
+        # normalize() writes whole tens as 1E+1; keep whole amounts plain ("10")
+        return dollars.quantize(Decimal(1)) if dollars == dollars.to_integral_value() else dollars
 
 
 class Base(DeclarativeBase):

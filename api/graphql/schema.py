@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
+from decimal import Decimal
 
 import strawberry
 from graphql import GraphQLError
@@ -14,6 +16,7 @@ from strawberry.extensions import (
     QueryDepthLimiter,
     ValidationCache,
 )
+from strawberry.schema.types.base_scalars import DecimalDefinition
 from strawberry.types import ExecutionContext
 
 from api.config import Settings
@@ -80,11 +83,16 @@ def _abuse_limits(settings: Settings):
     return lambda: AddValidationRules(rules)
 
 
+# Money and shares as plain decimal text: "0.000000123" and "10", never "1.23E-7" or "1E+1".
+PLAIN_DECIMAL = dataclasses.replace(DecimalDefinition, serialize=lambda value: format(value, "f"))
+
+
 def build_schema(settings: Settings) -> PracticumSchema:
     return PracticumSchema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
+        scalar_overrides={Decimal: PLAIN_DECIMAL},
         # Classes or factories, never instances: each operation gets fresh extensions
         # (Strawberry sets per-request state on them). Clients send the same few
         # documents over and over, so parsing and validation are cached.

@@ -236,7 +236,9 @@ class SetBudgetInput:
     section_id: strawberry.ID | None = None
     student_id: strawberry.ID | None = None
     alert_percents: list[int] | None = strawberry.field(
-        default=None, description="Shares of the limit that raise an alert (default 50, 80, 100)."
+        default=None,
+        description="Percents of the limit that raise an alert (default 50, 80, 100; "
+        "an empty list: none).",
     )
 
 

@@ -38,10 +38,11 @@ class Rule:
         return cls(name, parse(spec) if spec.strip() else None, message)
 
 
-def storage_for(settings: Settings) -> Storage:
+def storage_for(settings: Settings, key_prefix: str = "practicum") -> Storage:
     if settings.redis_url:
-        uri = settings.redis_url.replace("redis://", "async+redis://", 1)
-        return storage_from_string(uri, implementation="redispy", key_prefix="practicum")
+        # The async twin of any Redis URL: redis://, rediss:// (TLS), redis+unix://, ...
+        uri = settings.redis_url.removeprefix("async+")
+        return storage_from_string(f"async+{uri}", implementation="redispy", key_prefix=key_prefix)
     return MemoryStorage()
 
 

@@ -15,8 +15,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 REQUEST_ID_HEADER = b"x-request-id"
 _request_id: ContextVar[str | None] = ContextVar("practicum_request_id", default=None)
-_GIVEN_ID = re.compile(r"^[A-Za-z0-9._:-]{8,64}$")  # a client's own id, if it is sane
+_GIVEN_ID = re.compile(r"[A-Za-z0-9._:-]{8,64}")  # a client's own id, if it is sane
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
+_LEFT_OUT = _STANDARD | {"request_id", "color_message"}  # uvicorn's copy with ANSI colours
 
 
 def current_request_id() -> str | None:
@@ -39,7 +40,7 @@ class JsonFormatter(logging.Formatter):
         if request_id:
             entry["request_id"] = request_id
         for key, value in vars(record).items():
-            if key not in _STANDARD and key != "request_id":
+            if key not in _LEFT_OUT:
                 entry[key] = value
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
@@ -82,11 +83,11 @@ class RequestIdMiddleware:
             await self.app(scope, receive, send)
             return
         given = dict(scope.get("headers") or ()).get(REQUEST_ID_HEADER, b"").decode("latin-1")
-        request_id = given if _GIVEN_ID.match(given) else new_request_id()
+        request_id = given if _GIVEN_ID.fullmatch(given) else new_request_id()
         token = _request_id.set(request_id)
 
         async def send_with_id(message: Message) -> None:
-            if message["type"] == "http.response.start":
+            if message["type"] in ("http.response.start", "websocket.accept"):
                 headers = list(message.get("headers") or ())
                 headers.append((REQUEST_ID_HEADER, request_id.encode()))
                 message = {**message, "headers": headers}

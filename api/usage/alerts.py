@@ -72,6 +72,13 @@ class AlertNotifier:
                     post.add_done_callback(self._posts.discard)
 
     async def _post(self, body: dict) -> None:
+        try:
+            await self._deliver(body)
+        except asyncio.CancelledError:
+            log.error("shutting down: alert %s not delivered to the webhook", body["id"])
+            raise
+
+    async def _deliver(self, body: dict) -> None:
         async with httpx.AsyncClient(timeout=WEBHOOK_TIMEOUT_SECONDS) as client:
             for attempt in range(1, WEBHOOK_ATTEMPTS + 1):
                 try:
@@ -83,15 +90,25 @@ class AlertNotifier:
                             )
                         return
                 except httpx.HTTPError as exc:
-                    log.warning("alert webhook unreachable (attempt %d): %s", attempt, exc)
-                await asyncio.sleep(0.5 * 2**attempt)
+                    log.warning(
+                        "alert webhook unreachable (attempt %d): %s %s",
+                        attempt,
+                        type(exc).__name__,
+                        exc,
+                    )
+                if attempt < WEBHOOK_ATTEMPTS:
+                    await asyncio.sleep(0.5 * 2**attempt)
         log.error(
             "alert webhook failed %d times; alert %s not delivered", WEBHOOK_ATTEMPTS, body["id"]
         )
 
     async def aclose(self) -> None:
+        """Give alerts being posted a few seconds, then stop (and say which were lost)."""
         if self._posts:
             await asyncio.wait(self._posts, timeout=WEBHOOK_TIMEOUT_SECONDS)
+        for post in self._posts:
+            post.cancel()  # nothing happens to those already done
+        await asyncio.gather(*self._posts, return_exceptions=True)
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

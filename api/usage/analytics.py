@@ -10,7 +10,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from enum import StrEnum
 
-from sqlalchemy import Date, Select, case, cast, distinct, func, or_, select
+from sqlalchemy import Date, Select, case, cast, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.accounts.models import User
@@ -19,6 +19,7 @@ from api.classes.models import Assignment, Section
 from api.clients.models import ClientProfile
 from api.config import Settings
 from api.conversations.models import Session, SessionFeedback, SessionStatus
+from api.errors import FieldChecker
 from api.ops.models import ErrorEvent
 from api.pagination import Order, Page, PageRequest, paginate
 from api.usage.errors import UsageError
@@ -26,6 +27,8 @@ from api.usage.models import DailyUsage
 
 NEWEST_ERRORS = Order((ErrorEvent.created_at, ErrorEvent.id), descending=True)
 SHARE = Decimal("0.0001")
+NANO = Decimal("1e-9")
+TOKENS = ("input_tokens", "output_tokens", "cache_write_tokens", "cache_read_tokens")
 POSITIVE_RATING = 4
 
 
@@ -60,6 +63,8 @@ class DayRange:
 def checked_range(settings: Settings, first: date, last: date) -> DayRange:
     if last < first:
         raise UsageError.invalid("range", "The range ends before it starts.")
+    if last == date.max:  # its end, the next midnight, is past the last date there is
+        raise UsageError.invalid("range", f"The range must end before {date.max}.")
     span = (last - first).days + 1
     if span > settings.max_range_days:
         raise UsageError.invalid(
@@ -73,16 +78,16 @@ def _require_analyst(actor: Actor) -> None:
         raise UsageError.forbidden("Usage analytics are for teachers and admins.")
 
 
-def _in_scope(actor: Actor):
-    """Sessions the actor's analytics cover (None: all of them)."""
+def _own_sections(actor: Actor):
+    return select(Section.id).where(Section.teacher_id == actor.id)
+
+
+def _in_scope(actor: Actor, table=Session):
+    """Rows of the sessions the actor's analytics cover (None: all of them). `table` is
+    sessions, or the rollup, which carries each session's student and section."""
     if actor.is_admin:
         return None
-    own_assignments = (
-        select(Assignment.id)
-        .join(Section, Section.id == Assignment.section_id)
-        .where(Section.teacher_id == actor.id)
-    )
-    return or_(Session.student_id == actor.id, Session.assignment_id.in_(own_assignments))
+    return or_(table.student_id == actor.id, table.section_id.in_(_own_sections(actor)))
 
 
 def _scoped(stmt: Select, actor: Actor, *, join_on=None) -> Select:
@@ -132,20 +137,17 @@ class Totals:
         """Of the input tokens, the share read from the prompt cache."""
         read = self.input_tokens + self.cache_write_tokens + self.cache_read_tokens
         if not read:
-            return Decimal(0)
+            return Decimal(0).quantize(SHARE)
         return (Decimal(self.cache_read_tokens) / read).quantize(SHARE)
 
 
 def _sums():
-    return (
-        func.coalesce(func.sum(DailyUsage.messages), 0),
-        func.coalesce(func.sum(DailyUsage.calls), 0),
-        func.coalesce(func.sum(DailyUsage.input_tokens), 0),
-        func.coalesce(func.sum(DailyUsage.output_tokens), 0),
-        func.coalesce(func.sum(DailyUsage.cache_write_tokens), 0),
-        func.coalesce(func.sum(DailyUsage.cache_read_tokens), 0),
-        func.sum(DailyUsage.cost),
-    )
+    """The measures summed over rollup rows, labelled by name, cost last."""
+    counts = [
+        func.coalesce(func.sum(getattr(DailyUsage, name)), 0).label(name)
+        for name in ("messages", "calls", *TOKENS)
+    ]
+    return (*counts, func.sum(DailyUsage.cost).label("cost"))
 
 
 def _totals(row) -> Totals:
@@ -155,7 +157,8 @@ def _totals(row) -> Totals:
 
 def _rollup_in(span: DayRange, actor: Actor, *columns) -> Select:
     stmt = select(*columns, *_sums()).where(DailyUsage.day.between(span.first, span.last))
-    return _scoped(stmt, actor, join_on=DailyUsage.session_id)
+    condition = _in_scope(actor, DailyUsage)
+    return stmt if condition is None else stmt.where(condition)
 
 
 @dataclass(frozen=True)
@@ -196,9 +199,7 @@ async def usage_summary(
         sessions=await session.scalar(started) or 0,
         completed_sessions=count,
         totals=totals,
-        average_cost_per_completed=(total / count).quantize(Decimal("1e-9"))
-        if count
-        else Decimal(0),
+        average_cost_per_completed=_dollars(total / count) if count else Decimal(0),
         median_cost_per_completed=await _median(session, completed.c.estimated_cost, count),
     )
 
@@ -211,7 +212,14 @@ async def _median(session: AsyncSession, column, count: int) -> Decimal:
         select(column).order_by(column).offset((count - 1) // 2).limit(2 - count % 2)
     )
     values = list(middle)
-    return (sum(values, Decimal(0)) / len(values)).quantize(Decimal("1e-9")).normalize()
+    return _dollars(sum(values, Decimal(0)) / len(values))
+
+
+def _dollars(value: Decimal) -> Decimal:
+    """To the nano-dollar as money is stored, without trailing zeros or an exponent
+    (0.0044, not 0.004400000; 10, not 1E+1)."""
+    value = value.quantize(NANO)
+    return value.quantize(Decimal(1)) if value == value.to_integral_value() else value.normalize()
 
 
 # Usage by day, model, student, section, client or assignment
@@ -225,22 +233,15 @@ class UsageBucket:
     totals: Totals
 
 
-def _group(group_by: GroupBy, session: AsyncSession) -> tuple[list, list]:
-    """The columns to group by (key, label) and the joins they need."""
-    if group_by is GroupBy.DAY:
-        return [DailyUsage.day, DailyUsage.day], []
-    if group_by is GroupBy.MODEL:
-        return [DailyUsage.model, DailyUsage.model], []
-    if group_by is GroupBy.STUDENT:
-        return [User.id, User.name], [(User, User.id == Session.student_id)]
-    if group_by is GroupBy.CLIENT:
-        return [ClientProfile.id, ClientProfile.name], [
-            (ClientProfile, ClientProfile.id == Session.client_profile_id)
-        ]
-    assignment = (Assignment, Assignment.id == Session.assignment_id)
-    if group_by is GroupBy.ASSIGNMENT:
-        return [Assignment.id, Assignment.title], [assignment]
-    return [Section.id, Section.name], [assignment, (Section, Section.id == Assignment.section_id)]
+# What each grouping groups the rollup by, and where its bucket names come from.
+_GROUPS = {
+    GroupBy.DAY: (DailyUsage.day, None),
+    GroupBy.MODEL: (DailyUsage.model, None),
+    GroupBy.STUDENT: (DailyUsage.student_id, User.name),
+    GroupBy.CLIENT: (DailyUsage.client_profile_id, ClientProfile.name),
+    GroupBy.ASSIGNMENT: (DailyUsage.assignment_id, Assignment.title),
+    GroupBy.SECTION: (DailyUsage.section_id, Section.name),
+}
 
 
 async def usage_by(
@@ -251,28 +252,40 @@ async def usage_by(
     last: date,
     group_by: GroupBy,
 ) -> list[UsageBucket]:
+    """Aggregated in the rollup first; names are joined to the (few) buckets after."""
     _require_analyst(actor)
     span = checked_range(settings, first, last)
-    (key, label), joins = _group(group_by, session)
-    stmt = select(key, label, func.count(distinct(DailyUsage.session_id)), *_sums()).where(
-        DailyUsage.day.between(span.first, span.last)
+    key, name = _GROUPS[group_by]
+    # Per session first, then per bucket: counting the sessions needs no sort that way.
+    per_session = (
+        _rollup_in(span, actor, key.label("key"), DailyUsage.session_id)
+        .group_by(key, DailyUsage.session_id)
+        .subquery()
     )
-    if joins or not actor.is_admin:
-        stmt = stmt.join(Session, Session.id == DailyUsage.session_id)
-    for target, on in joins:
-        stmt = stmt.outerjoin(target, on)  # no assignment: one bucket of its own
-    condition = _in_scope(actor)
-    if condition is not None:
-        stmt = stmt.where(condition)
-    rows = await session.execute(stmt.group_by(key, label).order_by(key))
+    measures = [c for c in per_session.c if c.name not in ("key", "session_id")]
+    buckets = (
+        select(
+            per_session.c.key,
+            func.count().label("sessions"),
+            *(func.sum(c).label(c.name) for c in measures),
+        )
+        .group_by(per_session.c.key)
+        .subquery()
+    )
+    label = buckets.c.key if name is None else name
+    stmt = select(buckets, label.label("label"))
+    if name is not None:
+        stmt = stmt.outerjoin(name.class_, name.class_.id == buckets.c.key)
+    # By name (days and models: by themselves), the bucket without one last on every backend
+    rows = await session.execute(stmt.order_by(label.is_(None), label, buckets.c.key))
     return [
         UsageBucket(
-            key=str(_key) if _key is not None else "none",
-            label=str(_label) if _label is not None else _no_group(group_by),
-            sessions=sessions,
-            totals=_totals(sums),
+            key=str(row.key) if row.key is not None else "none",
+            label=str(row.label) if row.label is not None else _no_group(group_by),
+            sessions=row.sessions,
+            totals=_totals(tuple(row)[2:-1]),
         )
-        for _key, _label, sessions, *sums in rows
+        for row in rows
     ]
 
 
@@ -353,6 +366,12 @@ async def error_events(
 ) -> Page[ErrorEvent]:
     _require_analyst(actor)
     where = where or ErrorFilter()
+    check = FieldChecker()
+    for name in ("since", "until"):
+        moment = getattr(where, name)
+        if moment is not None and moment.tzinfo is None:
+            check.add(name, f"`{name}` needs a time zone (for example 2026-12-01T17:00:00Z).")
+    check.raise_if_any(UsageError)
     stmt = _scoped(select(ErrorEvent), actor, join_on=ErrorEvent.session_id)
     if where.category:
         # "provider" matches every provider.* category

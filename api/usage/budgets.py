@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.accounts.models import Role, User
 from api.accounts.security import Actor
-from api.classes.models import Assignment, Section
+from api.classes.models import Section
 from api.config import Settings
 from api.conversations.models import Session
 from api.db.base import NANOS_PER_USD, utcnow
@@ -36,12 +36,20 @@ from api.usage.models import (
     DailyUsage,
     UsageRecord,
 )
+from api.usage.rollup import SessionDimensions
 
 log = logging.getLogger("practicum.budgets")
 
 NEWEST_ALERTS = Order((CostAlert.created_at, CostAlert.id), descending=True)
 BUDGETS_IN_ORDER = Order((Budget.scope_key, Budget.period))
 MAX_ALERT_PERCENTS = 10
+
+
+def usd(amount: Decimal) -> str:
+    """Dollars as people read them: cents, or every digit of an amount below a cent."""
+    if amount == 0 or abs(amount) >= Decimal("0.01"):
+        return f"${amount:,.2f}"
+    return f"${amount.normalize():f}"
 
 
 def period_start(period: BudgetPeriod, now: datetime) -> date:
@@ -77,7 +85,7 @@ def _exceeded(budget: Budget, spent: Decimal, now: datetime, own: bool) -> Usage
     return UsageError(
         ErrorCode.BUDGET_EXCEEDED,
         f"The {period} budget for {_scope_words(budget, own)} is used up "
-        f"(${spent:.2f} of ${budget.limit_usd:.2f}). Your message was not sent. The budget "
+        f"({usd(spent)} of {usd(budget.limit_usd)}). Your message was not sent. The budget "
         f"resets at {resets:%H:%M} UTC on {resets:%d %b} (in {hours} h {minutes} min).",
         scope=budget.scope.value,
         period=budget.period.value,
@@ -93,7 +101,7 @@ async def check_turn(
     now = utcnow()
     rows = await session.execute(
         repository.budgets_of_session(
-            conversation.id,
+            conversation,
             period_start(BudgetPeriod.DAILY, now),
             period_start(BudgetPeriod.MONTHLY, now),
         )
@@ -107,37 +115,31 @@ async def check_turn(
 # Counting what was spent, and the alerts
 
 
-@dataclass(frozen=True)
-class _Scope:
-    student_id: uuid.UUID
-    section_id: uuid.UUID | None
-
-    @property
-    def keys(self) -> set[str]:
-        keys = {"global", repository.scope_key(BudgetScope.STUDENT, self.student_id)}
-        if self.section_id is not None:
-            keys.add(repository.scope_key(BudgetScope.SECTION, self.section_id))
-        return keys
+def _keys(session: SessionDimensions) -> set[str]:
+    """The scopes whose caps a session's spending counts toward."""
+    keys = {"global", repository.scope_key(BudgetScope.STUDENT, session.student_id)}
+    if session.section_id is not None:
+        keys.add(repository.scope_key(BudgetScope.SECTION, session.section_id))
+    return keys
 
 
-async def count_spending(session: AsyncSession, records: list[UsageRecord]) -> list[CostAlert]:
+async def count_spending(
+    session: AsyncSession,
+    records: list[UsageRecord],
+    sessions: dict[uuid.UUID, SessionDimensions],
+) -> list[CostAlert]:
     """Add billed calls to the caps they count toward; returns the alerts that fired now."""
     paid = [record for record in records if record.cost]
     if not paid:
         return []
-    scopes = {
-        id_: _Scope(student, section)
-        for id_, (student, section) in (
-            await repository.sessions_scopes(session, {r.session_id for r in paid})
-        ).items()
-    }
-    keys = set().union(*(scope.keys for scope in scopes.values()))
+    scopes = {record.session_id: _keys(sessions[record.session_id]) for record in paid}
+    keys = set().union(*scopes.values())
     budgets = {b.scope_key: b for b in await repository.budgets_for_keys(session, keys)}
     if not budgets:
         return []
     added: dict[str, Decimal] = defaultdict(Decimal)
     for record in paid:
-        for key in scopes[record.session_id].keys & budgets.keys():
+        for key in scopes[record.session_id] & budgets.keys():
             added[key] += record.cost
     now = utcnow()
     alerts: list[CostAlert] = []
@@ -167,10 +169,11 @@ async def _alerts_reached(
             percent=percent,
             spent=after,
             limit_usd=budget.limit_usd,
+            created_at=utcnow(),  # what subscribers are told is what is stored
         )
         alert_id = await repository.add_alert_once(session, values)
         if alert_id is not None:  # else another process stored it first
-            alerts.append(CostAlert(id=alert_id, created_at=utcnow(), **values))
+            alerts.append(CostAlert(id=alert_id, **values))
     return alerts
 
 
@@ -200,7 +203,8 @@ def _checked(fields: BudgetFields, settings: Settings) -> tuple[Decimal, list[in
         check.add("limit_usd", f"The limit can be at most ${settings.max_budget_usd:,}.")
     elif limit * NANOS_PER_USD != (limit * NANOS_PER_USD).to_integral_value():
         check.add("limit_usd", "The limit can have at most 9 decimal places.")
-    percents = sorted(set(fields.alert_percents or settings.budget_alert_percents))
+    asked = fields.alert_percents
+    percents = sorted(set(settings.budget_alert_percents if asked is None else asked))
     if len(percents) > MAX_ALERT_PERCENTS or not all(1 <= p <= 100 for p in percents):
         check.add(
             "alert_percents",
@@ -245,7 +249,7 @@ async def _within_global_cap(
     if cap is not None and limit > cap:
         raise UsageError.invalid(
             "limit_usd",
-            f"The limit cannot be more than the global {period.value.lower()} cap (${cap}).",
+            f"The limit cannot be more than the global {period.value.lower()} cap (${cap:f}).",
         )
 
 
@@ -281,15 +285,12 @@ async def set_budget(
 async def _count_period_so_far(session: AsyncSession, budget: Budget) -> None:
     """A new cap starts from what its scope has already spent in the period."""
     start = period_start(budget.period, utcnow())
-    stmt = select(func.sum(DailyUsage.cost)).where(DailyUsage.day >= start)
-    if budget.scope is not BudgetScope.GLOBAL:
-        stmt = stmt.join(Session, Session.id == DailyUsage.session_id)
+    end = period_end(budget.period, start).date()
+    stmt = select(func.sum(DailyUsage.cost)).where(DailyUsage.day >= start, DailyUsage.day < end)
     if budget.scope is BudgetScope.STUDENT:
-        stmt = stmt.where(Session.student_id == budget.student_id)
+        stmt = stmt.where(DailyUsage.student_id == budget.student_id)
     elif budget.scope is BudgetScope.SECTION:
-        stmt = stmt.join(Assignment, Assignment.id == Session.assignment_id).where(
-            Assignment.section_id == budget.section_id
-        )
+        stmt = stmt.where(DailyUsage.section_id == budget.section_id)
     spent = await session.scalar(stmt)
     await repository.set_spend(session, budget.id, start, spent or Decimal(0))
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -47,7 +48,7 @@ class UsageMetrics:
 async def _percentile(session: AsyncSession, column, where, count: int, share: float):
     if not count:
         return None
-    offset = min(count - 1, int(share * count))
+    offset = max(0, math.ceil(share * count) - 1)  # nearest rank
     return await session.scalar(select(column).where(*where).order_by(column).offset(offset))
 
 
@@ -101,6 +102,7 @@ class LiveUsage:
         self._watchers: set[asyncio.Queue[UsageMetrics]] = set()
         self._latest: UsageMetrics | None = None
         self._task: asyncio.Task | None = None
+        self._taking = asyncio.Lock()  # admins arriving together share one snapshot
 
     async def watch(self) -> AsyncIterator[UsageMetrics]:
         queue: asyncio.Queue[UsageMetrics] = asyncio.Queue(maxsize=1)
@@ -108,12 +110,15 @@ class LiveUsage:
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._run(), name="live-usage")
         try:
-            latest = self._latest or await self._take()
-            yield latest
+            yield await self._current()
             while True:
                 yield await queue.get()
         finally:
             self._watchers.discard(queue)
+
+    async def _current(self) -> UsageMetrics:
+        async with self._taking:
+            return self._latest or await self._take()
 
     async def _take(self) -> UsageMetrics:
         async with self.sessions() as session:

@@ -47,13 +47,22 @@ class DailyUsage(Base):
     """
 
     __tablename__ = "daily_usage"
-    __table_args__ = (Index("ix_daily_usage_session", "session_id"),)
+    __table_args__ = (
+        Index("ix_daily_usage_session", "session_id"),
+        Index("ix_daily_usage_section_day", "section_id", "day"),
+        Index("ix_daily_usage_student_day", "student_id", "day"),
+    )
 
     day: Mapped[date] = mapped_column(primary_key=True)
     session_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("sessions.id", ondelete="CASCADE"), primary_key=True
     )
     model: Mapped[str] = mapped_column(String(100), primary_key=True)
+    # The session's, copied so that grouping and scoping need no join with sessions.
+    student_id: Mapped[uuid.UUID]
+    client_profile_id: Mapped[uuid.UUID]
+    assignment_id: Mapped[uuid.UUID | None]
+    section_id: Mapped[uuid.UUID | None]
     messages: Mapped[int] = mapped_column(default=0)
     calls: Mapped[int] = mapped_column(default=0)
     input_tokens: Mapped[int] = mapped_column(default=0)

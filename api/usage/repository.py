@@ -9,7 +9,7 @@ from sqlalchemy import Select, and_, case, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.classes.models import Assignment, Section
+from api.classes.models import Section
 from api.conversations.models import Session
 from api.usage.models import Budget, BudgetPeriod, BudgetScope, BudgetSpend, CostAlert
 
@@ -31,25 +31,12 @@ def budgets_with_spend(today: date, month: date) -> Select:
     return select(Budget, spent).outerjoin(BudgetSpend, joined)
 
 
-def budgets_of_session(session_id, today: date, month: date) -> Select:
+def budgets_of_session(conversation: Session, today: date, month: date) -> Select:
     """Every budget a session's spending counts against, with its spending so far."""
-    section_of_session = (
-        select(Assignment.section_id)
-        .join(Session, Session.assignment_id == Assignment.id)
-        .where(Session.id == session_id)
-        .scalar_subquery()
-    )
-    student_of_session = select(Session.student_id).where(Session.id == session_id)
-    return budgets_with_spend(today, month).where(
-        or_(
-            Budget.scope == BudgetScope.GLOBAL,
-            and_(Budget.scope == BudgetScope.SECTION, Budget.section_id == section_of_session),
-            and_(
-                Budget.scope == BudgetScope.STUDENT,
-                Budget.student_id.in_(student_of_session.scalar_subquery()),
-            ),
-        )
-    )
+    keys = ["global", scope_key(BudgetScope.STUDENT, conversation.student_id)]
+    if conversation.section_id is not None:
+        keys.append(scope_key(BudgetScope.SECTION, conversation.section_id))
+    return budgets_with_spend(today, month).where(Budget.scope_key.in_(keys))
 
 
 def budgets_visible_to(actor) -> Select[tuple[Budget]]:
@@ -72,18 +59,6 @@ def alerts_visible_to(actor) -> Select[tuple[CostAlert]]:
         return stmt
     own_sections = select(Section.id).where(Section.teacher_id == actor.id)
     return stmt.where(CostAlert.section_id.in_(own_sections))
-
-
-async def sessions_scopes(
-    session: AsyncSession, session_ids: set[uuid.UUID]
-) -> dict[uuid.UUID, tuple[uuid.UUID, uuid.UUID | None]]:
-    """Each session's student and section (None outside an assignment)."""
-    rows = await session.execute(
-        select(Session.id, Session.student_id, Assignment.section_id)
-        .outerjoin(Assignment, Assignment.id == Session.assignment_id)
-        .where(Session.id.in_(session_ids))
-    )
-    return {id_: (student, section) for id_, student, section in rows}
 
 
 async def budgets_for_keys(session: AsyncSession, keys: set[str]) -> list[Budget]:

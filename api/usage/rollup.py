@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
+from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from api.conversations.models import Session
 from api.db.base import utcnow
 from api.usage.models import DailyUsage, UsageRecord
 
@@ -23,10 +26,33 @@ MEASURES = (
     "cache_read_tokens",
     "cost",
 )
+DIMENSIONS = ("student_id", "client_profile_id", "assignment_id", "section_id")
 Key = tuple[date, uuid.UUID, str]
 
 _table = DailyUsage.__table__
 _statements: dict[str, object] = {}
+
+
+@dataclass(frozen=True)
+class SessionDimensions:
+    """What analytics group and scope by, copied from the session onto its rollup rows."""
+
+    student_id: uuid.UUID
+    client_profile_id: uuid.UUID
+    assignment_id: uuid.UUID | None
+    section_id: uuid.UUID | None
+
+    @classmethod
+    def of(cls, conversation: Session) -> SessionDimensions:
+        return cls(*(getattr(conversation, name) for name in DIMENSIONS))
+
+
+async def dimensions_of(
+    session: AsyncSession, session_ids: set[uuid.UUID]
+) -> dict[uuid.UUID, SessionDimensions]:
+    columns = [Session.__table__.c[name] for name in DIMENSIONS]
+    rows = await session.execute(select(Session.id, *columns).where(Session.id.in_(session_ids)))
+    return {id_: SessionDimensions(*dims) for id_, *dims in rows}
 
 
 def _upsert(dialect: str):
@@ -41,25 +67,35 @@ def _upsert(dialect: str):
     return _statements[dialect]
 
 
-async def _add(session: AsyncSession, added: dict[Key, dict[str, int | Decimal]]) -> None:
+async def _add(
+    session: AsyncSession,
+    added: dict[Key, dict[str, int | Decimal]],
+    dimensions: dict[uuid.UUID, SessionDimensions],
+) -> None:
     if not added:
         return
     rows = [
         {"day": day, "session_id": session_id, "model": model}
+        | vars(dimensions[session_id])
         | {name: values.get(name, 0) for name in MEASURES}
         for (day, session_id, model), values in sorted(added.items())  # one lock order
     ]
     await session.execute(_upsert(session.bind.dialect.name), rows)
 
 
-async def count_messages(
-    session: AsyncSession, session_id: uuid.UUID, model: str, count: int
-) -> None:
+async def count_messages(session: AsyncSession, conversation: Session, count: int) -> None:
     """Messages stored in a session today."""
-    await _add(session, {(utcnow().date(), session_id, model): {"messages": count}})
+    key = (utcnow().date(), conversation.id, conversation.model)
+    await _add(
+        session, {key: {"messages": count}}, {conversation.id: SessionDimensions.of(conversation)}
+    )
 
 
-async def count_calls(session: AsyncSession, records: list[UsageRecord]) -> None:
+async def count_calls(
+    session: AsyncSession,
+    records: list[UsageRecord],
+    dimensions: dict[uuid.UUID, SessionDimensions],
+) -> None:
     """Model calls just billed (their UsageRecords, in the same transaction)."""
     today = utcnow().date()
     added: dict[Key, dict[str, int | Decimal]] = defaultdict(lambda: defaultdict(int))
@@ -68,7 +104,7 @@ async def count_calls(session: AsyncSession, records: list[UsageRecord]) -> None
         values["calls"] += 1
         for name in MEASURES[2:]:
             values[name] += getattr(record, name)
-    await _add(session, added)
+    await _add(session, added, dimensions)
 
 
 def rebuild_sql(dialect: str) -> str:
@@ -84,9 +120,10 @@ def rebuild_sql(dialect: str) -> str:
             return f"date({column})"
 
     return f"""
-        INSERT INTO daily_usage (day, session_id, model, {", ".join(MEASURES)})
-        SELECT day, session_id, model, SUM(messages), SUM(calls), SUM(input_tokens),
-               SUM(output_tokens), SUM(cache_write_tokens), SUM(cache_read_tokens), SUM(cost)
+        INSERT INTO daily_usage (day, session_id, model, {", ".join(DIMENSIONS)},
+                                 {", ".join(MEASURES)})
+        SELECT parts.day, parts.session_id, parts.model, {", ".join(f"s.{d}" for d in DIMENSIONS)},
+               {", ".join(f"SUM(parts.{m})" for m in MEASURES)}
         FROM (
             SELECT {day("m.created_at")} AS day, m.session_id, s.model,
                    1 AS messages, 0 AS calls, 0 AS input_tokens, 0 AS output_tokens,
@@ -97,5 +134,6 @@ def rebuild_sql(dialect: str) -> str:
                    u.output_tokens, u.cache_write_tokens, u.cache_read_tokens, u.cost
             FROM usage_records u
         ) AS parts
-        GROUP BY day, session_id, model
+        JOIN sessions s ON s.id = parts.session_id
+        GROUP BY parts.day, parts.session_id, parts.model, {", ".join(f"s.{d}" for d in DIMENSIONS)}
     """

@@ -106,8 +106,9 @@ async def record_calls(
             for session_id, added in totals.items()
         ],
     )
-    await rollup.count_calls(session, records)
-    alerts = await budgets.count_spending(session, records)
+    dimensions = await rollup.dimensions_of(session, set(totals))
+    await rollup.count_calls(session, records, dimensions)
+    alerts = await budgets.count_spending(session, records, dimensions)
     after_commit(session, lambda: _observe(records, alerts))
     return alerts
 
