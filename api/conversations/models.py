@@ -54,7 +54,8 @@ class Session(IdMixin, Base):
         Index("ix_sessions_assignment", "assignment_id"),
         Index("ix_sessions_section_started", "section_id", "started_at"),
         Index("ix_sessions_started", "started_at"),
-        Index("ix_sessions_ended", "ended_at"),
+        # Covers the completed sessions' count, sum and median cost in usageSummary.
+        Index("ix_sessions_ended", "ended_at", "status", "estimated_cost"),
         # At most one ACTIVE session per student and client: startSession relies on it.
         Index(
             "uq_sessions_one_active",

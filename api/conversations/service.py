@@ -259,7 +259,7 @@ async def send_message(
     reply = Message(role=MessageRole.ASSISTANT, status=MessageStatus.STREAMING)
     reply.streaming_since = utcnow()
     await _append_guarded(session, conversation, [user_message, reply])
-    await rollup.count_messages(session, conversation, 2)
+    await rollup.count_messages(session, conversation, 2, first=user_message.sequence_number == 1)
     _stream_once_committed(session, replies, conversation, reply, request)
     return Turn(user_message, reply)
 

@@ -72,7 +72,10 @@ class UsageSummary:
 class UsageBucket:
     key: str = strawberry.field(description="The day (YYYY-MM-DD), model name, or id.")
     label: str
-    sessions: int
+    sessions: int = strawberry.field(
+        description="Sessions whose first message was in the range (counted under the "
+        "session's model)."
+    )
     totals: UsageTotals
 
 

@@ -73,26 +73,35 @@ def checked_range(settings: Settings, first: date, last: date) -> DayRange:
     return DayRange(first, last)
 
 
-def _require_analyst(actor: Actor) -> None:
+@dataclass(frozen=True)
+class Scope:
+    """Whose sessions an analyst's figures cover: everyone's (an admin), or a teacher's
+    own and their sections' (their section ids are looked up once, so that the database
+    can use the section and student indexes)."""
+
+    teacher_id: uuid.UUID | None = None
+    section_ids: tuple[uuid.UUID, ...] = ()
+
+    def condition(self, table=Session):
+        """On sessions, or on the rollup, which carries each session's student and section."""
+        if self.teacher_id is None:
+            return None
+        own = table.student_id == self.teacher_id
+        return or_(own, table.section_id.in_(self.section_ids)) if self.section_ids else own
+
+
+async def _scope_of(session: AsyncSession, actor: Actor) -> Scope:
     if actor.is_student:
         raise UsageError.forbidden("Usage analytics are for teachers and admins.")
-
-
-def _own_sections(actor: Actor):
-    return select(Section.id).where(Section.teacher_id == actor.id)
-
-
-def _in_scope(actor: Actor, table=Session):
-    """Rows of the sessions the actor's analytics cover (None: all of them). `table` is
-    sessions, or the rollup, which carries each session's student and section."""
     if actor.is_admin:
-        return None
-    return or_(table.student_id == actor.id, table.section_id.in_(_own_sections(actor)))
+        return Scope()
+    sections = await session.scalars(select(Section.id).where(Section.teacher_id == actor.id))
+    return Scope(actor.id, tuple(sections))
 
 
-def _scoped(stmt: Select, actor: Actor, *, join_on=None) -> Select:
-    """`stmt` restricted to the actor's sessions, joining sessions on `join_on` if given."""
-    condition = _in_scope(actor)
+def _scoped(stmt: Select, scope: Scope, *, join_on=None) -> Select:
+    """`stmt` restricted to the scope's sessions, joining sessions on `join_on` if given."""
+    condition = scope.condition()
     if condition is None:
         return stmt
     if join_on is not None:
@@ -155,9 +164,9 @@ def _totals(row) -> Totals:
     return Totals(*(int(n) for n in counts), cost=cost or Decimal(0))
 
 
-def _rollup_in(span: DayRange, actor: Actor, *columns) -> Select:
+def _rollup_in(span: DayRange, scope: Scope, *columns) -> Select:
     stmt = select(*columns, *_sums()).where(DailyUsage.day.between(span.first, span.last))
-    condition = _in_scope(actor, DailyUsage)
+    condition = scope.condition(DailyUsage)
     return stmt if condition is None else stmt.where(condition)
 
 
@@ -174,14 +183,14 @@ class UsageSummary:
 async def usage_summary(
     session: AsyncSession, actor: Actor, settings: Settings, first: date, last: date
 ) -> UsageSummary:
-    _require_analyst(actor)
+    scope = await _scope_of(session, actor)
     span = checked_range(settings, first, last)
-    totals = _totals((await session.execute(_rollup_in(span, actor))).one())
+    totals = _totals((await session.execute(_rollup_in(span, scope))).one())
     started = _scoped(
         select(func.count())
         .select_from(Session)
         .where(Session.started_at >= span.since, Session.started_at < span.until),
-        actor,
+        scope,
     )
     completed = _scoped(
         select(Session.estimated_cost).where(
@@ -189,7 +198,7 @@ async def usage_summary(
             Session.ended_at >= span.since,
             Session.ended_at < span.until,
         ),
-        actor,
+        scope,
     ).subquery()
     count, total = (
         await session.execute(select(func.count(), func.sum(completed.c.estimated_cost)))
@@ -253,25 +262,11 @@ async def usage_by(
     group_by: GroupBy,
 ) -> list[UsageBucket]:
     """Aggregated in the rollup first; names are joined to the (few) buckets after."""
-    _require_analyst(actor)
+    scope = await _scope_of(session, actor)
     span = checked_range(settings, first, last)
     key, name = _GROUPS[group_by]
-    # Per session first, then per bucket: counting the sessions needs no sort that way.
-    per_session = (
-        _rollup_in(span, actor, key.label("key"), DailyUsage.session_id)
-        .group_by(key, DailyUsage.session_id)
-        .subquery()
-    )
-    measures = [c for c in per_session.c if c.name not in ("key", "session_id")]
-    buckets = (
-        select(
-            per_session.c.key,
-            func.count().label("sessions"),
-            *(func.sum(c).label(c.name) for c in measures),
-        )
-        .group_by(per_session.c.key)
-        .subquery()
-    )
+    sessions = func.coalesce(func.sum(DailyUsage.sessions), 0).label("sessions")
+    buckets = _rollup_in(span, scope, key.label("key"), sessions).group_by(key).subquery()
     label = buckets.c.key if name is None else name
     stmt = select(buckets, label.label("label"))
     if name is not None:
@@ -310,12 +305,12 @@ async def daily_stats(
     session: AsyncSession, actor: Actor, settings: Settings, first: date, last: date
 ) -> list[DailyStat]:
     """Every day of the range, quiet days included."""
-    _require_analyst(actor)
+    scope = await _scope_of(session, actor)
     span = checked_range(settings, first, last)
     usage = {
         day: _totals(sums)
         for day, *sums in await session.execute(
-            _rollup_in(span, actor, DailyUsage.day).group_by(DailyUsage.day)
+            _rollup_in(span, scope, DailyUsage.day).group_by(DailyUsage.day)
         )
     }
     started_day = _utc_day(session, Session.started_at)
@@ -324,7 +319,7 @@ async def daily_stats(
             select(started_day, func.count())
             .where(Session.started_at >= span.since, Session.started_at < span.until)
             .group_by(started_day),
-            actor,
+            scope,
         )
     )
     sessions = {_as_date(day): count for day, count in started}
@@ -334,7 +329,7 @@ async def daily_stats(
             select(error_day, func.count())
             .where(ErrorEvent.created_at >= span.since, ErrorEvent.created_at < span.until)
             .group_by(error_day),
-            actor,
+            scope,
             join_on=ErrorEvent.session_id,
         )
     )
@@ -364,7 +359,7 @@ class ErrorFilter:
 async def error_events(
     session: AsyncSession, actor: Actor, page: PageRequest, where: ErrorFilter | None = None
 ) -> Page[ErrorEvent]:
-    _require_analyst(actor)
+    scope = await _scope_of(session, actor)
     where = where or ErrorFilter()
     check = FieldChecker()
     for name in ("since", "until"):
@@ -372,7 +367,7 @@ async def error_events(
         if moment is not None and moment.tzinfo is None:
             check.add(name, f"`{name}` needs a time zone (for example 2026-12-01T17:00:00Z).")
     check.raise_if_any(UsageError)
-    stmt = _scoped(select(ErrorEvent), actor, join_on=ErrorEvent.session_id)
+    stmt = _scoped(select(ErrorEvent), scope, join_on=ErrorEvent.session_id)
     if where.category:
         # "provider" matches every provider.* category
         stmt = stmt.where(
@@ -406,7 +401,7 @@ async def feedback_by_client(
     session: AsyncSession, actor: Actor, settings: Settings, first: date, last: date
 ) -> list[ClientFeedback]:
     """Students' ratings of finished sessions per client profile; positive is 4 or 5."""
-    _require_analyst(actor)
+    scope = await _scope_of(session, actor)
     span = checked_range(settings, first, last)
     positive = func.sum(case((SessionFeedback.rating >= POSITIVE_RATING, 1), else_=0))
     stmt = (
@@ -424,7 +419,7 @@ async def feedback_by_client(
         .group_by(ClientProfile.id, ClientProfile.name)
         .order_by(ClientProfile.name)
     )
-    condition = _in_scope(actor)
+    condition = scope.condition()
     if condition is not None:
         stmt = stmt.where(condition)
     return [

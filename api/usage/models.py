@@ -63,6 +63,9 @@ class DailyUsage(Base):
     client_profile_id: Mapped[uuid.UUID]
     assignment_id: Mapped[uuid.UUID | None]
     section_id: Mapped[uuid.UUID | None]
+    sessions: Mapped[int] = mapped_column(default=0)
+    """1 on the row of the day and model of the session's first message, so that
+    sessions are counted by summing, without a DISTINCT."""
     messages: Mapped[int] = mapped_column(default=0)
     calls: Mapped[int] = mapped_column(default=0)
     input_tokens: Mapped[int] = mapped_column(default=0)

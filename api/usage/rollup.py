@@ -17,15 +17,8 @@ from api.conversations.models import Session
 from api.db.base import utcnow
 from api.usage.models import DailyUsage, UsageRecord
 
-MEASURES = (
-    "messages",
-    "calls",
-    "input_tokens",
-    "output_tokens",
-    "cache_write_tokens",
-    "cache_read_tokens",
-    "cost",
-)
+BILLED = ("input_tokens", "output_tokens", "cache_write_tokens", "cache_read_tokens", "cost")
+MEASURES = ("sessions", "messages", "calls", *BILLED)
 DIMENSIONS = ("student_id", "client_profile_id", "assignment_id", "section_id")
 Key = tuple[date, uuid.UUID, str]
 
@@ -83,12 +76,13 @@ async def _add(
     await session.execute(_upsert(session.bind.dialect.name), rows)
 
 
-async def count_messages(session: AsyncSession, conversation: Session, count: int) -> None:
-    """Messages stored in a session today."""
+async def count_messages(
+    session: AsyncSession, conversation: Session, count: int, *, first: bool
+) -> None:
+    """Messages stored in a session today (`first`: the session's first ones)."""
     key = (utcnow().date(), conversation.id, conversation.model)
-    await _add(
-        session, {key: {"messages": count}}, {conversation.id: SessionDimensions.of(conversation)}
-    )
+    added = {"messages": count, "sessions": int(first)}
+    await _add(session, {key: added}, {conversation.id: SessionDimensions.of(conversation)})
 
 
 async def count_calls(
@@ -102,7 +96,7 @@ async def count_calls(
     for record in records:
         values = added[(today, record.session_id, record.model)]
         values["calls"] += 1
-        for name in MEASURES[2:]:
+        for name in BILLED:
             values[name] += getattr(record, name)
     await _add(session, added, dimensions)
 
@@ -126,11 +120,12 @@ def rebuild_sql(dialect: str) -> str:
                {", ".join(f"SUM(parts.{m})" for m in MEASURES)}
         FROM (
             SELECT {day("m.created_at")} AS day, m.session_id, s.model,
+                   CASE WHEN m.sequence_number = 1 THEN 1 ELSE 0 END AS sessions,
                    1 AS messages, 0 AS calls, 0 AS input_tokens, 0 AS output_tokens,
                    0 AS cache_write_tokens, 0 AS cache_read_tokens, 0 AS cost
             FROM messages m JOIN sessions s ON s.id = m.session_id
             UNION ALL
-            SELECT {day("u.created_at")}, u.session_id, u.model, 0, 1, u.input_tokens,
+            SELECT {day("u.created_at")}, u.session_id, u.model, 0, 0, 1, u.input_tokens,
                    u.output_tokens, u.cache_write_tokens, u.cache_read_tokens, u.cost
             FROM usage_records u
         ) AS parts

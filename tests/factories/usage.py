@@ -104,6 +104,7 @@ async def add_usage(
     """`messages` messages and `calls` at `when`, counted in the session's totals and in the
     daily rollup the way sendMessage and record_calls count them."""
     day = when.date()
+    first = messages and conversation.message_count == 0
     for _ in range(messages):
         conversation.message_count += 1
         role = MessageRole.USER if conversation.message_count % 2 else MessageRole.ASSISTANT
@@ -117,7 +118,9 @@ async def add_usage(
             )
         )
     if messages:
-        (await _rollup(db, day, conversation, conversation.model)).messages += messages
+        row = await _rollup(db, day, conversation, conversation.model)
+        row.messages += messages
+        row.sessions += int(first)  # counted where the session's first message is
     for call in calls:
         cost = Decimal(call.cost)
         tokens = {
@@ -160,7 +163,7 @@ async def _rollup(db: AsyncSession, day: date, conversation: Session, model: str
             assignment_id=conversation.assignment_id,
             section_id=conversation.section_id,
         )
-        row.messages = row.calls = row.input_tokens = row.output_tokens = 0
+        row.sessions = row.messages = row.calls = row.input_tokens = row.output_tokens = 0
         row.cache_write_tokens = row.cache_read_tokens = 0
         row.cost = Decimal(0)
         db.add(row)

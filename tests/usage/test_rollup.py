@@ -30,7 +30,7 @@ from tests.fakes.anthropic_server import FakeAnthropic, Fault, Reply, fake_anthr
 
 ANSWER = "I haven't slept properly in weeks, to be honest."
 LONG_ANSWER = "Well, it started when I moved here. Nights are long and the days blur together."
-MEASURES = ("messages", "calls", *rollup.MEASURES[2:])
+MEASURES, BILLED = rollup.MEASURES, rollup.BILLED
 
 
 @pytest.fixture
@@ -215,7 +215,7 @@ async def test_the_rollup_totals_equal_the_records_and_messages_they_sum(claude,
             await db.execute(
                 select(
                     func.count(),
-                    *(func.sum(getattr(UsageRecord, name)) for name in MEASURES[2:]),
+                    *(func.sum(getattr(UsageRecord, name)) for name in BILLED),
                 ).where(UsageRecord.session_id.in_(ids))
             )
         ).one()
@@ -224,7 +224,7 @@ async def test_the_rollup_totals_equal_the_records_and_messages_they_sum(claude,
         )
         sessions = (
             await db.execute(
-                select(*(func.sum(getattr(Session, name)) for name in MEASURES[2:-1])).where(
+                select(*(func.sum(getattr(Session, name)) for name in BILLED[:-1])).where(
                     Session.id.in_(ids)
                 )
             )
@@ -232,7 +232,7 @@ async def test_the_rollup_totals_equal_the_records_and_messages_they_sum(claude,
         session_cost = await db.scalar(
             select(func.sum(Session.estimated_cost)).where(Session.id.in_(ids))
         )
-    assert tuple(in_rollup) == (messages, *records)
+    assert tuple(in_rollup) == (len(chats), messages, *records)  # each session counted once
     assert messages == 14
-    assert tuple(in_rollup[2:-1]) == tuple(sessions)
+    assert tuple(in_rollup[3:-1]) == tuple(sessions)
     assert in_rollup[-1] == session_cost > Decimal(0)

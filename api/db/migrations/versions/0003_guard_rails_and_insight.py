@@ -136,6 +136,7 @@ def upgrade() -> None:
         sa.Column("client_profile_id", sa.Uuid(), nullable=False),
         sa.Column("assignment_id", sa.Uuid(), nullable=True),
         sa.Column("section_id", sa.Uuid(), nullable=True),
+        sa.Column("sessions", sa.Integer(), nullable=False),
         sa.Column("messages", sa.Integer(), nullable=False),
         sa.Column("calls", sa.Integer(), nullable=False),
         sa.Column("input_tokens", sa.Integer(), nullable=False),
@@ -179,7 +180,9 @@ def upgrade() -> None:
             ["id"],
             ondelete="SET NULL",
         )
-        batch_op.create_index("ix_sessions_ended", ["ended_at"], unique=False)
+        batch_op.create_index(
+            "ix_sessions_ended", ["ended_at", "status", "estimated_cost"], unique=False
+        )
         batch_op.create_index("ix_sessions_started", ["started_at"], unique=False)
         batch_op.create_index(
             "ix_sessions_section_started", ["section_id", "started_at"], unique=False
