@@ -39,6 +39,7 @@ from api.llm.resilience import (
 )
 from api.usage.models import CostAlert
 from api.usage.pricing import PriceTable
+from api.usage.rollup import SessionDimensions
 from api.usage.service import BilledCall
 
 log = logging.getLogger("practicum.replies")
@@ -59,7 +60,7 @@ FALLBACK_REPLY = (
 class ReplyJob:
     session_id: uuid.UUID
     message_id: uuid.UUID
-    student_id: uuid.UUID
+    dimensions: SessionDimensions  # whose session: for the usage records and the rollup
     request: ChatRequest
     request_id: str | None = None  # of the request that asked for it, for the logs
 

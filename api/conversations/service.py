@@ -41,6 +41,7 @@ from api.usage import rollup
 from api.usage import service as usage
 from api.usage.models import CostAlert
 from api.usage.pricing import PriceTable
+from api.usage.rollup import SessionDimensions
 
 NEWEST_SESSIONS = Order((Session.started_at, Session.id), descending=True)
 IN_ORDER = Order((Message.sequence_number,))
@@ -298,7 +299,7 @@ def _stream_once_committed(
     job = ReplyJob(
         session_id=conversation.id,
         message_id=reply.id,
-        student_id=conversation.student_id,
+        dimensions=SessionDimensions.of(conversation),
         request=request,
         request_id=current_request_id(),
     )
@@ -327,7 +328,7 @@ async def _cut_short(
             return  # it finished in this instant and is being stored as COMPLETE
         # No process is streaming it (it was lost in a restart): cancel it as it is.
         outcome = ReplyOutcome(MessageStatus.CANCELLED, reply.content, [], [])
-    ending = Ending(reply, conversation.student_id, outcome)
+    ending = Ending(reply, SessionDimensions.of(conversation), outcome)
     events = await record_replies(session, replies.prices, [ending])
     after_commit(session, lambda: replies.publish_all(events))
 
@@ -372,7 +373,7 @@ class Ending:
     """A reply and how it ended, ready to be stored."""
 
     reply: Message
-    student_id: uuid.UUID
+    dimensions: SessionDimensions
     outcome: ReplyOutcome
     request_id: str | None = None  # of the request that asked for the reply
 
@@ -387,7 +388,10 @@ async def record_replies(
         session,
         [
             ops.provider_error_event(
-                f, session_id=e.reply.session_id, user_id=e.student_id, request_id=e.request_id
+                f,
+                session_id=e.reply.session_id,
+                user_id=e.dimensions.student_id,
+                request_id=e.request_id,
             )
             for e in endings
             for f in e.outcome.failures
@@ -397,7 +401,7 @@ async def record_replies(
         if ending.reply.status is MessageStatus.STREAMING:  # a stop may have recorded it
             _apply(ending.reply, ending.outcome)
     bills = [
-        usage.Bill(e.reply.session_id, e.student_id, e.reply.id, e.outcome.calls) for e in endings
+        usage.Bill(e.reply.session_id, e.dimensions, e.reply.id, e.outcome.calls) for e in endings
     ]
     alerts = await usage.record_calls(session, prices, bills)
     await session.flush()
@@ -440,7 +444,7 @@ async def store_reply_outcomes(
     """The reply engine's way to store outcomes (in a transaction of its own)."""
     replies = await repository.messages_by_id(session, [job.message_id for job, _ in finished])
     endings = [
-        Ending(replies[job.message_id], job.student_id, outcome, job.request_id)
+        Ending(replies[job.message_id], job.dimensions, outcome, job.request_id)
         for job, outcome in finished
         if job.message_id in replies  # else the session was deleted meanwhile
     ]

@@ -99,12 +99,11 @@ async def check_turn(
 ) -> None:
     """Refuse a reply whose worst-case cost would pass a cap it counts toward."""
     now = utcnow()
-    rows = await session.execute(
-        repository.budgets_of_session(
-            conversation,
-            period_start(BudgetPeriod.DAILY, now),
-            period_start(BudgetPeriod.MONTHLY, now),
-        )
+    rows = await repository.budgets_of_session(
+        session,
+        conversation,
+        period_start(BudgetPeriod.DAILY, now),
+        period_start(BudgetPeriod.MONTHLY, now),
     )
     for budget, spent in rows:
         spent = spent or Decimal(0)
@@ -330,9 +329,10 @@ async def list_budgets(session: AsyncSession, actor: Actor) -> list[BudgetStatus
     now = utcnow()
     day, month = period_start(BudgetPeriod.DAILY, now), period_start(BudgetPeriod.MONTHLY, now)
     visible = repository.budgets_visible_to(actor).subquery()
-    stmt = repository.budgets_with_spend(day, month).where(Budget.id.in_(select(visible.c.id)))
+    stmt = repository.budgets_with_spend().where(Budget.id.in_(select(visible.c.id)))
     statuses = []
-    for budget, spent in await session.execute(stmt.order_by(Budget.scope_key, Budget.period)):
+    ordered = stmt.order_by(Budget.scope_key, Budget.period)
+    for budget, spent in await session.execute(ordered, repository.period_params(day, month)):
         start = day if budget.period is BudgetPeriod.DAILY else month
         statuses.append(
             BudgetStatus(budget, spent or Decimal(0), start, period_end(budget.period, start))

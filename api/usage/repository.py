@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import date
 
-from sqlalchemy import Select, and_, case, or_, select
+from sqlalchemy import Date, Select, and_, bindparam, case, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -18,25 +18,37 @@ def scope_key(scope: BudgetScope, scope_id: uuid.UUID | None) -> str:
     return "global" if scope is BudgetScope.GLOBAL else f"{scope.value.lower()}:{scope_id}"
 
 
-def _spent_now(today: date, month: date):
-    """Spending of each budget in its current period (0 when nothing was spent yet)."""
-    current = case((Budget.period == BudgetPeriod.DAILY, today), else_=month)
-    return BudgetSpend.__table__.c.spent, and_(
-        BudgetSpend.budget_id == Budget.id, BudgetSpend.period_start == current
-    )
+# Each budget with what it has spent in its current period (None before any spending).
+# Built once: the turn's budget check runs it before every reply.
+_CURRENT_PERIOD = case(
+    (Budget.period == BudgetPeriod.DAILY, bindparam("today", type_=Date())),
+    else_=bindparam("month", type_=Date()),
+)
+_WITH_SPEND = select(Budget, BudgetSpend.__table__.c.spent).outerjoin(
+    BudgetSpend,
+    and_(BudgetSpend.budget_id == Budget.id, BudgetSpend.period_start == _CURRENT_PERIOD),
+)
+_OF_SCOPES = _WITH_SPEND.where(Budget.scope_key.in_(bindparam("keys", expanding=True)))
 
 
-def budgets_with_spend(today: date, month: date) -> Select:
-    spent, joined = _spent_now(today, month)
-    return select(Budget, spent).outerjoin(BudgetSpend, joined)
+def budgets_with_spend() -> Select:
+    """Run with the parameters `period_params(...)`."""
+    return _WITH_SPEND
 
 
-def budgets_of_session(conversation: Session, today: date, month: date) -> Select:
+def period_params(today: date, month: date) -> dict:
+    return {"today": today, "month": month}
+
+
+async def budgets_of_session(
+    session: AsyncSession, conversation: Session, today: date, month: date
+) -> list[tuple[Budget, object]]:
     """Every budget a session's spending counts against, with its spending so far."""
     keys = ["global", scope_key(BudgetScope.STUDENT, conversation.student_id)]
     if conversation.section_id is not None:
         keys.append(scope_key(BudgetScope.SECTION, conversation.section_id))
-    return budgets_with_spend(today, month).where(Budget.scope_key.in_(keys))
+    rows = await session.execute(_OF_SCOPES, {"keys": keys, **period_params(today, month)})
+    return list(rows)
 
 
 def budgets_visible_to(actor) -> Select[tuple[Budget]]:

@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
-from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -38,14 +37,6 @@ class SessionDimensions:
     @classmethod
     def of(cls, conversation: Session) -> SessionDimensions:
         return cls(*(getattr(conversation, name) for name in DIMENSIONS))
-
-
-async def dimensions_of(
-    session: AsyncSession, session_ids: set[uuid.UUID]
-) -> dict[uuid.UUID, SessionDimensions]:
-    columns = [Session.__table__.c[name] for name in DIMENSIONS]
-    rows = await session.execute(select(Session.id, *columns).where(Session.id.in_(session_ids)))
-    return {id_: SessionDimensions(*dims) for id_, *dims in rows}
 
 
 def _upsert(dialect: str):

@@ -22,6 +22,7 @@ from api.ops import metrics
 from api.usage import budgets, rollup
 from api.usage.models import CostAlert, UsageRecord
 from api.usage.pricing import PriceTable
+from api.usage.rollup import SessionDimensions
 
 TOKEN_COLUMNS = ("input_tokens", "output_tokens", "cache_write_tokens", "cache_read_tokens")
 
@@ -56,7 +57,7 @@ class Bill:
     """The calls one reply took."""
 
     session_id: uuid.UUID
-    user_id: uuid.UUID
+    dimensions: SessionDimensions  # whose session it is
     message_id: uuid.UUID | None
     calls: list[BilledCall]
 
@@ -65,7 +66,7 @@ def _record(bill: Bill, call: BilledCall, prices: PriceTable) -> UsageRecord:
     return UsageRecord(
         session_id=bill.session_id,
         message_id=bill.message_id,
-        user_id=bill.user_id,
+        user_id=bill.dimensions.student_id,
         provider=call.provider,
         model=call.model,
         outcome=call.outcome,
@@ -106,7 +107,7 @@ async def record_calls(
             for session_id, added in totals.items()
         ],
     )
-    dimensions = await rollup.dimensions_of(session, set(totals))
+    dimensions = {bill.session_id: bill.dimensions for bill in bills}
     await rollup.count_calls(session, records, dimensions)
     alerts = await budgets.count_spending(session, records, dimensions)
     after_commit(session, lambda: _observe(records, alerts))
