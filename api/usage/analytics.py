@@ -313,27 +313,10 @@ async def daily_stats(
             _rollup_in(span, scope, DailyUsage.day).group_by(DailyUsage.day)
         )
     }
-    started_day = _utc_day(session, Session.started_at)
-    started = await session.execute(
-        _scoped(
-            select(started_day, func.count())
-            .where(Session.started_at >= span.since, Session.started_at < span.until)
-            .group_by(started_day),
-            scope,
-        )
+    sessions = await _count_per_day(session, scope, span, Session.started_at)
+    errors = await _count_per_day(
+        session, scope, span, ErrorEvent.created_at, join_on=ErrorEvent.session_id
     )
-    sessions = {_as_date(day): count for day, count in started}
-    error_day = _utc_day(session, ErrorEvent.created_at)
-    failed = await session.execute(
-        _scoped(
-            select(error_day, func.count())
-            .where(ErrorEvent.created_at >= span.since, ErrorEvent.created_at < span.until)
-            .group_by(error_day),
-            scope,
-            join_on=ErrorEvent.session_id,
-        )
-    )
-    errors = {_as_date(day): count for day, count in failed}
     return [
         DailyStat(
             day=day,
@@ -343,6 +326,16 @@ async def daily_stats(
         )
         for day in span.days()
     ]
+
+
+async def _count_per_day(
+    session: AsyncSession, scope: Scope, span: DayRange, when, *, join_on=None
+) -> dict[date, int]:
+    """Rows per UTC day of their timestamp `when`, within the range and the scope."""
+    day = _utc_day(session, when)
+    stmt = select(day, func.count()).where(when >= span.since, when < span.until).group_by(day)
+    rows = await session.execute(_scoped(stmt, scope, join_on=join_on))
+    return {_as_date(on): count for on, count in rows}
 
 
 # Error events
