@@ -64,7 +64,8 @@ async def _add(
         | {name: values.get(name, 0) for name in MEASURES}
         for (day, session_id, model), values in sorted(added.items())  # one lock order
     ]
-    await session.execute(_upsert(session.bind.dialect.name), rows)
+    # One row (a turn's messages) goes as a plain execute: executemany costs more for one.
+    await session.execute(_upsert(session.bind.dialect.name), rows[0] if len(rows) == 1 else rows)
 
 
 async def count_messages(
