@@ -9,13 +9,14 @@ from decimal import Decimal
 import strawberry
 from strawberry.scalars import JSON
 
+from api.db.session import after_commit
 from api.graphql.context import Info
 from api.graphql.ids import parse_id, parse_optional_id, to_id
 from api.graphql.permissions import IsAuthenticated
 from api.graphql.relay import Connection
 from api.ops import models as ops_models
 from api.usage import analytics, budgets, live, models
-from api.usage.alerts import COST_ALERTS_CHANNEL, describe
+from api.usage.alerts import COST_ALERTS_CHANNEL, describe, publish
 
 GroupBy = strawberry.enum(analytics.GroupBy, name="UsageGroupBy")
 BudgetScope = strawberry.enum(models.BudgetScope, name="BudgetScope")
@@ -380,8 +381,9 @@ class UsageMutations:
             student_id=parse_optional_id(input.student_id, "studentId"),
             alert_percents=input.alert_percents,
         )
-        budget = await budgets.set_budget(ctx.session, ctx.actor, ctx.settings, fields)
-        return SetBudgetPayload(budget=await _budget_payload(info, budget))
+        done = await budgets.set_budget(ctx.session, ctx.actor, ctx.settings, fields)
+        after_commit(ctx.session, lambda: publish(ctx.runtime.broker, done.alerts))
+        return SetBudgetPayload(budget=await _budget_payload(info, done.budget))
 
     @strawberry.mutation(permission_classes=[IsAuthenticated])
     async def delete_budget(self, info: Info, id: strawberry.ID) -> DeleteBudgetPayload:

@@ -49,6 +49,12 @@ def as_json(alert: CostAlert) -> dict:
     }
 
 
+def publish(broker: Broker, alerts: list[CostAlert]) -> None:
+    """Hand stored alerts to the subscribers, the log and the webhook (after commit)."""
+    for alert in alerts:
+        broker.publish(COST_ALERTS_CHANNEL, alert)
+
+
 class AlertNotifier:
     """Hears the alerts this process stores and tells the log and the webhook."""
 

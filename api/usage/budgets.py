@@ -252,9 +252,17 @@ async def _within_global_cap(
         )
 
 
+@dataclass(frozen=True)
+class BudgetSet:
+    budget: Budget
+    alerts: list[CostAlert]
+    """Shares of the new cap that the period's spending has already reached: they fire
+    now (once per period, as ever), to be published once committed."""
+
+
 async def set_budget(
     session: AsyncSession, actor: Actor, settings: Settings, fields: BudgetFields
-) -> Budget:
+) -> BudgetSet:
     """Create or change the cap for a scope and period."""
     if actor.is_student:
         raise UsageError.forbidden("Only admins and teachers can set budgets.")
@@ -277,11 +285,11 @@ async def set_budget(
     budget.limit_usd, budget.alert_percents = limit, percents
     budget.updated_by_id, budget.updated_at = actor.id, utcnow()
     await session.flush()
-    await _count_period_so_far(session, budget)
-    return budget
+    start, spent = await _count_period_so_far(session, budget)
+    return BudgetSet(budget, await _alerts_reached(session, budget, start, Decimal(-1), spent))
 
 
-async def _count_period_so_far(session: AsyncSession, budget: Budget) -> None:
+async def _count_period_so_far(session: AsyncSession, budget: Budget) -> tuple[date, Decimal]:
     """A new cap starts from what its scope has already spent in the period."""
     start = period_start(budget.period, utcnow())
     end = period_end(budget.period, start).date()
@@ -290,8 +298,9 @@ async def _count_period_so_far(session: AsyncSession, budget: Budget) -> None:
         stmt = stmt.where(DailyUsage.student_id == budget.student_id)
     elif budget.scope is BudgetScope.SECTION:
         stmt = stmt.where(DailyUsage.section_id == budget.section_id)
-    spent = await session.scalar(stmt)
-    await repository.set_spend(session, budget.id, start, spent or Decimal(0))
+    spent = await session.scalar(stmt) or Decimal(0)
+    await repository.set_spend(session, budget.id, start, spent)
+    return start, spent
 
 
 async def delete_budget(session: AsyncSession, actor: Actor, budget_id: uuid.UUID) -> Budget:

@@ -177,6 +177,30 @@ async def test_alerts_are_pushed_to_cost_alert_subscribers(practicum: Practicum,
     assert sorted(a.percent for a in pushed) == [50, 60]
 
 
+async def test_a_cap_set_below_what_was_spent_alerts_at_once(practicum: Practicum, admin):
+    """Spending already past some shares of a new (or lowered) cap: those alerts fire when
+    the cap is set, once, and are pushed like any other."""
+    world = await practicum.world()
+    session_id = await practicum.start(world.student, world)
+    await practicum.send(world.student, session_id)
+    turn = await practicum.billed(session_id)
+    cap = {**scope_of(world, "STUDENT"), "period": "MONTHLY"}
+    async with practicum.runtime.broker.subscribe(COST_ALERTS_CHANNEL) as subscription:
+        budget = await practicum.set_budget(admin, **cap, limitUsd=str(turn * Decimal("1.5")))
+        async with asyncio.timeout(5):
+            pushed = [await anext(aiter(subscription))]
+        assert [a["percent"] for a in await alerts_of(practicum, admin, budget)] == [50]
+
+        await practicum.set_budget(admin, **cap, limitUsd=str(turn * Decimal("0.9")))
+        async with asyncio.timeout(5):
+            pushed += [await anext(aiter(subscription)) for _ in range(2)]
+    stored = await alerts_of(practicum, admin, budget)
+    assert sorted(a["percent"] for a in stored) == [50, 80, 100]  # 50 not again
+    assert sorted(str(a.id) for a in pushed) == sorted(a["id"] for a in stored)
+    assert all(Decimal(a["spentUsd"]) == turn for a in stored)
+    await practicum.delete_budget(admin, budget["id"])
+
+
 async def test_alerts_are_logged_and_posted_as_json_to_the_webhook(make_practicum, admin, caplog):
     with WebhookReceiver() as hook:
         practicum: Practicum = make_practicum(alert_webhook_url=hook.url)
