@@ -7,6 +7,7 @@ transport. A refused request gets RATE_LIMITED with `retryAfter` in seconds.
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 import uuid
@@ -15,11 +16,15 @@ from dataclasses import dataclass
 from limits import RateLimitItem, parse
 from limits.aio.storage import MemoryStorage, Storage
 from limits.aio.strategies import MovingWindowRateLimiter
+from limits.errors import StorageError
 from limits.storage import storage_from_string
 
 from api.config import Settings
 from api.errors import ErrorCode, PracticumError
 from api.ops import metrics
+
+log = logging.getLogger("practicum.limits")
+STORE_WARNING_INTERVAL_SECONDS = 30
 
 
 class RateLimited(PracticumError):
@@ -42,7 +47,9 @@ def storage_for(settings: Settings, key_prefix: str = "practicum") -> Storage:
     if settings.redis_url:
         # The async twin of any Redis URL: redis://, rediss:// (TLS), redis+unix://, ...
         uri = settings.redis_url.removeprefix("async+")
-        return storage_from_string(f"async+{uri}", implementation="redispy", key_prefix=key_prefix)
+        return storage_from_string(
+            f"async+{uri}", implementation="redispy", key_prefix=key_prefix, wrap_exceptions=True
+        )
     return MemoryStorage()
 
 
@@ -50,6 +57,7 @@ class RateLimits:
     def __init__(self, settings: Settings, storage: Storage | None = None) -> None:
         self.storage = storage or storage_for(settings)
         self.window = MovingWindowRateLimiter(self.storage)
+        self._last_warning = -math.inf
         self.per_user = Rule.of(
             "messages_per_user",
             settings.rate_limit_messages_per_user,
@@ -77,7 +85,19 @@ class RateLimits:
         The moving-window hit is atomic per rule (a Lua script on Redis), so concurrent
         requests never overshoot a limit. Rules are tested before any is hit, so that a
         refusal by one rarely costs the quota of another.
+
+        When the limits' store (Redis) cannot be reached, the request goes through: the
+        limits guard against abuse, and a student's message must not fail for their sake.
         """
+        try:
+            await self._take(checks)
+        except StorageError:
+            metrics.RATE_LIMIT_STORE_ERRORS.inc()
+            if time.monotonic() - self._last_warning > STORE_WARNING_INTERVAL_SECONDS:
+                self._last_warning = time.monotonic()
+                log.warning("rate-limit store unreachable: requests go through unlimited")
+
+    async def _take(self, checks: tuple[tuple[Rule, str], ...]) -> None:
         active = [(rule, key) for rule, key in checks if rule.limit is not None]
         for rule, key in active:
             if not await self.window.test(rule.limit, rule.name, key):

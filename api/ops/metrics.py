@@ -26,6 +26,9 @@ TOKENS = Counter("practicum_tokens", "Tokens billed by the providers", ["model",
 COST = Counter("practicum_cost_usd", "Cost of model calls in US dollars", ["model"])
 REPLIES = Counter("practicum_replies", "Replies by how they ended", ["status"])
 RATE_LIMITED = Counter("practicum_rate_limited", "Requests refused by a rate limit", ["rule"])
+RATE_LIMIT_STORE_ERRORS = Counter(
+    "practicum_rate_limit_store_errors", "Requests let through because Redis was unreachable"
+)
 BUDGET_REFUSED = Counter(
     "practicum_budget_refused", "Turns refused because a budget was used up", ["scope", "period"]
 )

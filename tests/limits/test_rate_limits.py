@@ -12,6 +12,7 @@ from collections import Counter
 from decimal import Decimal
 
 import pytest
+from prometheus_client import REGISTRY
 
 from api.accounts.models import Role
 from api.app import create_app
@@ -209,6 +210,24 @@ async def test_processes_sharing_redis_share_the_limits(redis_prefix):
 async def test_practicum_starts_with_a_tls_redis_url(settings):
     app = create_app(settings.model_copy(update={"redis_url": "rediss://redis.example:6380"}))
     await app.state.runtime.close()
+
+
+async def test_messages_go_through_when_redis_cannot_be_reached(settings, caplog):
+    """The limits guard against abuse: a Redis outage must not stop students practising."""
+    unreachable = settings.model_copy(
+        update={"redis_url": "redis://127.0.0.1:1/0", "rate_limit_messages_per_user": "1/minute"}
+    )
+    limits = RateLimits(unreachable)
+    student = uuid.uuid4()
+    let_through = REGISTRY.get_sample_value("practicum_rate_limit_store_errors_total") or 0
+    try:
+        for _ in range(3):  # more than the limit: nothing can count them
+            await limits.message(student)
+    finally:
+        await limits.aclose()
+    assert REGISTRY.get_sample_value("practicum_rate_limit_store_errors_total") == let_through + 3
+    warnings = [r for r in caplog.records if "rate-limit store unreachable" in r.getMessage()]
+    assert len(warnings) == 1  # said once, not on every request
 
 
 # Logins
