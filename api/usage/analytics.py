@@ -23,12 +23,11 @@ from api.errors import FieldChecker
 from api.ops.models import ErrorEvent
 from api.pagination import Order, Page, PageRequest, paginate
 from api.usage.errors import UsageError
-from api.usage.models import DailyUsage
+from api.usage.models import TOKEN_COLUMNS, DailyUsage
 
 NEWEST_ERRORS = Order((ErrorEvent.created_at, ErrorEvent.id), descending=True)
 SHARE = Decimal("0.0001")
 NANO = Decimal("1e-9")
-TOKENS = ("input_tokens", "output_tokens", "cache_write_tokens", "cache_read_tokens")
 POSITIVE_RATING = 4
 
 
@@ -154,7 +153,7 @@ def _sums():
     """The measures summed over rollup rows, labelled by name, cost last."""
     counts = [
         func.coalesce(func.sum(getattr(DailyUsage, name)), 0).label(name)
-        for name in ("messages", "calls", *TOKENS)
+        for name in ("messages", "calls", *TOKEN_COLUMNS)
     ]
     return (*counts, func.sum(DailyUsage.cost).label("cost"))
 

@@ -10,6 +10,9 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from api.db.base import Base, CreatedAtMixin, IdMixin, utcnow
 
+# The four kinds of tokens a provider bills, as sessions, records and the rollup name them.
+TOKEN_COLUMNS = ("input_tokens", "output_tokens", "cache_write_tokens", "cache_read_tokens")
+
 
 class UsageRecord(IdMixin, CreatedAtMixin, Base):
     """One model call as the provider billed it."""

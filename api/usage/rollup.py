@@ -14,9 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.conversations.models import Session
 from api.db.base import utcnow
-from api.usage.models import DailyUsage, UsageRecord
+from api.usage.models import TOKEN_COLUMNS, DailyUsage, UsageRecord
 
-BILLED = ("input_tokens", "output_tokens", "cache_write_tokens", "cache_read_tokens", "cost")
+BILLED = (*TOKEN_COLUMNS, "cost")
 MEASURES = ("sessions", "messages", "calls", *BILLED)
 DIMENSIONS = ("student_id", "client_profile_id", "assignment_id", "section_id")
 Key = tuple[date, uuid.UUID, str]

@@ -20,11 +20,9 @@ from api.db.session import after_commit
 from api.llm.base import Usage
 from api.ops import metrics
 from api.usage import budgets, rollup
-from api.usage.models import CostAlert, UsageRecord
+from api.usage.models import TOKEN_COLUMNS, CostAlert, UsageRecord
 from api.usage.pricing import PriceTable
 from api.usage.rollup import SessionDimensions
-
-TOKEN_COLUMNS = ("input_tokens", "output_tokens", "cache_write_tokens", "cache_read_tokens")
 
 _sessions = Session.__table__
 # One statement for any number of sessions (executemany): totals grow in SQL, so
