@@ -359,11 +359,6 @@ class UsageQueries:
         return Connection.of(page, CostAlert.from_model)
 
 
-async def _budget_payload(info: Info, budget: models.Budget) -> Budget:
-    statuses = await budgets.list_budgets(info.context.session, info.context.actor)
-    return Budget.of(next(s for s in statuses if s.budget.id == budget.id))
-
-
 @strawberry.type
 class UsageMutations:
     @strawberry.mutation(
@@ -383,7 +378,7 @@ class UsageMutations:
         )
         done = await budgets.set_budget(ctx.session, ctx.actor, ctx.settings, fields)
         after_commit(ctx.session, lambda: publish(ctx.runtime.broker, done.alerts))
-        return SetBudgetPayload(budget=await _budget_payload(info, done.budget))
+        return SetBudgetPayload(budget=Budget.of(done.status))
 
     @strawberry.mutation(permission_classes=[IsAuthenticated])
     async def delete_budget(self, info: Info, id: strawberry.ID) -> DeleteBudgetPayload:

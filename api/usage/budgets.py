@@ -8,7 +8,6 @@ cost is checked against every cap it counts toward.
 
 from __future__ import annotations
 
-import logging
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass
@@ -38,10 +37,7 @@ from api.usage.models import (
 )
 from api.usage.rollup import SessionDimensions
 
-log = logging.getLogger("practicum.budgets")
-
 NEWEST_ALERTS = Order((CostAlert.created_at, CostAlert.id), descending=True)
-BUDGETS_IN_ORDER = Order((Budget.scope_key, Budget.period))
 MAX_ALERT_PERCENTS = 10
 
 
@@ -114,14 +110,6 @@ async def check_turn(
 # Counting what was spent, and the alerts
 
 
-def _keys(session: SessionDimensions) -> set[str]:
-    """The scopes whose caps a session's spending counts toward."""
-    keys = {"global", repository.scope_key(BudgetScope.STUDENT, session.student_id)}
-    if session.section_id is not None:
-        keys.add(repository.scope_key(BudgetScope.SECTION, session.section_id))
-    return keys
-
-
 async def count_spending(
     session: AsyncSession,
     records: list[UsageRecord],
@@ -131,7 +119,10 @@ async def count_spending(
     paid = [record for record in records if record.cost]
     if not paid:
         return []
-    scopes = {record.session_id: _keys(sessions[record.session_id]) for record in paid}
+    scopes = {
+        id_: repository.scope_keys(dims.student_id, dims.section_id)
+        for id_, dims in sessions.items()
+    }
     keys = set().union(*scopes.values())
     budgets = {b.scope_key: b for b in await repository.budgets_for_keys(session, keys)}
     if not budgets:
@@ -253,8 +244,19 @@ async def _within_global_cap(
 
 
 @dataclass(frozen=True)
-class BudgetSet:
+class BudgetStatus:
     budget: Budget
+    spent: Decimal
+    period_start: date
+
+    @property
+    def resets_at(self) -> datetime:
+        return period_end(self.budget.period, self.period_start)
+
+
+@dataclass(frozen=True)
+class BudgetSet:
+    status: BudgetStatus
     alerts: list[CostAlert]
     """Shares of the new cap that the period's spending has already reached: they fire
     now (once per period, as ever), to be published once committed."""
@@ -286,7 +288,8 @@ async def set_budget(
     budget.updated_by_id, budget.updated_at = actor.id, utcnow()
     await session.flush()
     start, spent = await _count_period_so_far(session, budget)
-    return BudgetSet(budget, await _alerts_reached(session, budget, start, Decimal(-1), spent))
+    alerts = await _alerts_reached(session, budget, start, Decimal(-1), spent)
+    return BudgetSet(BudgetStatus(budget, spent, start), alerts)
 
 
 async def _count_period_so_far(session: AsyncSession, budget: Budget) -> tuple[date, Decimal]:
@@ -323,14 +326,6 @@ async def get_budget(session: AsyncSession, actor: Actor, budget_id: uuid.UUID) 
     return budget
 
 
-@dataclass(frozen=True)
-class BudgetStatus:
-    budget: Budget
-    spent: Decimal
-    period_start: date
-    resets_at: datetime
-
-
 async def list_budgets(session: AsyncSession, actor: Actor) -> list[BudgetStatus]:
     """The caps the actor may see, with what has been spent in the current period."""
     if actor.is_student:
@@ -343,9 +338,7 @@ async def list_budgets(session: AsyncSession, actor: Actor) -> list[BudgetStatus
     ordered = stmt.order_by(Budget.scope_key, Budget.period)
     for budget, spent in await session.execute(ordered, repository.period_params(day, month)):
         start = day if budget.period is BudgetPeriod.DAILY else month
-        statuses.append(
-            BudgetStatus(budget, spent or Decimal(0), start, period_end(budget.period, start))
-        )
+        statuses.append(BudgetStatus(budget, spent or Decimal(0), start))
     return statuses
 
 

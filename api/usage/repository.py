@@ -18,6 +18,14 @@ def scope_key(scope: BudgetScope, scope_id: uuid.UUID | None) -> str:
     return "global" if scope is BudgetScope.GLOBAL else f"{scope.value.lower()}:{scope_id}"
 
 
+def scope_keys(student_id: uuid.UUID, section_id: uuid.UUID | None) -> set[str]:
+    """The scopes whose caps a session of this student (in this section) counts toward."""
+    keys = {"global", scope_key(BudgetScope.STUDENT, student_id)}
+    if section_id is not None:
+        keys.add(scope_key(BudgetScope.SECTION, section_id))
+    return keys
+
+
 # Each budget with what it has spent in its current period (None before any spending).
 # Built once: the turn's budget check runs it before every reply.
 _CURRENT_PERIOD = case(
@@ -44,10 +52,8 @@ async def budgets_of_session(
     session: AsyncSession, conversation: Session, today: date, month: date
 ) -> list[tuple[Budget, object]]:
     """Every budget a session's spending counts against, with its spending so far."""
-    keys = ["global", scope_key(BudgetScope.STUDENT, conversation.student_id)]
-    if conversation.section_id is not None:
-        keys.append(scope_key(BudgetScope.SECTION, conversation.section_id))
-    rows = await session.execute(_OF_SCOPES, {"keys": keys, **period_params(today, month)})
+    keys = scope_keys(conversation.student_id, conversation.section_id)
+    rows = await session.execute(_OF_SCOPES, {"keys": list(keys), **period_params(today, month)})
     return list(rows)
 
 

@@ -113,7 +113,7 @@ async def test_refused_requests_do_not_use_up_the_quota(limited):
         cap = budgets.BudgetFields(
             BudgetScope.STUDENT, BudgetPeriod.DAILY, "0.001", student_id=alice.user.id
         )
-        budget = (await budgets.set_budget(db, actor(admin), rt.settings, cap)).budget
+        budget = (await budgets.set_budget(db, actor(admin), rt.settings, cap)).status.budget
         await db.commit()
     for _ in range(3):
         assert (await alice.send(talking)).code is ErrorCode.BUDGET_EXCEEDED
