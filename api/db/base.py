@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from sqlalchemy import BigInteger, DateTime, MetaData, TypeDecorator, Uuid
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 NANOS_PER_USD = Decimal(1_000_000_000)
@@ -14,6 +15,11 @@ NANOS_PER_USD = Decimal(1_000_000_000)
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def insert_for(dialect: str):
+    """`insert` with ON CONFLICT clauses for the backend: PostgreSQL's, else SQLite's."""
+    return postgresql.insert if dialect == "postgresql" else sqlite.insert
 
 
 class UTCDateTime(TypeDecorator[datetime]):

@@ -6,11 +6,11 @@ import uuid
 from datetime import date
 
 from sqlalchemy import Date, Select, and_, bindparam, case, or_, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.classes.models import Section
 from api.conversations.models import Session
+from api.db.base import insert_for
 from api.usage.models import Budget, BudgetPeriod, BudgetScope, BudgetSpend, CostAlert
 
 
@@ -84,7 +84,7 @@ async def budgets_for_keys(session: AsyncSession, keys: set[str]) -> list[Budget
 
 
 def _insert(session: AsyncSession):
-    return postgresql.insert if session.bind.dialect.name == "postgresql" else sqlite.insert
+    return insert_for(session.bind.dialect.name)
 
 
 async def add_spend(session: AsyncSession, budget_id, period_start: date, cost) -> object:

@@ -9,11 +9,10 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.conversations.models import Session
-from api.db.base import utcnow
+from api.db.base import insert_for, utcnow
 from api.usage.models import TOKEN_COLUMNS, DailyUsage, UsageRecord
 
 BILLED = (*TOKEN_COLUMNS, "cost")
@@ -42,8 +41,7 @@ class SessionDimensions:
 def _upsert(dialect: str):
     """INSERT … ON CONFLICT DO UPDATE that adds to the measures (built once per dialect)."""
     if dialect not in _statements:
-        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-        stmt = insert(_table)
+        stmt = insert_for(dialect)(_table)
         _statements[dialect] = stmt.on_conflict_do_update(
             index_elements=["day", "session_id", "model"],
             set_={name: _table.c[name] + stmt.excluded[name] for name in MEASURES},
@@ -64,8 +62,7 @@ async def _add(
         | {name: values.get(name, 0) for name in MEASURES}
         for (day, session_id, model), values in sorted(added.items())  # one lock order
     ]
-    # One row (a turn's messages) goes as a plain execute: executemany costs more for one.
-    await session.execute(_upsert(session.bind.dialect.name), rows[0] if len(rows) == 1 else rows)
+    await session.execute(_upsert(session.bind.dialect.name), rows)
 
 
 async def count_messages(
