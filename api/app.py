@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import math
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -25,6 +23,7 @@ from api.db.migrate import current_revision, head_revision
 from api.graphql.context import Context
 from api.graphql.http import GraphQLHTTP
 from api.graphql.schema import build_schema
+from api.limits.rate import seconds_until
 from api.ops import metrics
 from api.ops.logs import RequestIdMiddleware
 from api.runtime import Runtime
@@ -120,8 +119,7 @@ def _http_limits(app: FastAPI, settings: Settings) -> Limiter:
 def _too_many_requests(request: Request, exc: RateLimitExceeded) -> JSONResponse:
     limiter: Limiter = request.app.state.limiter
     limit, keys = request.state.view_rate_limit
-    reset_at = limiter.limiter.get_window_stats(limit, *keys).reset_time
-    retry_after = max(1, math.ceil(reset_at - time.time()))
+    retry_after = seconds_until(limiter.limiter.get_window_stats(limit, *keys).reset_time)
     metrics.RATE_LIMITED.labels(rule="http_per_ip").inc()
     error = {
         "message": f"Too many requests from your address. Try again in {retry_after} s.",

@@ -27,6 +27,11 @@ log = logging.getLogger("practicum.limits")
 STORE_WARNING_INTERVAL_SECONDS = 30
 
 
+def seconds_until(reset_time: float) -> int:
+    """Whole seconds (at least one) until a window frees a request: `retryAfter`."""
+    return max(1, math.ceil(reset_time - time.time()))
+
+
 class RateLimited(PracticumError):
     def __init__(self, message: str, retry_after: int) -> None:
         super().__init__(ErrorCode.RATE_LIMITED, message, retryAfter=retry_after)
@@ -108,7 +113,7 @@ class RateLimits:
 
     async def _refuse(self, rule: Rule, key: str) -> None:
         stats = await self.window.get_window_stats(rule.limit, rule.name, key)
-        retry_after = max(1, math.ceil(stats.reset_time - time.time()))
+        retry_after = seconds_until(stats.reset_time)
         metrics.RATE_LIMITED.labels(rule=rule.name).inc()
         raise RateLimited(f"{rule.message}. Try again in {retry_after} s.", retry_after)
 
