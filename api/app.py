@@ -17,6 +17,7 @@ from starlette.routing import WebSocketRoute
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.fastapi import GraphQLRouter
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from api.config import Settings, get_settings
 from api.db.migrate import current_revision, head_revision
@@ -95,6 +96,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             return JSONResponse({"status": "database not migrated"}, status_code=503)
         return JSONResponse({"status": "ready"})
 
+    if settings.trusted_proxies.strip():
+        # The per-address limits must see the browser's address, not the proxy's.
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)
     app.add_middleware(RequestIdMiddleware)  # outermost: the id covers everything below
     return app
 

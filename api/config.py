@@ -66,6 +66,9 @@ class Settings(BaseSettings):
     rate_limit_logins_per_ip: str = "30/minute"
     rate_limit_logins_per_email: str = "5/minute"
     http_rate_limit_per_ip: str = "6000/minute"  # every HTTP request (slowapi); "" turns off
+    # Peers whose X-Forwarded-For names the real client: the web UI's server (it calls the
+    # API over loopback for every browser) or a reverse proxy. "" believes no one.
+    trusted_proxies: str = "127.0.0.1,::1"
 
     # Budgets and alerts
     budget_alert_percents: list[int] = [50, 80, 100]

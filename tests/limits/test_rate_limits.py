@@ -283,6 +283,33 @@ async def test_logins_are_limited_per_address(limited):
         assert "token" in await login(gql, alice.email, PASSWORD)
 
 
+async def test_behind_a_trusted_proxy_logins_are_limited_per_forwarded_address(limited):
+    """The web UI's server calls the API over loopback for every browser: the per-address
+    limit must count each browser's address (X-Forwarded-For), not the proxy's."""
+    app = limited(rate_limit_logins_per_ip="2/minute")
+
+    async def login_from(peer: str, forwarded_for: str) -> str:
+        async with graphql_from(app, peer) as gql:
+            response = await gql.http.post(
+                "/graphql",
+                json={"query": LOGIN, "variables": {"e": "nobody@school.test", "p": "guess"}},
+                headers={"x-forwarded-for": forwarded_for},
+            )
+            return response.json()["errors"][0]["extensions"]["code"]
+
+    browser_a, browser_b = an_address(), an_address()
+    assert [await login_from("127.0.0.1", browser_a) for _ in range(3)] == [
+        "UNAUTHENTICATED",
+        "UNAUTHENTICATED",
+        "RATE_LIMITED",
+    ]
+    assert await login_from("127.0.0.1", browser_b) == "UNAUTHENTICATED"
+
+    # An untrusted peer cannot pick its address: the header is ignored.
+    stranger = an_address()
+    assert [await login_from(stranger, an_address()) for _ in range(3)][-1] == "RATE_LIMITED"
+
+
 # Every HTTP request, per address (slowapi)
 
 

@@ -74,16 +74,23 @@ class _Http:
 _http = _Http()
 
 
-def _headers(token: str | None) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"} if token else {}
+def _headers(token: str | None, client_ip: str = "") -> dict[str, str]:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    if client_ip:
+        # The API limits logins and requests per address: name the browser's, not ours.
+        headers["X-Forwarded-For"] = client_ip
+    return headers
 
 
-async def execute(operation: str, token: str | None = None, **variables: Any) -> dict[str, Any]:
+async def execute(
+    operation: str, token: str | None = None, client_ip: str = "", **variables: Any
+) -> dict[str, Any]:
     """Run a named query or mutation; returns its `data` or raises `ApiError`."""
     request = GraphQLRequest(document(operation), variable_values=variables or None)
     try:
         session = await _http.session()
-        return await session.execute(request, extra_args={"headers": _headers(token)})
+        headers = _headers(token, client_ip)
+        return await session.execute(request, extra_args={"headers": headers})
     except TransportQueryError as error:
         raise ApiError.from_graphql((error.errors or [{}])[0]) from error
     except TransportServerError as error:

@@ -32,7 +32,9 @@ class AppState(rx.State):
 
     async def _api(self, operation: str, **variables: Any) -> dict[str, Any]:
         """Run a named operation as the signed-in user; raises `ApiError`."""
-        return await execute(operation, self.token or None, **variables)
+        return await execute(
+            operation, self.token or None, self.router.session.client_ip, **variables
+        )
 
     def _signed_out(self, notice: str = "") -> list:
         self.token = ""

@@ -3,7 +3,7 @@
 import reflex as rx
 
 from ui import routes
-from ui.graphql.client import ApiError, execute
+from ui.graphql.client import ApiError
 from ui.state.base import TOKEN_COOKIE, AppState
 
 
@@ -42,7 +42,7 @@ class LoginState(AppState):
         self.submitting = True
         yield
         try:
-            payload = (await execute("Login", email=self.email.strip(), password=self.password))[
+            payload = (await self._api("Login", email=self.email.strip(), password=self.password))[
                 "login"
             ]
         except ApiError as error:
