@@ -3,7 +3,7 @@ shared sizes."""
 
 THEME = dict(
     appearance="light",
-    accent_color="teal",
+    accent_color="indigo",
     gray_color="slate",
     radius="large",
     scaling="100%",

@@ -1,0 +1,77 @@
+"""Every page passes axe-core's WCAG 2 A/AA checks with no serious or critical violation:
+labels, names, contrast, landmarks, headings. axe-core comes from the npm registry
+(tests/audit)."""
+
+from pathlib import Path
+
+import httpx
+import pytest
+
+AXE = Path(__file__).resolve().parents[1] / "audit" / "node_modules" / "axe-core" / "axe.min.js"
+
+PAGES = {
+    None: ["/login"],
+    "student": ["/practice", "/history"],
+    "teacher": ["/profiles", "/profiles/new", "/sections", "/assignments", "/sessions", "/insight"],
+    "admin": ["/admin", "/admin/errors", "/admin/budgets"],
+}
+CASES = [(who, path) for who, paths in PAGES.items() for path in paths]
+
+
+def axe_violations(page) -> list[str]:
+    page.add_script_tag(path=str(AXE))
+    result = page.evaluate(
+        "() => axe.run(document, {runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa']}})"
+    )
+    return [
+        f"{v['impact']}: {v['id']} ({v['help']}) at {[n['target'] for n in v['nodes']][:3]}"
+        for v in result["violations"]
+        if v["impact"] in ("serious", "critical")
+    ]
+
+
+@pytest.mark.skipif(
+    not AXE.exists(), reason="axe-core is not installed (npm ci --prefix tests/audit)"
+)
+@pytest.mark.parametrize("phone", [False, True], ids=["desktop", "phone"])
+@pytest.mark.parametrize(("who", "path"), CASES, ids=[p for _, p in CASES])
+def test_page_has_no_serious_accessibility_violations(open_page, app_url, who, path, phone):
+    page = open_page(who, phone=phone)
+    page.goto(f"{app_url}{path}")
+    page.wait_for_load_state("networkidle")
+    page.wait_for_timeout(500)  # the page's own data has arrived
+    assert axe_violations(page) == []
+
+
+def test_the_chat_page_has_no_serious_accessibility_violations(open_page, app_url):
+    session_id = _a_practice_session(app_url)
+    page = open_page("student")
+    page.goto(f"{app_url}/practice/{session_id}")
+    page.get_by_role("textbox").first.wait_for()
+    assert axe_violations(page) == []
+
+
+def _a_practice_session(app_url: str) -> str:
+    def call(query: str, token: str | None = None, **variables) -> dict:
+        headers = {"authorization": f"Bearer {token}"} if token else {}
+        body = httpx.post(
+            f"{app_url}/graphql",
+            json={"query": query, "variables": variables},
+            headers=headers,
+            timeout=10,
+        ).json()
+        assert "errors" not in body, body
+        return body["data"]
+
+    token = call(
+        "mutation($e: String!, $p: String!) { login(email: $e, password: $p) { token } }",
+        e="student@practicum.local",
+        p="practicum-demo",
+    )["login"]["token"]
+    client_id = call("{ clientProfiles { nodes { id } } }", token)["clientProfiles"]["nodes"][0][
+        "id"
+    ]
+    started = call(
+        "mutation($c: ID!) { startSession(clientId: $c) { session { id } } }", token, c=client_id
+    )
+    return started["startSession"]["session"]["id"]
