@@ -1,12 +1,288 @@
-"""Placeholder until this page is built."""
+"""`/insight` ("Usage"): sessions, tokens, cost and students' ratings for the teacher's
+sections over a range of days."""
 
 import reflex as rx
 
 from ui import routes
+from ui.components.charts import bar_chart, line_chart, metric_card
+from ui.components.feedback import error_callout, loading
+from ui.components.forms import text_input
 from ui.components.layout import page
 from ui.state.base import guard
+from ui.state.teacher_insight import DayRow, FeedbackRow, TeacherInsightState, UsageRow
+
+State = TeacherInsightState
+WIDE_ONLY = ["none", "table-cell"]  # a column left out on a phone, where it would not fit
+SCREEN_READER_ONLY = {
+    "position": "absolute",
+    "width": "1px",
+    "height": "1px",
+    "overflow": "hidden",
+    "clip": "rect(0 0 0 0)",
+    "white_space": "nowrap",
+}
 
 
-@rx.page(route=routes.TEACHER_INSIGHT, title="Practicum", on_load=guard("TEACHER", "ADMIN"))
+def _range_form() -> rx.Component:
+    return rx.form(
+        rx.flex(
+            rx.box(
+                text_input(
+                    "First day (UTC)",
+                    "usage-start",
+                    State.start,
+                    State.set_start,
+                    error=State.start_error,
+                    type="date",
+                ),
+                width=rx.breakpoints(initial="100%", sm="12rem"),
+            ),
+            rx.box(
+                text_input(
+                    "Last day (UTC)",
+                    "usage-end",
+                    State.end,
+                    State.set_end,
+                    error=State.end_error,
+                    type="date",
+                ),
+                width=rx.breakpoints(initial="100%", sm="12rem"),
+            ),
+            rx.button(
+                "Show usage",
+                type="submit",
+                loading=State.loading,
+                margin_top=rx.breakpoints(initial="0.25rem", sm="1.6rem"),
+            ),
+            spacing="3",
+            wrap="wrap",
+            align="start",
+        ),
+        rx.cond(
+            State.range_error,
+            rx.text(
+                State.range_error,
+                id="usage-range-error",
+                size="2",
+                color_scheme="red",
+                role="alert",
+                margin_top="0.5rem",
+            ),
+        ),
+        on_submit=State.show,
+        width="100%",
+    )
+
+
+def _cards() -> rx.Component:
+    s = State.summary
+    return rx.grid(
+        metric_card("Sessions started", s["sessions"], icon="play", test_id="usage-sessions"),
+        metric_card("Sessions completed", s["completed"], icon="circle-check"),
+        metric_card("Messages", s["messages"], icon="messages-square"),
+        metric_card("Tokens", s["tokens"], icon="hash", test_id="usage-tokens"),
+        metric_card("Cost", s["cost"], "US dollars", icon="dollar-sign", test_id="usage-cost"),
+        metric_card("Average cost", s["average"], "per completed session", icon="calculator"),
+        metric_card("Median cost", s["median"], "per completed session", icon="chart-column"),
+        metric_card("From the prompt cache", s["cache"], "of input tokens", icon="database-zap"),
+        columns=rx.breakpoints(initial="2", md="4"),
+        spacing="3",
+        width="100%",
+    )
+
+
+def _header(*names: str, wide_only: tuple[str, ...] = ()) -> rx.Component:
+    """The first column names the row; the others are figures."""
+    return rx.table.header(
+        rx.table.row(
+            *[
+                rx.table.column_header_cell(
+                    name,
+                    justify="end" if i else "start",
+                    display=WIDE_ONLY if name in wide_only else None,
+                )
+                for i, name in enumerate(names)
+            ]
+        )
+    )
+
+
+def _table(caption: str, header: rx.Component, rows, render) -> rx.Component:
+    return rx.box(
+        rx.table.root(
+            rx.el.caption(caption, style=SCREEN_READER_ONLY),
+            header,
+            rx.table.body(rx.foreach(rows, render)),
+            variant="surface",
+            size="1",
+            width="100%",
+        ),
+        width="100%",
+        overflow_x="auto",
+    )
+
+
+def _day_row(row: DayRow) -> rx.Component:
+    return rx.table.row(
+        rx.table.row_header_cell(row.day),
+        rx.table.cell(row.sessions, justify="end"),
+        rx.table.cell(row.tokens, justify="end"),
+        rx.table.cell(row.cost, justify="end"),
+    )
+
+
+def _per_day() -> rx.Component:
+    return rx.vstack(
+        rx.grid(
+            bar_chart("Tokens per day", State.chart, "day", [("tokens", "Tokens")]),
+            line_chart("Cost per day (US dollars)", State.chart, "day", [("cost", "Cost")]),
+            columns=rx.breakpoints(initial="1", md="2"),
+            spacing="3",
+            width="100%",
+        ),
+        rx.el.details(
+            rx.el.summary(
+                "Show the days as a table",
+                style={"cursor": "pointer", "font_weight": "500", "padding": "0.25rem 0"},
+            ),
+            _table(
+                "Sessions, tokens and cost per day",
+                _header("Day", "Sessions", "Tokens", "Cost"),
+                State.daily,
+                _day_row,
+            ),
+            width="100%",
+        ),
+        spacing="2",
+        width="100%",
+    )
+
+
+def _usage_row(row: UsageRow) -> rx.Component:
+    return rx.table.row(
+        rx.table.row_header_cell(row.label),
+        rx.table.cell(row.sessions, justify="end"),
+        rx.table.cell(row.messages, justify="end", display=WIDE_ONLY),
+        rx.table.cell(row.tokens, justify="end"),
+        rx.table.cell(row.cost, justify="end"),
+    )
+
+
+def _usage_by(title: str, first_column: str, rows, empty: str) -> rx.Component:
+    return rx.vstack(
+        rx.heading(title, size="4", as_="h2"),
+        rx.cond(
+            rows.length() > 0,
+            _table(
+                title,
+                _header(
+                    first_column,
+                    "Sessions",
+                    "Messages",
+                    "Tokens",
+                    "Cost",
+                    wide_only=("Messages",),
+                ),
+                rows,
+                _usage_row,
+            ),
+            rx.text(empty, size="2", color_scheme="gray"),
+        ),
+        spacing="2",
+        width="100%",
+    )
+
+
+def _feedback_row(row: FeedbackRow) -> rx.Component:
+    return rx.table.row(
+        rx.table.row_header_cell(row.client),
+        rx.table.cell(row.ratings, justify="end"),
+        rx.table.cell(row.average, justify="end"),
+        rx.table.cell(row.positive, justify="end"),
+    )
+
+
+def _feedback() -> rx.Component:
+    return rx.vstack(
+        rx.heading("Students' ratings by client", size="4", as_="h2"),
+        rx.text(
+            "Ratings students gave when they ended a session; positive means 4 or 5 out of 5.",
+            size="2",
+            color_scheme="gray",
+        ),
+        rx.cond(
+            State.feedback.length() > 0,
+            _table(
+                "Students' ratings by client",
+                _header("Client", "Ratings", "Average", "Positive"),
+                State.feedback,
+                _feedback_row,
+            ),
+            rx.text("No ratings in this period.", size="2", color_scheme="gray"),
+        ),
+        spacing="2",
+        width="100%",
+    )
+
+
+def _figures() -> rx.Component:
+    return rx.vstack(
+        rx.text(State.period, size="2", color_scheme="gray", data_testid="usage-period"),
+        rx.cond(
+            State.summary["tokens"] == "0",
+            rx.callout(
+                "Nothing was used in this period. Choose a longer range, or publish an "
+                "assignment so that your students can practise.",
+                icon="info",
+                width="100%",
+            ),
+        ),
+        _cards(),
+        rx.cond(State.summary["tokens"] != "0", _per_day()),
+        rx.grid(
+            _usage_by(
+                "Usage by student",
+                "Student",
+                State.by_student,
+                "No student practised in this period.",
+            ),
+            _usage_by(
+                "Usage by client", "Client", State.by_client, "No client was used in this period."
+            ),
+            columns=rx.breakpoints(initial="1", lg="2"),
+            spacing="5",
+            width="100%",
+        ),
+        _feedback(),
+        rx.text(
+            "Costs are in US dollars, exact, as the model providers charge them. ",
+            rx.link("Read the transcripts", href=routes.TEACHER_SESSIONS),
+            " to see single sessions.",
+            size="2",
+            color_scheme="gray",
+        ),
+        spacing="5",
+        width="100%",
+    )
+
+
+@rx.page(
+    route=routes.TEACHER_INSIGHT,
+    title="Usage · Practicum",
+    on_load=[guard("TEACHER", "ADMIN"), TeacherInsightState.open],
+)
 def teacher_insight() -> rx.Component:
-    return page("teacher_insight")
+    return page(
+        "Usage",
+        rx.text(
+            "Practice sessions, tokens, cost and feedback in your sections.",
+            color_scheme="gray",
+        ),
+        _range_form(),
+        error_callout(State.error),
+        rx.cond(
+            State.period != "",
+            rx.box(_figures(), opacity=rx.cond(State.loading, "0.6", "1"), width="100%"),
+            rx.cond(State.loading, loading("Loading usage…")),
+        ),
+    )

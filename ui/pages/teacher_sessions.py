@@ -1,12 +1,211 @@
-"""Placeholder until this page is built."""
+"""`/sessions` ("Transcripts"): the practice sessions of the teacher's students, each linking
+to its transcript, with tokens and cost."""
 
 import reflex as rx
 
 from ui import routes
+from ui.components.feedback import empty_state, error_callout, loading
+from ui.components.forms import field
 from ui.components.layout import page
 from ui.state.base import guard
+from ui.state.teacher_sessions import ALL, SessionRow, TeacherSessionsState
+
+COLUMNS = [
+    "Student",
+    "Client",
+    "Started",
+    "Status",
+    "Messages",
+    "Tokens",
+    "Cost",
+    "Rating",
+    "Transcript",
+]
+NUMERIC = {"Messages", "Tokens", "Cost"}
 
 
-@rx.page(route=routes.TEACHER_SESSIONS, title="Practicum", on_load=guard("TEACHER", "ADMIN"))
+def _select(label: str, name: str, value, on_change, *items: rx.Component) -> rx.Component:
+    return rx.box(
+        field(
+            label,
+            name,
+            rx.select.root(
+                rx.select.trigger(id=name, width="100%"),
+                rx.select.content(*items, position="popper"),
+                value=value,
+                on_change=on_change,
+            ),
+        ),
+        width=rx.breakpoints(initial="100%", sm="14rem"),
+    )
+
+
+def _filters() -> rx.Component:
+    return rx.flex(
+        _select(
+            "Status",
+            "filter-status",
+            TeacherSessionsState.status,
+            TeacherSessionsState.set_status,
+            rx.select.item("All sessions", value=ALL),
+            rx.select.item("In progress", value="ACTIVE"),
+            rx.select.item("Ended", value="COMPLETED"),
+        ),
+        _select(
+            "Client",
+            "filter-client",
+            TeacherSessionsState.client_id,
+            TeacherSessionsState.set_client_id,
+            rx.select.item("All clients", value=ALL),
+            rx.foreach(TeacherSessionsState.clients, lambda c: rx.select.item(c.name, value=c.id)),
+        ),
+        spacing="3",
+        wrap="wrap",
+        width="100%",
+    )
+
+
+def _status(row: SessionRow) -> rx.Component:
+    return rx.badge(row.status, color_scheme=rx.cond(row.active, "blue", "gray"))
+
+
+def _transcript_link(row: SessionRow) -> rx.Component:
+    return rx.link(
+        "Transcript",
+        href=row.href,
+        aria_label="Transcript of " + row.student + " with " + row.client + ", " + row.started,
+        weight="medium",
+        white_space="nowrap",
+    )
+
+
+def _table_row(row: SessionRow) -> rx.Component:
+    return rx.table.row(
+        rx.table.row_header_cell(row.student),
+        rx.table.cell(row.client),
+        rx.table.cell(row.started, white_space="nowrap"),
+        rx.table.cell(_status(row)),
+        rx.table.cell(row.messages, justify="end"),
+        rx.table.cell(row.tokens, justify="end", data_testid="session-tokens"),
+        rx.table.cell(row.cost, justify="end", white_space="nowrap", data_testid="session-cost"),
+        rx.table.cell(row.rating),
+        rx.table.cell(_transcript_link(row)),
+        data_testid="session-row",
+    )
+
+
+def _table() -> rx.Component:
+    return rx.table.root(
+        rx.table.header(
+            rx.table.row(
+                *[
+                    rx.table.column_header_cell(
+                        name,
+                        justify="end" if name in NUMERIC else "start",
+                    )
+                    for name in COLUMNS
+                ]
+            )
+        ),
+        rx.table.body(rx.foreach(TeacherSessionsState.rows, _table_row)),
+        variant="surface",
+        width="100%",
+    )
+
+
+def _figure(label: str, value) -> rx.Component:
+    return rx.vstack(
+        rx.text(label, size="1", color_scheme="gray"),
+        rx.text(value, size="2", weight="medium"),
+        spacing="0",
+    )
+
+
+def _card(row: SessionRow) -> rx.Component:
+    return rx.card(
+        rx.vstack(
+            rx.flex(
+                rx.text(row.student, weight="bold"),
+                _status(row),
+                justify="between",
+                align="center",
+                width="100%",
+            ),
+            rx.text("with " + row.client + " · " + row.started, size="2", color_scheme="gray"),
+            rx.grid(
+                _figure("Messages", row.messages),
+                _figure("Tokens", row.tokens),
+                _figure("Cost", row.cost),
+                _figure("Rating", row.rating),
+                columns="4",
+                spacing="2",
+                width="100%",
+            ),
+            _transcript_link(row),
+            spacing="2",
+            width="100%",
+        ),
+        width="100%",
+        data_testid="session-card",
+    )
+
+
+def _sessions() -> rx.Component:
+    return rx.fragment(
+        rx.box(_table(), display=["none", "none", "block"], width="100%", overflow_x="auto"),
+        rx.vstack(
+            rx.foreach(TeacherSessionsState.rows, _card),
+            display=["flex", "flex", "none"],
+            spacing="3",
+            width="100%",
+        ),
+        rx.cond(
+            TeacherSessionsState.has_more,
+            rx.button(
+                "Load more",
+                on_click=TeacherSessionsState.load_more,
+                loading=TeacherSessionsState.loading_more,
+                variant="soft",
+                align_self="center",
+            ),
+        ),
+    )
+
+
+def _empty() -> rx.Component:
+    return rx.cond(
+        TeacherSessionsState.filtered,
+        empty_state(
+            "No sessions match",
+            "Try another status or client, or choose “All”.",
+            icon="search-x",
+        ),
+        empty_state(
+            "No practice sessions yet",
+            "When your students practise with your clients, their sessions appear here.",
+            icon="messages-square",
+            action=rx.link("Check your assignments are published", href=routes.ASSIGNMENTS),
+        ),
+    )
+
+
+@rx.page(
+    route=routes.TEACHER_SESSIONS,
+    title="Transcripts · Practicum",
+    on_load=[guard("TEACHER", "ADMIN"), TeacherSessionsState.load],
+)
 def teacher_sessions() -> rx.Component:
-    return page("teacher_sessions")
+    return page(
+        "Transcripts",
+        rx.text(
+            "Your students' practice sessions, newest first. Open one to read the conversation.",
+            color_scheme="gray",
+        ),
+        _filters(),
+        error_callout(TeacherSessionsState.error),
+        rx.cond(
+            TeacherSessionsState.loading,
+            loading("Loading sessions…"),
+            rx.cond(TeacherSessionsState.rows.length() > 0, _sessions(), _empty()),
+        ),
+    )

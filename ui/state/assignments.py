@@ -1,0 +1,266 @@
+"""The teacher's assignments: which clients a section practises with, by when; publishing."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from datetime import date
+
+import reflex as rx
+
+from ui.graphql.client import ApiError
+from ui.state.base import AppState
+from ui.state.class_format import readable_time
+from ui.theme import DIFFICULTY_LABELS
+
+END_OF_DAY = "23:59"
+FORM_FIELDS = {"sectionId", "title", "instructions", "dueAt", "clientProfileIds"}
+
+
+@dataclasses.dataclass
+class Option:
+    id: str = ""
+    name: str = ""
+
+
+@dataclasses.dataclass
+class ClientChoice:
+    id: str = ""
+    name: str = ""
+    difficulty: str = ""  # "3 · Moderate"
+
+
+@dataclasses.dataclass
+class AssignmentRow:
+    id: str = ""
+    title: str = ""
+    instructions: str = ""
+    published: bool = False
+    due: str = ""
+    published_at: str = ""
+    clients: list[ClientChoice] = dataclasses.field(default_factory=list)
+
+
+@dataclasses.dataclass
+class SectionGroup:
+    id: str = ""
+    name: str = ""
+    assignments: list[AssignmentRow] = dataclasses.field(default_factory=list)
+
+
+def _client(node: dict) -> ClientChoice:
+    level = node["difficulty"]
+    return ClientChoice(node["id"], node["name"], f"{level} · {DIFFICULTY_LABELS.get(level, '')}")
+
+
+def _assignment(node: dict) -> AssignmentRow:
+    return AssignmentRow(
+        id=node["id"],
+        title=node["title"],
+        instructions=node["instructions"],
+        published=node["status"] == "PUBLISHED",
+        due=readable_time(node["dueAt"]),
+        published_at=readable_time(node["publishedAt"]),
+        clients=[_client(c) for c in node["clientProfiles"]],
+    )
+
+
+def _due_at(day: str, time: str) -> str:
+    """The due date as the API takes it (UTC), or "" for none; raises ValueError."""
+    if not day and not time:
+        return ""
+    if not day:
+        raise ValueError("Choose a date as well as a time, or clear the time.")
+    try:
+        date.fromisoformat(day)
+    except ValueError:
+        raise ValueError("Enter the date as YYYY-MM-DD.") from None
+    time = time or END_OF_DAY
+    if not re.fullmatch(r"\d{2}:\d{2}", time):
+        raise ValueError("Enter the time as HH:MM (24-hour, UTC).")
+    return f"{day}T{time}:00Z"
+
+
+class AssignmentsState(AppState):
+    groups: list[SectionGroup] = []
+    sections: list[Option] = []
+    clients: list[ClientChoice] = []
+    loading: bool = True
+    error: str = ""
+    message: str = ""
+
+    form_open: bool = False
+    section_id: str = ""
+    title: str = ""
+    instructions: str = ""
+    due_day: str = ""
+    due_time: str = ""
+    chosen: list[str] = []
+    saving: bool = False
+    section_error: str = ""
+    title_error: str = ""
+    instructions_error: str = ""
+    due_error: str = ""
+    clients_error: str = ""
+    form_error: str = ""
+
+    confirm_id: str = ""  # the draft whose publishing waits for confirmation
+    confirm_title: str = ""
+    confirm_section: str = ""
+    publishing: bool = False
+    publish_error: str = ""
+
+    @rx.event
+    def set_section_id(self, value: str):
+        self.section_id, self.section_error = value, ""
+
+    @rx.event
+    def set_title(self, value: str):
+        self.title, self.title_error = value, ""
+
+    @rx.event
+    def set_instructions(self, value: str):
+        self.instructions, self.instructions_error = value, ""
+
+    @rx.event
+    def set_due_day(self, value: str):
+        self.due_day, self.due_error = value, ""
+
+    @rx.event
+    def set_due_time(self, value: str):
+        self.due_time, self.due_error = value, ""
+
+    @rx.event
+    def toggle_client(self, client_id: str, checked: bool):
+        chosen = [c for c in self.chosen if c != client_id]
+        self.chosen = [*chosen, client_id] if checked else chosen
+        self.clients_error = ""
+
+    @rx.event
+    def open_form(self):
+        self.form_open, self.message = True, ""
+        if not self.section_id and len(self.sections) == 1:
+            self.section_id = self.sections[0].id
+
+    @rx.event
+    def close_form(self):
+        self.form_open = False
+        self._clear_errors()
+
+    def _clear_errors(self) -> None:
+        self.section_error = self.title_error = self.instructions_error = ""
+        self.due_error = self.clients_error = self.form_error = ""
+
+    def _clear_form(self) -> None:
+        self.title = self.instructions = self.due_day = self.due_time = ""
+        self.chosen = []
+
+    @rx.event
+    async def load(self):
+        self.error = ""
+        self.loading = not self.sections
+        yield
+        try:
+            data = await self._api("TeacherAssignments")
+        except ApiError as error:
+            self.loading = False
+            if (redirect := self._on_error(error)) is not None:
+                yield redirect
+                return
+            self.error = f"Your assignments could not be loaded. {error.message}"
+            return
+        self.sections = [Option(s["id"], s["name"]) for s in data["sections"]["nodes"]]
+        self.clients = [_client(c) for c in data["clientProfiles"]["nodes"]]
+        self._group(data["assignments"]["nodes"])
+        self.loading = False
+
+    def _group(self, nodes: list[dict]) -> None:
+        by_section = {s.id: SectionGroup(s.id, s.name) for s in self.sections}
+        for node in nodes:
+            section = node["section"] or {"id": "", "name": "No section"}
+            group = by_section.setdefault(section["id"], SectionGroup(**section))
+            group.assignments.append(_assignment(node))
+        self.groups = list(by_section.values())
+
+    @rx.event
+    async def create(self, _form: dict):
+        self._clear_errors()
+        self.message = ""
+        if not self.section_id:
+            self.section_error = "Choose the section this assignment is for."
+        try:
+            due_at = _due_at(self.due_day, self.due_time)
+        except ValueError as problem:
+            self.due_error, due_at = str(problem), ""
+        if self.section_error or self.due_error:
+            return
+        self.saving = True
+        yield
+        new = {
+            "sectionId": self.section_id,
+            "title": self.title,
+            "instructions": self.instructions,
+            "clientProfileIds": self.chosen,
+            "dueAt": due_at or None,
+        }
+        try:
+            created = (await self._api("CreateAssignment", input=new))["createAssignment"]
+        except ApiError as error:
+            self.saving = False
+            if (redirect := self._on_error(error)) is not None:
+                yield redirect
+                return
+            self._show_field_errors(error)
+            return
+        self.saving = False
+        self.form_open = False
+        self._clear_form()
+        self.message = (
+            f"“{created['assignment']['title']}” is saved as a draft. Publish it when the "
+            "section's students should see it."
+        )
+        yield AssignmentsState.load
+
+    def _show_field_errors(self, error: ApiError) -> None:
+        fields = error.fields
+        self.section_error = fields.get("sectionId", "")
+        self.title_error = fields.get("title", "")
+        self.instructions_error = fields.get("instructions", "")
+        self.due_error = fields.get("dueAt", "")
+        self.clients_error = fields.get("clientProfileIds", "")
+        shown_by_field = fields and set(fields) <= FORM_FIELDS
+        self.form_error = "Please fix the fields marked below." if shown_by_field else error.message
+
+    @rx.event
+    def ask_publish(self, assignment_id: str, title: str, section: str):
+        self.confirm_id, self.confirm_title, self.confirm_section = assignment_id, title, section
+        self.publish_error = ""
+
+    @rx.event
+    def cancel_publish(self):
+        self.confirm_id = ""
+
+    @rx.event
+    def confirm_open_change(self, is_open: bool):
+        if not is_open:
+            self.confirm_id = ""
+
+    @rx.event
+    async def publish(self):
+        self.publishing, self.publish_error = True, ""
+        yield
+        try:
+            await self._api("PublishAssignment", id=self.confirm_id)
+        except ApiError as error:
+            self.publishing = False
+            if (redirect := self._on_error(error)) is not None:
+                yield redirect
+                return
+            self.publish_error = error.message
+            return
+        self.publishing, self.confirm_id = False, ""
+        self.message = (
+            f"“{self.confirm_title}” is published: students of {self.confirm_section} can "
+            "now practise with its clients."
+        )
+        yield AssignmentsState.load
