@@ -63,6 +63,9 @@ def app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         # Replies long enough to be seen streaming and to be stopped.
         PRACTICUM_SIMULATOR_DELAY_SECONDS="0.06",
         PRACTICUM_RATE_LIMIT_MESSAGES_PER_USER="100/minute",
+        # Every test signs in through the page; many share the demo accounts.
+        PRACTICUM_RATE_LIMIT_LOGINS_PER_EMAIL="200/minute",
+        PRACTICUM_RATE_LIMIT_LOGINS_PER_IP="600/minute",
         PRACTICUM_LOG_FORMAT="text",
     )
     log_path = workdir / "make-run.log"
@@ -171,6 +174,7 @@ def open_page(browser: Browser, app_url: str) -> Iterator[Callable[..., Page]]:
 
 def screenshot(page: Page, name: str) -> Path:
     """Save the whole page as test-artifacts/screenshots/<name>.png (after fonts settle)."""
+    page.evaluate("window.scrollTo(0, 0)")  # else the sticky bar is drawn mid-page
     page.wait_for_timeout(300)
     path = _artifacts() / "screenshots" / f"{name}.png"
     page.screenshot(path=path, full_page=True)

@@ -140,7 +140,7 @@ def page(title, *children, max_width: str = CONTENT_MAX_WIDTH, actions=None) -> 
                 *([actions] if actions is not None else []),
                 align="center",
                 wrap="wrap",
-                gap="3",
+                spacing="3",
                 width="100%",
             ),
             rx.vstack(*children, spacing="4", width="100%", align="stretch", margin_top="1rem"),
