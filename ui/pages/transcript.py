@@ -1,12 +1,149 @@
-"""Placeholder until this page is built."""
+"""A session's transcript: every message with its time, tokens and cost, model, status
+and the student's feedback. Students read their own; teachers and admins review."""
 
 import reflex as rx
 
 from ui import routes
+from ui.components.chat import chat_bubble
+from ui.components.feedback import error_callout, loading
 from ui.components.layout import page
 from ui.state.base import guard
+from ui.state.transcript import TranscriptState
+from ui.theme import READING_MAX_WIDTH
+
+T = TranscriptState
 
 
-@rx.page(route=routes.TRANSCRIPT, title="Practicum", on_load=guard())
+@rx.page(
+    route=routes.TRANSCRIPT,
+    title="Transcript · Practicum",
+    on_load=[guard("STUDENT", "TEACHER", "ADMIN"), T.load],
+)
 def transcript() -> rx.Component:
-    return page("transcript")
+    return page(
+        rx.cond(T.loading | (T.client_name == ""), "Transcript", "Session with " + T.client_name),
+        _back_link(),
+        rx.cond(
+            T.loading,
+            loading("Loading the transcript…"),
+            rx.cond(T.error, error_callout(T.error), _transcript()),
+        ),
+        max_width=READING_MAX_WIDTH,
+        actions=rx.cond(
+            T.can_resume,
+            rx.button(
+                rx.link("Resume the session", href=routes.session(T.shown_id)), as_child=True
+            ),
+        ),
+    )
+
+
+def _back_link() -> rx.Component:
+    return rx.cond(
+        T.user_role == "STUDENT",
+        rx.link("← My sessions", href=routes.HISTORY, size="2"),
+        rx.link("← Transcripts", href=routes.TEACHER_SESSIONS, size="2"),
+    )
+
+
+def _item(label: str, value) -> rx.Component:
+    return rx.data_list.item(
+        rx.data_list.label(label, min_width="8rem"),
+        rx.data_list.value(value),
+    )
+
+
+def _transcript() -> rx.Component:
+    return rx.fragment(
+        rx.grid(
+            _summary(),
+            _usage(),
+            columns=rx.breakpoints(initial="1", sm="2"),
+            spacing="4",
+            width="100%",
+        ),
+        _feedback(),
+        rx.heading("Conversation", as_="h2", size="5", margin_top="0.5rem"),
+        rx.cond(
+            T.messages.length() > 0,
+            rx.vstack(
+                rx.foreach(
+                    T.messages,
+                    lambda m: chat_bubble(m, T.client_name, T.student_label, full_time=True),
+                ),
+                spacing="3",
+                width="100%",
+            ),
+            rx.text("No messages were sent in this session.", color_scheme="gray"),
+        ),
+    )
+
+
+def _summary() -> rx.Component:
+    return rx.card(
+        rx.heading("Session", as_="h2", size="3", margin_bottom="0.75rem"),
+        rx.data_list.root(
+            rx.cond(T.user_role != "STUDENT", _item("Student", T.student_name)),
+            _item("Client", T.client_name + " (" + T.difficulty + ")"),
+            rx.cond(T.assignment != "", _item("Assignment", T.assignment)),
+            _item("Started", T.started),
+            _item("Ended", rx.cond(T.ended_at != "", T.ended_at, "Not yet")),
+            _item(
+                "Status",
+                rx.badge(
+                    T.status_label, color_scheme=rx.cond(T.status == "ACTIVE", "green", "gray")
+                ),
+            ),
+            _item(
+                "Model",
+                rx.text(
+                    T.model,
+                    rx.cond(T.is_simulator, " (offline simulator, no AI model)", ""),
+                ),
+            ),
+            _item("Messages", T.message_count),
+            size="2",
+            orientation="horizontal",
+        ),
+        width="100%",
+    )
+
+
+def _usage() -> rx.Component:
+    return rx.card(
+        rx.heading("Tokens and cost", as_="h2", size="3", margin_bottom="0.75rem"),
+        rx.data_list.root(
+            _item("Input", T.input_tokens),
+            _item("Output", T.output_tokens),
+            _item("Cache write", T.cache_write_tokens),
+            _item("Cache read", T.cache_read_tokens),
+            _item("Total tokens", T.total_tokens),
+            _item("Estimated cost", rx.text("$" + T.estimated_cost, data_testid="transcript-cost")),
+            size="2",
+            orientation="horizontal",
+        ),
+        width="100%",
+    )
+
+
+def _feedback() -> rx.Component:
+    return rx.card(
+        rx.heading("Feedback", as_="h2", size="3", margin_bottom="0.5rem"),
+        rx.cond(
+            T.rating > 0,
+            rx.vstack(
+                rx.text(
+                    "Rating: ",
+                    rx.text(T.rating, "/5", as_="span", weight="bold"),
+                    " · ",
+                    T.rated_at,
+                    size="2",
+                    data_testid="transcript-rating",
+                ),
+                rx.cond(T.comment != "", rx.blockquote(T.comment, size="2")),
+                spacing="2",
+            ),
+            rx.text("No feedback was given for this session.", size="2", color_scheme="gray"),
+        ),
+        width="100%",
+    )

@@ -1,0 +1,135 @@
+"""A conversation on screen: chat bubbles (the student on the right, the client on the
+left), the reply streaming in, and the list that keeps the newest message in view."""
+
+import reflex as rx
+
+STATUS_BADGES = {
+    "CANCELLED": ("Stopped", "amber"),
+    "FAILED": ("Not answered", "red"),
+    "INTERRUPTED": ("Interrupted", "red"),
+    "STREAMING": ("Writing…", "gray"),
+}
+
+
+def _status_badge(status, fallback) -> rx.Component:
+    return rx.fragment(
+        rx.match(
+            status,
+            *[
+                (key, rx.badge(label, color_scheme=colour, variant="soft", size="1"))
+                for key, (label, colour) in STATUS_BADGES.items()
+            ],
+            rx.fragment(),
+        ),
+        rx.cond(fallback, rx.badge("Fallback reply", color_scheme="gray", size="1")),
+    )
+
+
+def _bubble(is_user, sender, when, body: rx.Component, badges: rx.Component, **props):
+    return rx.flex(
+        rx.box(
+            rx.flex(
+                rx.text(sender, size="1", weight="bold"),
+                rx.text(when, size="1", color_scheme="gray"),
+                badges,
+                align="center",
+                spacing="2",
+                wrap="wrap",
+            ),
+            body,
+            background_color=rx.cond(is_user, rx.color("accent", 4), rx.color("gray", 3)),
+            border=f"1px solid {rx.color('gray', 4)}",
+            border_radius=rx.cond(is_user, "1rem 1rem 0.25rem 1rem", "1rem 1rem 1rem 0.25rem"),
+            padding="0.5rem 0.875rem 0.625rem",
+            max_width="min(85%, 38rem)",
+            min_width="6rem",
+        ),
+        justify=rx.cond(is_user, "end", "start"),
+        width="100%",
+        **props,
+    )
+
+
+def _body(text, **props) -> rx.Component:
+    return rx.text(
+        text,
+        **props,
+        size="3",
+        white_space="pre-wrap",
+        overflow_wrap="anywhere",
+        margin_top="0.125rem",
+    )
+
+
+def chat_bubble(message, client_name, student="You", full_time: bool = False) -> rx.Component:
+    """One stored message (a `ChatMessage` var); `student` names the student ("You" when
+    they are the reader); `full_time` shows the date too."""
+    is_user = message.role == "USER"
+    return _bubble(
+        is_user,
+        rx.cond(is_user, student, client_name),
+        message.time if full_time else message.clock,
+        rx.cond(
+            message.content != "",
+            _body(message.content),
+            rx.text("No reply", size="2", color_scheme="gray", font_style="italic"),
+        ),
+        _status_badge(message.status, message.fallback),
+        data_testid="message",
+        data_role=message.role,
+        data_status=message.status,
+    )
+
+
+def streaming_bubble(text, client_name) -> rx.Component:
+    """The reply being generated; until its first word, the client is 'typing'."""
+    return _bubble(
+        False,
+        client_name,
+        "now",
+        rx.cond(
+            text != "",
+            _body(text, data_testid="streaming-text"),
+            rx.hstack(
+                rx.spinner(size="1"),
+                rx.text(client_name, " is typing…", size="2", color_scheme="gray"),
+                align="center",
+                padding_y="0.25rem",
+            ),
+        ),
+        _status_badge("STREAMING", False),
+        data_testid="streaming-reply",
+    )
+
+
+def message_list(
+    messages, client_name, student, reply_text, streaming, empty, **props
+) -> rx.Component:
+    """Stored messages in order, then the streaming reply (announced politely to screen
+    readers); `empty` shows when there is nothing yet. Scrolls to the newest message
+    unless the reader has scrolled up."""
+    return rx.auto_scroll(
+        rx.vstack(
+            rx.cond(
+                (messages.length() == 0) & ~streaming,
+                empty,
+            ),
+            rx.foreach(messages, lambda message: chat_bubble(message, client_name, student)),
+            rx.box(
+                rx.cond(streaming, streaming_bubble(reply_text, client_name)),
+                aria_live="polite",
+                width="100%",
+            ),
+            spacing="3",
+            width="100%",
+            padding="0.75rem",
+        ),
+        role="region",
+        aria_label="Conversation",
+        tab_index=0,
+        width="100%",
+        border=f"1px solid {rx.color('gray', 5)}",
+        border_radius="var(--radius-4)",
+        background_color=rx.color("gray", 1),
+        **props,
+    )

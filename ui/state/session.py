@@ -1,0 +1,443 @@
+"""The chat: a practice session as it happens. The reply streams in from the
+`sessionEvents` subscription, watched by a background task for as long as the page is open;
+what the student typed stays in the box until the API has stored it."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from typing import Any
+
+import reflex as rx
+
+from ui.graphql.client import UNREACHABLE, ApiError, execute, subscribe
+from ui.state.base import AppState
+from ui.state.conversation import (
+    SIMULATOR_MODEL,
+    ChatMessage,
+    difficulty_text,
+    load_session,
+    upsert,
+)
+
+logger = logging.getLogger(__name__)
+
+MESSAGE_BOX = "message"  # the id (and form name) of the send box
+DRAFT = "draft"  # the form's hidden field naming the message being written
+RETRYABLE = ("FAILED", "INTERRUPTED")
+FINAL = ("COMPLETE", "CANCELLED")
+NOT_ANSWERED = {
+    "FAILED": "The client's reply could not be generated. Your message is saved.",
+    "INTERRUPTED": "The client's reply was interrupted. Your message is saved.",
+}
+RATING_LABELS = {"1": "Poor", "2": "Fair", "3": "Good", "4": "Very good", "5": "Excellent"}
+LONGEST_WAIT_SECONDS = 15  # between attempts to reconnect to the session's events
+
+
+class SessionState(AppState):
+    loading: bool = True
+    load_error: str = ""
+    shown_id: str = ""  # the session on the screen
+
+    status: str = ""  # ACTIVE | COMPLETED
+    model: str = ""
+    client_id: str = ""
+    client_name: str = ""
+    difficulty: str = ""
+    concern: str = ""
+    assignment_title: str = ""
+    student_id: str = ""
+    student_name: str = ""
+    total_tokens: int = 0
+    estimated_cost: str = "0"
+
+    messages: list[ChatMessage] = []
+    reply_id: str = ""  # the reply streaming in, shown apart from the stored messages
+    reply_text: str = ""
+    failed_id: str = ""  # the latest reply, when it failed
+    failed_reason: str = ""
+    failed_retryable: bool = False
+
+    draft_id: str = ""  # changes once a message is sent: a second submit of it is ignored
+    error: str = ""  # what went wrong with the last action, and what to do next
+    content_error: str = ""  # the API's word on the message itself
+    sending: bool = False
+    stopping: bool = False
+    retrying: bool = False
+    ending: bool = False
+    reconnecting: bool = False
+
+    rating: str = ""
+    comment: str = ""
+    rating_error: str = ""
+    rating_saving: bool = False
+    rated: bool = False
+
+    _pending_text: str = ""  # the text last sent, and its idempotency key for a resend
+    _pending_key: str = ""
+    _watch: int = 0  # bumped to retire the background task watching the previous page
+
+    @rx.var
+    def streaming(self) -> bool:
+        return self.reply_id != ""
+
+    @rx.var
+    def is_simulator(self) -> bool:
+        return self.model == SIMULATOR_MODEL
+
+    @rx.var
+    def is_own(self) -> bool:
+        return self.student_id != "" and self.student_id == self.user_id
+
+    @rx.var
+    def student_label(self) -> str:
+        return "You" if self.is_own else self.student_name
+
+    @rx.var
+    def can_send(self) -> bool:
+        return self.status == "ACTIVE" and self.is_own
+
+    @rx.var
+    def ended(self) -> bool:
+        return self.status == "COMPLETED"
+
+    @rx.var
+    def asks_feedback(self) -> bool:
+        return self.ended and self.is_own and self.user_role == "STUDENT" and not self.rated
+
+    @rx.var
+    def totals(self) -> str:
+        return f"{self.total_tokens:,} tokens · ${self.estimated_cost}"
+
+    # Loading ------------------------------------------------------------------------------
+
+    @rx.event
+    async def load(self):
+        if not self.signed_in:
+            return
+        self._watch += 1
+        # The same session again (after a reconnect) is refreshed in place, so that what the
+        # student is typing stays in the box.
+        refreshing = self.shown_id == self.session_id and self.status != ""
+        if refreshing:
+            self.error = self.content_error = ""
+        else:
+            self._clear(self.session_id)
+            yield
+        try:
+            data, messages = await load_session(self._api, self.shown_id)
+        except ApiError as error:
+            self.loading = False
+            if (redirect := self._on_error(error)) is not None:
+                yield redirect
+            elif refreshing and error.code == UNREACHABLE:
+                self.reconnecting = True  # the watch reloads once the API answers
+                yield SessionState.watch
+            else:
+                self.load_error = error.message
+            return
+        self._show(data, messages)
+        self.loading = False
+        if self.status == "ACTIVE":
+            yield SessionState.watch
+
+    def _clear(self, session_id: str) -> None:
+        self.shown_id = session_id
+        self.loading, self.load_error = True, ""
+        self.status = self.model = self.client_id = self.client_name = ""
+        self.difficulty = self.concern = self.assignment_title = ""
+        self.student_id = self.student_name = ""
+        self.total_tokens, self.estimated_cost = 0, "0"
+        self.messages, self.reply_id, self.reply_text = [], "", ""
+        self._no_failure()
+        self.error = self.content_error = ""
+        self.sending = self.stopping = self.retrying = self.ending = self.reconnecting = False
+        self.rating = self.comment = self.rating_error = ""
+        self.rating_saving = self.rated = False
+        self.draft_id = uuid.uuid4().hex
+        self._pending_text = self._pending_key = ""
+
+    def _show(self, data: dict[str, Any], messages: list[dict[str, Any]]) -> None:
+        """The session as the API has it now (on load, and again after a reconnect)."""
+        client = data.get("clientProfile") or {}
+        self.client_id = client.get("id", "")
+        self.client_name = client.get("name", "Client")
+        self.difficulty = difficulty_text(client.get("difficulty", 0))
+        self.concern = client.get("presentingConcern", "")
+        self.assignment_title = (data.get("assignment") or {}).get("title", "")
+        student = data.get("student") or {}
+        self.student_id, self.student_name = student.get("id", ""), student.get("name", "")
+        self.model = data["model"]
+        self.rated = data.get("feedback") is not None
+        self._totals(data)
+        shown = [ChatMessage.of(m) for m in messages]
+        self.messages = [m for m in shown if m.status != "STREAMING"]
+        streaming = [m for m in shown if m.status == "STREAMING"]
+        self.reply_id = streaming[-1].id if streaming else ""
+        self.reply_text = streaming[-1].content if streaming else ""
+        self._no_failure()
+        latest = self.messages[-1] if self.messages else None
+        if latest and latest.role == "ASSISTANT" and latest.status in RETRYABLE:
+            self._failure(latest.id, NOT_ANSWERED[latest.status], retryable=True)
+
+    def _totals(self, totals: dict[str, Any]) -> None:
+        self.status = totals["status"]
+        self.total_tokens = totals["totalTokens"]
+        self.estimated_cost = str(totals["estimatedCost"])
+
+    def _failure(self, message_id: str, reason: str, retryable: bool) -> None:
+        self.failed_id, self.failed_reason = message_id, reason
+        self.failed_retryable = retryable and self.status == "ACTIVE"
+
+    def _no_failure(self) -> None:
+        self.failed_id, self.failed_reason, self.failed_retryable = "", "", False
+
+    # The session's events -----------------------------------------------------------------
+
+    @rx.event(background=True)
+    async def watch(self):
+        """Follow the session's events while this page shows it. When the subscription
+        drops, wait, reload the messages (so nothing is missed) and subscribe again."""
+        async with self:
+            generation, session_id, token = self._watch, self.shown_id, self.token
+            stale = self.reconnecting
+        if stale and not await self._reload(generation, session_id, token):
+            return
+        wait = 1
+        while True:
+            dropped = await self._follow(generation, session_id, token)
+            if dropped is None:
+                return
+            async with self:
+                if self._watch != generation:
+                    return
+                self.reconnecting = dropped
+            await asyncio.sleep(wait if dropped else 0)
+            wait = min(wait * 2, LONGEST_WAIT_SECONDS) if dropped else 1
+            if not await self._reload(generation, session_id, token):
+                return
+
+    async def _follow(self, generation: int, session_id: str, token: str) -> bool | None:
+        """Apply events until the subscription ends. None: stop watching (the session
+        ended, or the page moved on); True: the connection dropped; False: events were
+        missed, subscribe again at once."""
+        try:
+            async for result in subscribe("StudentSessionEvents", token, sessionId=session_id):
+                async with self:
+                    if self._watch != generation:
+                        return None
+                    self.reconnecting = False
+                    if not self._apply(result["sessionEvents"]):
+                        return False
+            return None
+        except ApiError as error:
+            if error.code == UNREACHABLE:
+                return True
+            async with self:
+                if self._watch == generation:
+                    self.error = error.message
+            return None
+        except Exception:  # any broken connection is worth another try
+            logger.warning("session events for %s dropped", session_id, exc_info=True)
+            return True
+
+    async def _reload(self, generation: int, session_id: str, token: str) -> bool:
+        """The session again after a drop; False when there is nothing more to watch."""
+        try:
+            data, messages = await load_session(
+                lambda operation, **variables: execute(operation, token, **variables), session_id
+            )
+        except ApiError as error:
+            return error.code == UNREACHABLE  # still away: keep trying
+        async with self:
+            if self._watch != generation:
+                return False
+            self._show(data, messages)
+            self.reconnecting = False
+            return self.status == "ACTIVE"
+
+    def _apply(self, event: dict[str, Any]) -> bool:
+        """One event of the session; False when it shows that the page is out of step
+        (text was missed, or a turn was sent from another tab): reload, then follow again."""
+        kind = event["__typename"]
+        if kind == "MessageDelta":
+            return self._on_delta(event)
+        if kind == "SessionEnded":
+            self._totals(event["totals"])
+            self.reply_id = self.reply_text = ""
+            self.failed_retryable = False
+            return True
+        message = ChatMessage.of(event["message"])
+        known = self._knows(message.id)
+        self._settle(message)
+        if kind == "MessageCompleted":
+            self._totals(event["totals"])
+        else:
+            self._failure(message.id, event["reason"], event["retryable"])
+        return known
+
+    def _knows(self, message_id: str) -> bool:
+        return message_id == self.reply_id or any(m.id == message_id for m in self.messages)
+
+    def _on_delta(self, delta: dict[str, Any]) -> bool:
+        message_id = delta["messageId"]
+        if message_id != self.reply_id:
+            stored = next((m for m in self.messages if m.id == message_id), None)
+            if stored is None:
+                return False  # a turn this page did not send
+            if stored.status in FINAL:
+                return True  # a late delta of a reply already stored
+            self.messages = [m for m in self.messages if m.id != message_id]  # retried
+            self.reply_id, self.reply_text = message_id, ""
+            self._no_failure()
+        offset = 0 if delta["reset"] else delta["offset"]
+        if offset > len(self.reply_text):
+            return False
+        self.reply_text = self.reply_text[:offset] + delta["delta"]
+        return True
+
+    def _settle(self, message: ChatMessage) -> None:
+        """A reply is stored: it joins the messages and stops streaming."""
+        self.messages = upsert(self.messages, message)
+        if self.reply_id == message.id:
+            self.reply_id = self.reply_text = ""
+        if self.failed_id == message.id and message.status in FINAL:
+            self._no_failure()
+
+    # Sending ------------------------------------------------------------------------------
+
+    @rx.event
+    async def send(self, form: dict[str, Any]):
+        if form.get(DRAFT) != self.draft_id:
+            return  # a double click: this message was sent already
+        text = str(form.get(MESSAGE_BOX, ""))
+        self.error = self.content_error = ""
+        if not text.strip():
+            self.content_error = "Write a message first."
+            return
+        if text != self._pending_text or not self._pending_key:
+            self._pending_text, self._pending_key = text, uuid.uuid4().hex
+        self.sending = True
+        yield
+        try:
+            turn = (
+                await self._api(
+                    "StudentSendMessage",
+                    sessionId=self.shown_id,
+                    content=text,
+                    idempotencyKey=self._pending_key,
+                )
+            )["sendMessage"]
+        except ApiError as error:
+            self.sending = False
+            yield self._refused(error)
+            return
+        self.sending = False
+        self.draft_id = uuid.uuid4().hex
+        self._pending_text = self._pending_key = ""
+        self.messages = upsert(self.messages, ChatMessage.of(turn["userMessage"]))
+        reply = ChatMessage.of(turn["assistantMessage"])
+        if reply.status == "STREAMING":
+            if self.reply_id != reply.id:
+                self.reply_id, self.reply_text = reply.id, reply.content
+        else:  # a resend of a turn already answered
+            self._settle(reply)
+        yield rx.set_value(MESSAGE_BOX, "")
+
+    def _refused(self, error: ApiError):
+        """Show why the API refused; the message stays in the box to send again."""
+        if (redirect := self._on_error(error)) is not None:
+            return redirect
+        if "content" in error.fields:
+            self.content_error = f"{error.fields['content']} Edit it and send it again."
+        else:
+            self.error = f"{error.message} Your message is still in the box."
+        return None
+
+    @rx.event
+    async def stop(self):
+        self.stopping, self.error = True, ""
+        yield
+        try:
+            data = await self._api("StudentStopReply", sessionId=self.shown_id)
+        except ApiError as error:
+            self.stopping = False
+            yield self._shown_error(error)
+            return
+        self.stopping = False
+        if (message := data["stopReply"]["message"]) is not None:
+            self._settle(ChatMessage.of(message))
+
+    @rx.event
+    async def retry(self):
+        self.retrying, self.error = True, ""
+        yield
+        try:
+            data = await self._api("StudentRetryReply", messageId=self.failed_id)
+        except ApiError as error:
+            self.retrying = False
+            yield self._shown_error(error)
+            return
+        self.retrying = False
+        reply = ChatMessage.of(data["retryReply"]["assistantMessage"])
+        self.messages = [m for m in self.messages if m.id != reply.id]
+        if self.reply_id != reply.id:
+            self.reply_id, self.reply_text = reply.id, reply.content
+        self._no_failure()
+
+    def _shown_error(self, error: ApiError):
+        if (redirect := self._on_error(error)) is not None:
+            return redirect
+        self.error = error.message
+        return None
+
+    # Ending and feedback ------------------------------------------------------------------
+
+    @rx.event
+    async def end(self):
+        self.ending, self.error = True, ""
+        yield
+        try:
+            data = await self._api("StudentEndSession", sessionId=self.shown_id)
+        except ApiError as error:
+            self.ending = False
+            yield self._shown_error(error)
+            return
+        self.ending = False
+        self._totals(data["endSession"]["session"])
+        self.reply_id = self.reply_text = ""
+        self.failed_retryable = False
+
+    @rx.event
+    def set_rating(self, value: str):
+        self.rating, self.rating_error = value, ""
+
+    @rx.event
+    def set_comment(self, value: str):
+        self.comment = value
+
+    @rx.event
+    async def rate(self, _form: dict[str, Any]):
+        if self.rating not in RATING_LABELS:
+            self.rating_error = "Choose a rating from 1 to 5."
+            return
+        self.rating_saving, self.rating_error = True, ""
+        yield
+        try:
+            await self._api(
+                "StudentRateSession",
+                sessionId=self.shown_id,
+                rating=int(self.rating),
+                comment=self.comment.strip() or None,
+            )
+        except ApiError as error:
+            self.rating_saving = False
+            if (redirect := self._on_error(error)) is not None:
+                yield redirect
+                return
+            self.rating_error = error.fields.get("rating") or error.fields.get(
+                "comment", error.message
+            )
+            return
+        self.rating_saving, self.rated = False, True
