@@ -1,0 +1,119 @@
+"""A teacher's client profiles, a page at a time."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import datetime
+
+import reflex as rx
+
+from ui.graphql.client import ApiError
+from ui.state.base import AppState
+from ui.theme import DIFFICULTY_LABELS
+
+PAGE_SIZE = 24  # fills rows of 1, 2 or 3 cards
+
+
+def readable_time(iso: str | None, with_time: bool = True) -> str:
+    """An API timestamp (UTC, ISO 8601) as "27 Nov 2026, 14:05 UTC"."""
+    if not iso:
+        return ""
+    moment = datetime.fromisoformat(iso)
+    day = f"{moment.day} {moment:%b %Y}"
+    return f"{day}, {moment:%H:%M} UTC" if with_time else day
+
+
+def difficulty_text(level: int) -> str:
+    return f"{DIFFICULTY_LABELS.get(level, '')} · {level}/5"
+
+
+@dataclasses.dataclass
+class ProfileRow:
+    id: str = ""
+    name: str = ""
+    difficulty: int = 3
+    difficulty_text: str = ""
+    presenting_concern: str = ""
+    model: str = ""
+    version: int = 1
+    updated: str = ""
+    archived: bool = False
+    owner: str = ""
+
+    @classmethod
+    def of(cls, node: dict) -> ProfileRow:
+        return cls(
+            id=node["id"],
+            name=node["name"],
+            difficulty=node["difficulty"],
+            difficulty_text=difficulty_text(node["difficulty"]),
+            presenting_concern=node["presentingConcern"],
+            model=node["model"] or "Default model",
+            version=node["version"],
+            updated=readable_time(node["updatedAt"], with_time=False),
+            archived=node["archived"],
+            owner=(node.get("owner") or {}).get("name", ""),
+        )
+
+
+class ProfilesState(AppState):
+    rows: list[ProfileRow] = []
+    show_archived: bool = False
+    loading: bool = True
+    loading_more: bool = False
+    has_more: bool = False
+    cursor: str = ""
+    has_archived: bool = False  # when the list is empty: only because all are archived?
+    error: str = ""
+
+    @rx.event
+    async def load(self):
+        if self.user_role not in ("TEACHER", "ADMIN"):
+            return
+        self.loading, self.error = True, ""
+        yield
+        yield await self._fetch(after=None)
+
+    @rx.event
+    async def load_more(self):
+        self.loading_more, self.error = True, ""
+        yield
+        yield await self._fetch(after=self.cursor)
+
+    @rx.event
+    async def set_show_archived(self, value: bool):
+        self.show_archived = value
+        self.loading, self.error = True, ""
+        yield
+        yield await self._fetch(after=None)
+
+    async def _fetch(self, after: str | None):
+        try:
+            data = await self._api(
+                "TeacherProfiles",
+                first=PAGE_SIZE,
+                after=after,
+                includeArchived=self.show_archived,
+            )
+        except ApiError as error:
+            self.loading = self.loading_more = False
+            if (redirect := self._on_error(error)) is not None:
+                return redirect
+            self.error = error.message
+            return None
+        page = data["clientProfiles"]
+        rows = [ProfileRow.of(node) for node in page["nodes"]]
+        self.rows = self.rows + rows if after else rows
+        self.has_more = page["pageInfo"]["hasNextPage"]
+        self.cursor = page["pageInfo"]["endCursor"] or ""
+        self.has_archived = not self.rows and not self.show_archived and await self._any_archived()
+        self.loading = self.loading_more = False
+        return None
+
+    async def _any_archived(self) -> bool:
+        """For the empty list: are all of them archived, or are there none at all?"""
+        try:
+            data = await self._api("TeacherProfiles", first=1, includeArchived=True)
+        except ApiError:
+            return False
+        return bool(data["clientProfiles"]["nodes"])
