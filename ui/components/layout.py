@@ -20,6 +20,7 @@ NAV_LINKS = {
         ("Errors", routes.ADMIN_ERRORS),
         ("Budgets & limits", routes.ADMIN_BUDGETS),
         ("Transcripts", routes.TEACHER_SESSIONS),
+        ("Clients", routes.PROFILES),
     ],
 }
 
