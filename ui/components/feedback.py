@@ -31,7 +31,7 @@ def empty_state(title: str, hint, icon: str = "inbox", action=None) -> rx.Compon
     return rx.card(
         rx.vstack(
             rx.icon(icon, size=32, color=rx.color("gray", 9), aria_hidden="true"),
-            rx.heading(title, size="4", as_="p"),
+            rx.text(title, size="4", weight="bold", as_="p"),
             rx.text(hint, color_scheme="gray", align="center"),
             *([action] if action is not None else []),
             align="center",

@@ -1,12 +1,335 @@
-"""Placeholder until this page is built."""
+"""`/admin`: what is happening now, the last 30 days, who is practising, and cost alerts."""
 
 import reflex as rx
 
 from ui import routes
+from ui.components.charts import bar_chart, line_chart, metric_card
+from ui.components.feedback import empty_state, error_callout, loading
 from ui.components.layout import page
+from ui.state.admin_dashboard import AdminDashboardState as S
 from ui.state.base import guard
 
 
-@rx.page(route=routes.ADMIN_DASHBOARD, title="Practicum", on_load=guard("ADMIN"))
+def _live_indicator() -> rx.Component:
+    return rx.box(
+        rx.match(
+            S.live,
+            (
+                "live",
+                rx.badge(
+                    rx.icon("radio", size=14, aria_hidden="true"),
+                    "Live · updated ",
+                    S.updated_at,
+                    color_scheme="green",
+                    size="2",
+                ),
+            ),
+            (
+                "reconnecting",
+                rx.badge(rx.spinner(size="1"), "Reconnecting…", color_scheme="amber", size="2"),
+            ),
+            (
+                "stopped",
+                rx.badge(
+                    rx.icon("circle-pause", size=14, aria_hidden="true"),
+                    "Live figures stopped",
+                    color_scheme="red",
+                    size="2",
+                ),
+            ),
+            rx.badge(rx.spinner(size="1"), "Connecting…", color_scheme="gray", size="2"),
+        ),
+        # Not a live region: a screen reader would read out the time at every update. The
+        # reconnecting callout below is one, so a dropped connection is heard.
+        data_testid="live-status",
+    )
+
+
+CARDS = [  # label, value, hint, icon, test id
+    ("Active practice sessions", S.active_sessions, "", "users", "active-sessions"),
+    ("Replies streaming now", S.streaming_replies, "", "audio-lines", "streaming-replies"),
+    ("Messages in the last minute", S.messages_last_minute, "", "message-square", "messages"),
+    ("Errors in the last hour", S.errors_last_hour, "", "triangle-alert", "errors"),
+    ("Tokens today", S.tokens_today, "Since 00:00 UTC", "coins", "tokens-today"),
+    ("Cost today", S.cost_today, "Since 00:00 UTC, in US dollars", "receipt", "cost-today"),
+    ("Time to first token, median", S.ttft_p50, "Last 5 minutes", "timer", "ttft-p50"),
+    ("Time to first token, p95", S.ttft_p95, "Last 5 minutes", "timer", "ttft-p95"),
+]
+
+# On a phone two cards make a row, but the figures that grow long get a row each.
+WIDE_ON_PHONES = {"tokens-today", "cost-today"}
+
+
+def _live_cards() -> rx.Component:
+    return rx.grid(
+        *[
+            rx.box(
+                metric_card(label, value, hint, icon, test_id=f"metric-{test_id}"),
+                grid_column=rx.breakpoints(initial="span 2", md="auto")
+                if test_id in WIDE_ON_PHONES
+                else None,
+                display="flex",
+            )
+            for label, value, hint, icon, test_id in CARDS
+        ],
+        columns=rx.breakpoints(initial="2", md="4"),
+        spacing="3",
+        width="100%",
+        # Should a figure still not fit, it breaks inside its card rather than widen the page.
+        overflow_wrap="anywhere",
+    )
+
+
+# A caption names a table for screen readers; the heading above already names it on screen.
+VISUALLY_HIDDEN = {
+    "position": "absolute",
+    "width": "1px",
+    "height": "1px",
+    "overflow": "hidden",
+    "clip": "rect(0 0 0 0)",
+    "white_space": "nowrap",
+}
+
+
+def data_table(headers: list[str], rows, cells, caption: str) -> rx.Component:
+    """A table that scrolls sideways on a narrow screen; `cells(row)` gives the row's cells
+    in the order of `headers`."""
+    return rx.table.root(
+        rx.el.caption(caption, style=VISUALLY_HIDDEN),
+        rx.table.header(
+            rx.table.row(*[rx.table.column_header_cell(h, white_space="nowrap") for h in headers])
+        ),
+        rx.table.body(rx.foreach(rows, lambda row: rx.table.row(*cells(row)))),
+        variant="surface",
+        size="1",
+        width="100%",
+    )
+
+
+def cell(value, **props) -> rx.Component:
+    """A table cell kept on one line."""
+    return rx.table.cell(value, white_space="nowrap", **props)
+
+
+def _as_table(summary: str, table: rx.Component) -> rx.Component:
+    return rx.el.details(
+        rx.el.summary(
+            summary,
+            cursor="pointer",
+            font_weight="500",
+            color=rx.color("accent", 11),
+            padding_y="0.25rem",
+        ),
+        rx.box(table, margin_top="0.5rem"),
+        width="100%",
+    )
+
+
+def _daily() -> rx.Component:
+    table = data_table(
+        ["Day", "Sessions", "Messages", "Tokens", "Cost", "Errors"],
+        S.daily_rows,
+        lambda r: [
+            rx.table.row_header_cell(r["day"], white_space="nowrap"),
+            *[cell(r[k]) for k in ("sessions", "messages", "tokens", "cost", "errors")],
+        ],
+        "Usage per day, last 30 days",
+    )
+    charts = rx.vstack(
+        rx.grid(
+            bar_chart("Tokens per day, last 30 days", S.daily_chart, "day", [("tokens", "Tokens")]),
+            _cost_chart(
+                line_chart(COST_PER_DAY, S.daily_chart, "day", [("cost", "Cost (USD)")]),
+                COST_PER_DAY,
+            ),
+            columns=rx.breakpoints(initial="1", md="2"),
+            spacing="3",
+            width="100%",
+        ),
+        _as_table("Show the last 30 days as a table", table),
+        spacing="2",
+        width="100%",
+    )
+    return rx.cond(
+        S.has_daily_usage,
+        charts,
+        empty_state(
+            "No usage in the last 30 days",
+            "Charts of tokens and cost appear here once students practise.",
+            icon="chart-column",
+        ),
+    )
+
+
+COST_PER_DAY = "Cost per day (US dollars), last 30 days"
+COST_PER_MODEL = "Cost per model (US dollars), last 30 days"
+
+
+def _cost_chart(chart: rx.Component, title: str) -> rx.Component:
+    """An empty cost chart would only show a flat line at $0: say so instead."""
+    return rx.cond(
+        S.has_cost,
+        chart,
+        rx.card(
+            rx.vstack(
+                rx.heading(title, as_="h2", size="3"),
+                rx.text("Nothing was spent in the last 30 days.", color_scheme="gray"),
+                spacing="3",
+            ),
+            width="100%",
+        ),
+    )
+
+
+def _by_model() -> rx.Component:
+    table = data_table(
+        ["Model", "Sessions", "Messages", "Tokens", "Cost"],
+        S.model_rows,
+        lambda r: [
+            rx.table.row_header_cell(r["model"], white_space="nowrap"),
+            *[cell(r[k]) for k in ("sessions", "messages", "tokens", "cost")],
+        ],
+        "Usage per model, last 30 days",
+    )
+    return rx.cond(
+        S.has_model_usage,
+        rx.vstack(
+            rx.grid(
+                bar_chart(
+                    "Tokens per model, last 30 days", S.model_chart, "model", [("tokens", "Tokens")]
+                ),
+                _cost_chart(
+                    bar_chart(COST_PER_MODEL, S.model_chart, "model", [("cost", "Cost (USD)")]),
+                    COST_PER_MODEL,
+                ),
+                columns=rx.breakpoints(initial="1", md="2"),
+                spacing="3",
+                width="100%",
+            ),
+            _as_table("Show usage per model as a table", table),
+            spacing="2",
+            width="100%",
+        ),
+    )
+
+
+def _section(title: str, *children) -> rx.Component:
+    return rx.vstack(rx.heading(title, as_="h2", size="5"), *children, spacing="3", width="100%")
+
+
+def _active_sessions() -> rx.Component:
+    table = data_table(
+        ["Student", "Client", "Model", "Started", "Messages", "Cost", ""],
+        S.sessions,
+        lambda r: [
+            rx.table.row_header_cell(r["student"], white_space="nowrap"),
+            cell(r["client"]),
+            cell(r["model"]),
+            cell(r["started"]),
+            cell(r["messages"]),
+            cell(r["cost"]),
+            cell(
+                rx.link(
+                    "Transcript",
+                    href=r["href"],
+                    aria_label="Transcript of " + r["student"] + " with " + r["client"],
+                )
+            ),
+        ],
+        "Active practice sessions",
+    )
+    return _section(
+        "Active practice sessions",
+        rx.cond(
+            S.sessions.length() > 0,
+            rx.fragment(
+                table,
+                rx.cond(
+                    S.more_sessions,
+                    rx.text(
+                        "Showing the 50 newest. ",
+                        rx.link("See every session", href=routes.TEACHER_SESSIONS),
+                        size="2",
+                        color_scheme="gray",
+                    ),
+                ),
+            ),
+            empty_state(
+                "No one is practising right now",
+                "Sessions appear here as soon as a student starts one.",
+                icon="users",
+            ),
+        ),
+    )
+
+
+def _alert(alert) -> rx.Component:
+    return rx.card(
+        rx.hstack(
+            rx.icon("bell-ring", size=18, color=rx.color("amber", 10), aria_hidden="true"),
+            rx.vstack(
+                rx.text(alert["message"], weight="medium"),
+                rx.text(alert["spent"], " · ", alert["time"], size="1", color_scheme="gray"),
+                spacing="1",
+            ),
+            rx.spacer(),
+            rx.badge(alert["percent"], color_scheme="amber"),
+            align="start",
+            spacing="3",
+            width="100%",
+        ),
+        width="100%",
+    )
+
+
+def _cost_alerts() -> rx.Component:
+    return _section(
+        "Recent cost alerts",
+        rx.cond(
+            S.alerts.length() > 0,
+            rx.vstack(rx.foreach(S.alerts, _alert), spacing="2", width="100%"),
+            empty_state(
+                "No cost alerts",
+                "An alert appears here when spending reaches a share of a budget.",
+                icon="bell",
+                action=rx.link("Budgets and limits", href=routes.ADMIN_BUDGETS),
+            ),
+        ),
+    )
+
+
+@rx.page(
+    route=routes.ADMIN_DASHBOARD,
+    title="Dashboard · Practicum",
+    on_load=[guard("ADMIN"), S.open],
+)
 def admin_dashboard() -> rx.Component:
-    return page("admin_dashboard")
+    return page(
+        "Dashboard",
+        rx.cond(
+            S.live == "reconnecting",
+            rx.callout(
+                S.reconnect_note,
+                icon="wifi-off",
+                color_scheme="amber",
+                role="status",
+                width="100%",
+            ),
+        ),
+        rx.cond(
+            S.live_error,
+            error_callout("Live figures stopped: " + S.live_error + " Reload the page to retry."),
+        ),
+        _live_cards(),
+        error_callout(S.error),
+        rx.cond(
+            S.loading,
+            loading("Loading usage and sessions…"),
+            rx.cond(
+                S.error,
+                rx.button("Try again", on_click=S.load, variant="soft", width="fit-content"),
+                rx.fragment(_daily(), _by_model(), _active_sessions(), _cost_alerts()),
+            ),
+        ),
+        actions=_live_indicator(),
+    )

@@ -1,0 +1,288 @@
+"""The admin dashboard: live figures from the `usageMetrics` subscription, the last 30 days
+by day and by model, the active practice sessions and the latest cost alerts."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import reflex as rx
+
+from ui import routes
+from ui.graphql.client import UNREACHABLE, ApiError, subscribe
+from ui.state.base import AppState
+
+log = logging.getLogger(__name__)
+
+HISTORY_DAYS = 30
+ACTIVE_SESSIONS_SHOWN = 50
+ALERTS_SHOWN = 10
+PRESENCE_CHECK_SECONDS = 2.0  # how soon a left page stops its subscriptions
+RETRY_FIRST_SECONDS, RETRY_MAX_SECONDS = 1.0, 30.0
+NO_FIGURE = "—"
+
+
+def readable_time(iso: str | None) -> str:
+    """`2026-11-27T14:05:09+00:00` as "27 Nov 2026, 14:05 UTC"."""
+    if not iso:
+        return ""
+    moment = datetime.fromisoformat(iso).astimezone(UTC)
+    return f"{moment.day} {moment:%b %Y, %H:%M} UTC"
+
+
+def _count(value: int | None) -> str:
+    return NO_FIGURE if value is None else f"{value:,}"
+
+
+def _ms(value: int | None) -> str:
+    return NO_FIGURE if value is None else f"{value:,} ms"
+
+
+def _short_day(day: str) -> str:
+    moment = date.fromisoformat(day)
+    return f"{moment.day} {moment:%b}"
+
+
+def last_days(days: int) -> dict[str, str]:
+    end = datetime.now(UTC).date()
+    return {"start": (end - timedelta(days=days - 1)).isoformat(), "end": end.isoformat()}
+
+
+class AdminDashboardState(AppState):
+    # Live figures, as shown
+    active_sessions: str = NO_FIGURE
+    streaming_replies: str = NO_FIGURE
+    messages_last_minute: str = NO_FIGURE
+    tokens_today: str = NO_FIGURE
+    cost_today: str = NO_FIGURE
+    errors_last_hour: str = NO_FIGURE
+    ttft_p50: str = NO_FIGURE
+    ttft_p95: str = NO_FIGURE
+    live: str = "connecting"  # connecting | live | reconnecting | stopped
+    live_error: str = ""
+    updated_at: str = ""  # HH:MM:SS UTC of the latest figures
+
+    # History and lists
+    loading: bool = True
+    error: str = ""
+    daily_chart: list[dict[str, Any]] = []
+    daily_rows: list[dict[str, str]] = []
+    model_chart: list[dict[str, Any]] = []
+    model_rows: list[dict[str, str]] = []
+    sessions: list[dict[str, str]] = []
+    more_sessions: bool = False
+    alerts: list[dict[str, str]] = []
+
+    _generation: int = 0  # the newest page visit; older visits' subscriptions stop
+    _shown_activity: list[int] = []
+
+    @rx.event
+    def open(self):
+        """`on_load`, after the role guard: follow the live figures, and load the rest."""
+        if self.user_role != "ADMIN":
+            return None
+        return [AdminDashboardState.follow_live, AdminDashboardState.load]
+
+    @rx.event
+    async def load(self):
+        self.loading, self.error = True, ""
+        yield
+        try:
+            history, sessions, alerts = await asyncio.gather(
+                self._api("AdminUsageHistory", range=last_days(HISTORY_DAYS)),
+                self._api("AdminActiveSessions", first=ACTIVE_SESSIONS_SHOWN),
+                self._api("AdminCostAlerts", first=ALERTS_SHOWN),
+            )
+        except ApiError as error:
+            self.loading = False
+            if (redirect := self._on_error(error)) is not None:
+                yield redirect
+                return
+            self.error = error.message
+            return
+        self._show_history(history)
+        self._show_sessions(sessions)
+        self.alerts = [_alert_row(a) for a in alerts["costAlerts"]["nodes"]]
+        self.loading = False
+
+    @rx.event(background=True)
+    async def follow_live(self):
+        """Follow the live figures and cost alerts while this page stays open in this tab."""
+        async with self:
+            self._generation += 1
+            generation = self._generation
+            self.live, self.live_error = "connecting", ""
+            token = self.token
+        followers = [
+            asyncio.create_task(
+                self._follow("AdminUsageMetrics", token, self._on_metrics, shows_status=True)
+            ),
+            asyncio.create_task(self._follow("AdminCostAlertsLive", token, self._on_alert)),
+        ]
+        try:
+            while await self._still_open(generation):
+                _, running = await asyncio.wait(followers, timeout=PRESENCE_CHECK_SECONDS)
+                if not running:
+                    break
+        finally:
+            for follower in followers:
+                follower.cancel()
+
+    async def _still_open(self, generation: int) -> bool:
+        """This visit is the newest, the tab is connected, and it still shows this page."""
+        from ui.ui import app  # here, not at the top: the app module imports every page
+
+        async with self:
+            if generation != self._generation:
+                return False
+            token, path = self.router.session.client_token, self.router.url.path
+        namespace = app.event_namespace
+        connected = namespace is None or token in namespace.token_to_sid
+        return connected and path.rstrip("/") == routes.ADMIN_DASHBOARD
+
+    async def _follow(
+        self,
+        operation: str,
+        token: str,
+        on_result: Callable[[dict], Awaitable[None]],
+        shows_status: bool = False,
+    ) -> None:
+        """Subscribe, and subscribe again with a growing pause whenever the connection drops."""
+        delay = RETRY_FIRST_SECONDS
+        while True:
+            try:
+                async for result in subscribe(operation, token):
+                    await on_result(result)
+                    delay = RETRY_FIRST_SECONDS
+            except ApiError as error:
+                if error.code != UNREACHABLE:
+                    async with self:
+                        self.live, self.live_error = "stopped", error.message
+                    return
+            except Exception:
+                log.exception("%s dropped", operation)
+            if shows_status:
+                async with self:
+                    self.live = "reconnecting"
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, RETRY_MAX_SECONDS)
+
+    async def _on_metrics(self, result: dict) -> None:
+        figures = result["usageMetrics"]
+        activity = [figures["activeSessions"], figures["streamingReplies"], figures["tokensToday"]]
+        async with self:
+            self._show_metrics(figures)
+            changed, self._shown_activity = activity != self._shown_activity, activity
+        if changed:
+            await self._refresh_sessions()
+
+    async def _on_alert(self, result: dict) -> None:
+        alert = _alert_row(result["costAlerts"])
+        async with self:
+            others = [a for a in self.alerts if a["id"] != alert["id"]]
+            self.alerts = [alert, *others][:ALERTS_SHOWN]
+
+    async def _refresh_sessions(self) -> None:
+        try:
+            sessions = await self._api("AdminActiveSessions", first=ACTIVE_SESSIONS_SHOWN)
+        except ApiError:
+            return  # the table keeps what it showed; the next change tries again
+        async with self:
+            self._show_sessions(sessions)
+
+    def _show_metrics(self, figures: dict[str, Any]) -> None:
+        self.active_sessions = _count(figures["activeSessions"])
+        self.streaming_replies = _count(figures["streamingReplies"])
+        self.messages_last_minute = _count(figures["messagesPerMinute"])
+        self.tokens_today = _count(figures["tokensToday"])
+        self.cost_today = f"${figures['costToday']}"
+        self.errors_last_hour = _count(figures["errorsLastHour"])
+        self.ttft_p50 = _ms(figures["timeToFirstTokenP50Ms"])
+        self.ttft_p95 = _ms(figures["timeToFirstTokenP95Ms"])
+        self.updated_at = f"{datetime.fromisoformat(figures['at']).astimezone(UTC):%H:%M:%S} UTC"
+        self.live, self.live_error = "live", ""
+
+    def _show_history(self, data: dict[str, Any]) -> None:
+        days = data["dailyStats"]
+        # Charts need numbers; the tables show each cost exactly as the API gives it.
+        self.daily_chart = [
+            {"day": _short_day(d["day"]), "tokens": d["tokensUsed"], "cost": float(d["cost"])}
+            for d in days
+        ]
+        self.daily_rows = [
+            {
+                "day": _short_day(d["day"]),
+                "sessions": _count(d["sessionsCreated"]),
+                "messages": _count(d["messagesStored"]),
+                "tokens": _count(d["tokensUsed"]),
+                "cost": f"${d['cost']}",
+                "errors": _count(d["errors"]),
+            }
+            for d in reversed(days)
+        ]
+        models = data["usage"]
+        self.model_chart = [
+            {
+                "model": m["label"],
+                "tokens": m["totals"]["totalTokens"],
+                "cost": float(m["totals"]["cost"]),
+            }
+            for m in models
+        ]
+        self.model_rows = [
+            {
+                "model": m["label"],
+                "sessions": _count(m["sessions"]),
+                "messages": _count(m["totals"]["messages"]),
+                "tokens": _count(m["totals"]["totalTokens"]),
+                "cost": f"${m['totals']['cost']}",
+            }
+            for m in models
+        ]
+
+    def _show_sessions(self, data: dict[str, Any]) -> None:
+        connection = data["sessions"]
+        self.sessions = [
+            {
+                "id": s["id"],
+                "student": (s["student"] or {}).get("name", "—"),
+                "client": (s["clientProfile"] or {}).get("name", "—"),
+                "model": s["model"],
+                "started": readable_time(s["startedAt"]),
+                "messages": _count(s["messageCount"]),
+                "cost": f"${s['estimatedCost']}",
+                "href": routes.transcript(s["id"]),
+            }
+            for s in connection["nodes"]
+        ]
+        self.more_sessions = connection["pageInfo"]["hasNextPage"]
+
+    @rx.var
+    def reconnect_note(self) -> str:
+        shown = f" The figures are from {self.updated_at}." if self.updated_at else ""
+        return f"The live connection dropped; reconnecting…{shown}"
+
+    @rx.var
+    def has_model_usage(self) -> bool:
+        return len(self.model_rows) > 0
+
+    @rx.var
+    def has_cost(self) -> bool:
+        return any(day["cost"] > 0 for day in self.daily_chart)
+
+    @rx.var
+    def has_daily_usage(self) -> bool:
+        return any(row["tokens"] != "0" or row["messages"] != "0" for row in self.daily_rows)
+
+
+def _alert_row(alert: dict[str, Any]) -> dict[str, str]:
+    return {
+        "id": alert["id"],
+        "message": alert["message"],
+        "percent": f"{alert['percent']} %",
+        "spent": f"${alert['spentUsd']} of ${alert['limitUsd']}",
+        "time": readable_time(alert["createdAt"]),
+    }

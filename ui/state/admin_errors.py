@@ -1,0 +1,171 @@
+"""The error log: error events, newest first, filtered by category, session and dates."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, timedelta
+from typing import Any
+
+import reflex as rx
+
+from ui import routes
+from ui.graphql.client import ApiError
+from ui.state.admin_dashboard import readable_time
+from ui.state.base import AppState
+
+PAGE_SIZE = 25
+ALL = "all"  # a select item needs a value; "all" stands for no category filter
+
+CATEGORIES = [
+    (ALL, "All categories"),
+    ("provider", "Provider: any"),
+    ("provider.rate_limited", "Provider: rate limited"),
+    ("provider.overloaded", "Provider: overloaded"),
+    ("provider.server", "Provider: server error"),
+    ("provider.connection", "Provider: connection"),
+    ("provider.timeout", "Provider: timeout"),
+    ("provider.stream_cut", "Provider: stream cut off"),
+    ("provider.bad_request", "Provider: bad request"),
+    ("provider.auth", "Provider: key refused"),
+    ("provider.unavailable", "Provider: unavailable"),
+]
+
+
+def _start_of(day: str) -> str:
+    return f"{day}T00:00:00Z"
+
+
+def _row(event: dict[str, Any]) -> dict[str, str]:
+    session_id = event["sessionId"] or ""
+    status = event["upstreamStatus"]
+    return {
+        "id": event["id"],
+        "time": readable_time(event["createdAt"]),
+        "category": event["category"],
+        "message": event["message"],
+        "status": "—" if status is None else str(status),
+        "model": event["model"] or "—",
+        "request_id": event["requestId"] or "—",
+        "session_id": session_id,
+        "session_href": routes.transcript(session_id) if session_id else "",
+    }
+
+
+class AdminErrorsState(AppState):
+    category: str = ALL
+    session_id: str = ""
+    since: str = ""  # YYYY-MM-DD, from the date input
+    until: str = ""
+    session_id_error: str = ""
+    since_error: str = ""
+    until_error: str = ""
+
+    events: list[dict[str, str]] = []
+    cursor: str = ""
+    has_more: bool = False
+    loading: bool = True
+    loading_more: bool = False
+    error: str = ""
+
+    @rx.event
+    def set_category(self, value: str):
+        self.category = value
+
+    @rx.event
+    def set_session_id(self, value: str):
+        self.session_id = value
+
+    @rx.event
+    def set_since(self, value: str):
+        self.since = value
+
+    @rx.event
+    def set_until(self, value: str):
+        self.until = value
+
+    @rx.event
+    async def load(self):
+        if self.user_role != "ADMIN":
+            return None
+        return await self._first_page()
+
+    @rx.event
+    async def apply(self, form: dict):
+        # The form's own values: a change still on its way from a field cannot be missed.
+        self.category = form.get("category") or ALL
+        self.session_id = form.get("session_id", "")
+        self.since, self.until = form.get("since", ""), form.get("until", "")
+        if not self._filters_valid():
+            return None
+        return await self._first_page()
+
+    @rx.event
+    async def clear(self):
+        self.category, self.session_id, self.since, self.until = ALL, "", "", ""
+        self.session_id_error = self.since_error = self.until_error = ""
+        return await self._first_page()
+
+    @rx.event
+    async def load_more(self):
+        self.loading_more = True
+        yield
+        redirect = await self._fetch(after=self.cursor)
+        self.loading_more = False
+        if redirect is not None:
+            yield redirect
+
+    async def _first_page(self):
+        self.loading, self.events, self.has_more = True, [], False
+        redirect = await self._fetch(after=None)
+        self.loading = False
+        return redirect
+
+    async def _fetch(self, after: str | None):
+        """Add the next page of events; returns a redirect when the sign-in expired."""
+        self.error = ""
+        try:
+            data = await self._api(
+                "AdminErrorEvents", filter=self._filter(), first=PAGE_SIZE, after=after
+            )
+        except ApiError as error:
+            if (redirect := self._on_error(error)) is not None:
+                return redirect
+            self.error = error.message
+            self.session_id_error = error.fields.get("sessionId", "")
+            return None
+        connection = data["errorEvents"]
+        self.events = [*self.events, *[_row(e) for e in connection["nodes"]]]
+        self.has_more = connection["pageInfo"]["hasNextPage"]
+        self.cursor = connection["pageInfo"]["endCursor"] or ""
+        return None
+
+    def _filters_valid(self) -> bool:
+        self.session_id_error = self.since_error = self.until_error = ""
+        if self.session_id.strip():
+            try:
+                uuid.UUID(self.session_id.strip())
+            except ValueError:
+                self.session_id_error = (
+                    "That is not a practice session id. Copy it from the session's address, "
+                    "or leave this empty."
+                )
+        if self.since and self.until and self.until < self.since:
+            self.until_error = "Choose a day on or after the “From” day."
+        return not (self.session_id_error or self.until_error)
+
+    def _filter(self) -> dict[str, str]:
+        where: dict[str, str] = {}
+        if self.category != ALL:
+            where["category"] = self.category
+        if self.session_id.strip():
+            where["sessionId"] = self.session_id.strip()
+        if self.since:
+            where["since"] = _start_of(self.since)
+        if self.until:
+            # "To" includes that whole day; the API's `until` is exclusive.
+            where["until"] = _start_of((date.fromisoformat(self.until) + timedelta(1)).isoformat())
+        return where
+
+    @rx.var
+    def filtered(self) -> bool:
+        return bool(self.category != ALL or self.session_id or self.since or self.until)
