@@ -72,7 +72,7 @@ def _phone_menu() -> rx.Component:
 
 
 def navbar() -> rx.Component:
-    return rx.box(
+    return rx.el.nav(
         rx.hstack(
             rx.link(
                 rx.hstack(
@@ -103,7 +103,6 @@ def navbar() -> rx.Component:
             padding_y="0.75rem",
             width="100%",
         ),
-        as_="nav",
         aria_label="Main",
         border_bottom=f"1px solid {rx.color('gray', 5)}",
         background_color=rx.color("gray", 1),
@@ -134,7 +133,7 @@ def page(title, *children, max_width: str = CONTENT_MAX_WIDTH, actions=None) -> 
     return rx.box(
         skip_link(),
         navbar(),
-        rx.box(
+        rx.el.main(
             rx.flex(
                 rx.heading(title, as_="h1", size=rx.breakpoints(initial="6", md="7")),
                 rx.spacer(),
@@ -145,7 +144,6 @@ def page(title, *children, max_width: str = CONTENT_MAX_WIDTH, actions=None) -> 
                 width="100%",
             ),
             rx.vstack(*children, spacing="4", width="100%", align="stretch", margin_top="1rem"),
-            as_="main",
             id="main",
             max_width=max_width,
             margin_x="auto",
