@@ -19,4 +19,14 @@ STYLE = {
     ":focus-visible": {"outline": "2px solid var(--accent-9)", "outline_offset": "2px"},
 }
 
+# Read by screen readers, not shown: e.g. a table's caption where a heading names it on screen.
+VISUALLY_HIDDEN = {
+    "position": "absolute",
+    "width": "1px",
+    "height": "1px",
+    "overflow": "hidden",
+    "clip": "rect(0 0 0 0)",
+    "white_space": "nowrap",
+}
+
 DIFFICULTY_LABELS = {1: "Gentle", 2: "Easy", 3: "Moderate", 4: "Hard", 5: "Very hard"}

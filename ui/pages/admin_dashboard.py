@@ -6,6 +6,7 @@ from ui import routes
 from ui.components.charts import bar_chart, line_chart, metric_card
 from ui.components.feedback import empty_state, error_callout, loading
 from ui.components.layout import page
+from ui.components.tables import cell, data_table, show_as_table
 from ui.state.admin_dashboard import AdminDashboardState as S
 from ui.state.base import guard
 
@@ -80,51 +81,6 @@ def _live_cards() -> rx.Component:
     )
 
 
-# A caption names a table for screen readers; the heading above already names it on screen.
-VISUALLY_HIDDEN = {
-    "position": "absolute",
-    "width": "1px",
-    "height": "1px",
-    "overflow": "hidden",
-    "clip": "rect(0 0 0 0)",
-    "white_space": "nowrap",
-}
-
-
-def data_table(headers: list[str], rows, cells, caption: str) -> rx.Component:
-    """A table that scrolls sideways on a narrow screen; `cells(row)` gives the row's cells
-    in the order of `headers`."""
-    return rx.table.root(
-        rx.el.caption(caption, style=VISUALLY_HIDDEN),
-        rx.table.header(
-            rx.table.row(*[rx.table.column_header_cell(h, white_space="nowrap") for h in headers])
-        ),
-        rx.table.body(rx.foreach(rows, lambda row: rx.table.row(*cells(row)))),
-        variant="surface",
-        size="1",
-        width="100%",
-    )
-
-
-def cell(value, **props) -> rx.Component:
-    """A table cell kept on one line."""
-    return rx.table.cell(value, white_space="nowrap", **props)
-
-
-def _as_table(summary: str, table: rx.Component) -> rx.Component:
-    return rx.el.details(
-        rx.el.summary(
-            summary,
-            cursor="pointer",
-            font_weight="500",
-            color=rx.color("accent", 11),
-            padding_y="0.25rem",
-        ),
-        rx.box(table, margin_top="0.5rem"),
-        width="100%",
-    )
-
-
 def _daily() -> rx.Component:
     table = data_table(
         ["Day", "Sessions", "Messages", "Tokens", "Cost", "Errors"],
@@ -146,7 +102,7 @@ def _daily() -> rx.Component:
             spacing="3",
             width="100%",
         ),
-        _as_table("Show the last 30 days as a table", table),
+        show_as_table("Show the last 30 days as a table", table),
         spacing="2",
         width="100%",
     )
@@ -206,7 +162,7 @@ def _by_model() -> rx.Component:
                 spacing="3",
                 width="100%",
             ),
-            _as_table("Show usage per model as a table", table),
+            show_as_table("Show usage per model as a table", table),
             spacing="2",
             width="100%",
         ),

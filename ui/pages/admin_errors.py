@@ -6,7 +6,7 @@ from ui import routes
 from ui.components.feedback import empty_state, error_callout, loading
 from ui.components.forms import field, text_input
 from ui.components.layout import page
-from ui.pages.admin_dashboard import cell, data_table
+from ui.components.tables import cell, data_table
 from ui.state.admin_errors import CATEGORIES
 from ui.state.admin_errors import AdminErrorsState as S
 from ui.state.base import guard

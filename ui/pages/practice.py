@@ -4,6 +4,7 @@ sections; start or resume a session, or join a section."""
 import reflex as rx
 
 from ui import routes
+from ui.components.badges import difficulty_badge
 from ui.components.feedback import empty_state, error_callout, loading, success_callout
 from ui.components.forms import text_input
 from ui.components.layout import page
@@ -62,7 +63,7 @@ def _client_card(client: PracticeClient) -> rx.Component:
         rx.vstack(
             rx.flex(
                 rx.heading(client.name, as_="h2", size="4"),
-                rx.badge(client.difficulty, color_scheme=_level_colour(client.level), size="2"),
+                difficulty_badge(client.difficulty, client.level),
                 justify="between",
                 align="start",
                 spacing="2",
@@ -115,10 +116,6 @@ def _client_card(client: PracticeClient) -> rx.Component:
         data_testid="client-card",
         height="100%",
     )
-
-
-def _level_colour(level) -> rx.Var:
-    return rx.match(level, (1, "green"), (2, "green"), (3, "amber"), (4, "orange"), "red")
 
 
 def _join_form(title: str) -> rx.Component:

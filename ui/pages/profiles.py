@@ -3,6 +3,7 @@
 import reflex as rx
 
 from ui import routes
+from ui.components.badges import difficulty_badge
 from ui.components.feedback import empty_state, error_callout, loading
 from ui.components.layout import page
 from ui.state.base import guard
@@ -51,18 +52,7 @@ def _card(row: ProfileRow) -> rx.Component:
                     align="start",
                     width="100%",
                 ),
-                rx.badge(
-                    row.difficulty_text,
-                    color_scheme=rx.match(
-                        row.difficulty,
-                        (1, "green"),
-                        (2, "teal"),
-                        (3, "amber"),
-                        (4, "orange"),
-                        "red",
-                    ),
-                    variant="soft",
-                ),
+                difficulty_badge(row.difficulty_text, row.difficulty, size="1"),
                 rx.text(row.presenting_concern, size="2", style=CLAMP_3_LINES),
                 rx.spacer(),
                 rx.flex(

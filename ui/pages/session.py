@@ -4,6 +4,7 @@ profile (teachers, admins)."""
 import reflex as rx
 
 from ui import routes
+from ui.components.badges import difficulty_badge
 from ui.components.chat import message_list
 from ui.components.feedback import error_callout, loading
 from ui.components.layout import page
@@ -89,7 +90,7 @@ def _messages(**props) -> rx.Component:
 
 def _details() -> rx.Component:
     return rx.flex(
-        rx.badge(S.difficulty, color_scheme="teal", variant="soft", size="2"),
+        difficulty_badge(S.difficulty, S.level),
         rx.cond(
             S.is_simulator,
             rx.badge(

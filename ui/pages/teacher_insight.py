@@ -8,19 +8,13 @@ from ui.components.charts import bar_chart, line_chart, metric_card
 from ui.components.feedback import error_callout, loading
 from ui.components.forms import text_input
 from ui.components.layout import page
+from ui.components.tables import show_as_table
 from ui.state.base import guard
 from ui.state.teacher_insight import DayRow, FeedbackRow, TeacherInsightState, UsageRow
+from ui.theme import VISUALLY_HIDDEN
 
 State = TeacherInsightState
 WIDE_ONLY = ["none", "table-cell"]  # a column left out on a phone, where it would not fit
-SCREEN_READER_ONLY = {
-    "position": "absolute",
-    "width": "1px",
-    "height": "1px",
-    "overflow": "hidden",
-    "clip": "rect(0 0 0 0)",
-    "white_space": "nowrap",
-}
 
 
 def _range_form() -> rx.Component:
@@ -110,7 +104,7 @@ def _header(*names: str, wide_only: tuple[str, ...] = ()) -> rx.Component:
 def _table(caption: str, header: rx.Component, rows, render) -> rx.Component:
     return rx.box(
         rx.table.root(
-            rx.el.caption(caption, style=SCREEN_READER_ONLY),
+            rx.el.caption(caption, style=VISUALLY_HIDDEN),
             header,
             rx.table.body(rx.foreach(rows, render)),
             variant="surface",
@@ -140,18 +134,14 @@ def _per_day() -> rx.Component:
             spacing="3",
             width="100%",
         ),
-        rx.el.details(
-            rx.el.summary(
-                "Show the days as a table",
-                style={"cursor": "pointer", "font_weight": "500", "padding": "0.25rem 0"},
-            ),
+        show_as_table(
+            "Show the days as a table",
             _table(
                 "Sessions, tokens and cost per day",
                 _header("Day", "Sessions", "Tokens", "Cost"),
                 State.daily,
                 _day_row,
             ),
-            width="100%",
         ),
         spacing="2",
         width="100%",

@@ -6,12 +6,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import reflex as rx
 
 from ui import routes
+from ui.format import NO_FIGURE, count, readable_time, short_day
 from ui.graphql.client import UNREACHABLE, ApiError, subscribe
 from ui.state.base import AppState
 
@@ -22,28 +23,10 @@ ACTIVE_SESSIONS_SHOWN = 50
 ALERTS_SHOWN = 10
 PRESENCE_CHECK_SECONDS = 2.0  # how soon a left page stops its subscriptions
 RETRY_FIRST_SECONDS, RETRY_MAX_SECONDS = 1.0, 30.0
-NO_FIGURE = "—"
-
-
-def readable_time(iso: str | None) -> str:
-    """`2026-11-27T14:05:09+00:00` as "27 Nov 2026, 14:05 UTC"."""
-    if not iso:
-        return ""
-    moment = datetime.fromisoformat(iso).astimezone(UTC)
-    return f"{moment.day} {moment:%b %Y, %H:%M} UTC"
-
-
-def _count(value: int | None) -> str:
-    return NO_FIGURE if value is None else f"{value:,}"
 
 
 def _ms(value: int | None) -> str:
     return NO_FIGURE if value is None else f"{value:,} ms"
-
-
-def _short_day(day: str) -> str:
-    moment = date.fromisoformat(day)
-    return f"{moment.day} {moment:%b}"
 
 
 def last_days(days: int) -> dict[str, str]:
@@ -194,12 +177,12 @@ class AdminDashboardState(AppState):
             self._show_sessions(sessions)
 
     def _show_metrics(self, figures: dict[str, Any]) -> None:
-        self.active_sessions = _count(figures["activeSessions"])
-        self.streaming_replies = _count(figures["streamingReplies"])
-        self.messages_last_minute = _count(figures["messagesPerMinute"])
-        self.tokens_today = _count(figures["tokensToday"])
+        self.active_sessions = count(figures["activeSessions"])
+        self.streaming_replies = count(figures["streamingReplies"])
+        self.messages_last_minute = count(figures["messagesPerMinute"])
+        self.tokens_today = count(figures["tokensToday"])
         self.cost_today = f"${figures['costToday']}"
-        self.errors_last_hour = _count(figures["errorsLastHour"])
+        self.errors_last_hour = count(figures["errorsLastHour"])
         self.ttft_p50 = _ms(figures["timeToFirstTokenP50Ms"])
         self.ttft_p95 = _ms(figures["timeToFirstTokenP95Ms"])
         self.updated_at = f"{datetime.fromisoformat(figures['at']).astimezone(UTC):%H:%M:%S} UTC"
@@ -209,17 +192,17 @@ class AdminDashboardState(AppState):
         days = data["dailyStats"]
         # Charts need numbers; the tables show each cost exactly as the API gives it.
         self.daily_chart = [
-            {"day": _short_day(d["day"]), "tokens": d["tokensUsed"], "cost": float(d["cost"])}
+            {"day": short_day(d["day"]), "tokens": d["tokensUsed"], "cost": float(d["cost"])}
             for d in days
         ]
         self.daily_rows = [
             {
-                "day": _short_day(d["day"]),
-                "sessions": _count(d["sessionsCreated"]),
-                "messages": _count(d["messagesStored"]),
-                "tokens": _count(d["tokensUsed"]),
+                "day": short_day(d["day"]),
+                "sessions": count(d["sessionsCreated"]),
+                "messages": count(d["messagesStored"]),
+                "tokens": count(d["tokensUsed"]),
                 "cost": f"${d['cost']}",
-                "errors": _count(d["errors"]),
+                "errors": count(d["errors"]),
             }
             for d in reversed(days)
         ]
@@ -235,9 +218,9 @@ class AdminDashboardState(AppState):
         self.model_rows = [
             {
                 "model": m["label"],
-                "sessions": _count(m["sessions"]),
-                "messages": _count(m["totals"]["messages"]),
-                "tokens": _count(m["totals"]["totalTokens"]),
+                "sessions": count(m["sessions"]),
+                "messages": count(m["totals"]["messages"]),
+                "tokens": count(m["totals"]["totalTokens"]),
                 "cost": f"${m['totals']['cost']}",
             }
             for m in models
@@ -252,7 +235,7 @@ class AdminDashboardState(AppState):
                 "client": (s["clientProfile"] or {}).get("name", "—"),
                 "model": s["model"],
                 "started": readable_time(s["startedAt"]),
-                "messages": _count(s["messageCount"]),
+                "messages": count(s["messageCount"]),
                 "cost": f"${s['estimatedCost']}",
                 "href": routes.transcript(s["id"]),
             }

@@ -9,8 +9,8 @@ from typing import Any
 import reflex as rx
 
 from ui import routes
+from ui.format import readable_time
 from ui.graphql.client import ApiError
-from ui.state.admin_dashboard import readable_time
 from ui.state.base import AppState
 
 PAGE_SIZE = 25

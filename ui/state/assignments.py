@@ -8,9 +8,9 @@ from datetime import date
 
 import reflex as rx
 
+from ui.format import readable_time
 from ui.graphql.client import ApiError
 from ui.state.base import AppState
-from ui.state.class_format import readable_time
 from ui.theme import DIFFICULTY_LABELS
 
 END_OF_DAY = "23:59"

@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
-from ui.theme import DIFFICULTY_LABELS
+from ui.format import readable_time
 
 STATUS_LABELS = {"ACTIVE": "Active", "COMPLETED": "Ended"}
 SIMULATOR_MODEL = "practicum-simulator"
@@ -33,32 +33,14 @@ class ChatMessage:
             content=message["content"],
             status=message["status"],
             time=readable_time(message["timestamp"]),
-            clock=f"{_moment(message['timestamp']):%H:%M}",
+            clock=_clock(message["timestamp"]),
             seq=message["sequenceNumber"],
             fallback=message["isFallback"],
         )
 
 
-def _moment(iso: str) -> datetime:
-    return datetime.fromisoformat(iso.replace("Z", "+00:00"))
-
-
-def readable_time(iso: str | None) -> str:
-    """'27 Nov 2026, 14:05 UTC' from the API's UTC ISO string; '' for none."""
-    if not iso:
-        return ""
-    moment = _moment(iso)
-    return f"{moment.day} {moment:%b %Y, %H:%M} UTC"
-
-
-def readable_date(iso: str | None) -> str:
-    """'27 Nov 2026' from a date or date-time string; '' for none."""
-    return f"{_moment(iso).day} {_moment(iso):%b %Y}" if iso else ""
-
-
-def difficulty_text(level: int) -> str:
-    """'Moderate · 3/5'."""
-    return f"{DIFFICULTY_LABELS.get(level, 'Unrated')} · {level}/5"
+def _clock(iso: str) -> str:
+    return f"{datetime.fromisoformat(iso.replace('Z', '+00:00')):%H:%M}"
 
 
 def upsert(messages: list[ChatMessage], message: ChatMessage) -> list[ChatMessage]:

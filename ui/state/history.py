@@ -7,9 +7,10 @@ from typing import Any
 
 import reflex as rx
 
+from ui.format import difficulty_text, readable_time
 from ui.graphql.client import ApiError
 from ui.state.base import AppState
-from ui.state.conversation import STATUS_LABELS, difficulty_text, readable_time
+from ui.state.conversation import STATUS_LABELS
 
 
 @dataclasses.dataclass

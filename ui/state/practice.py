@@ -8,9 +8,9 @@ from typing import Any
 import reflex as rx
 
 from ui import routes
+from ui.format import difficulty_text, readable_date
 from ui.graphql.client import ApiError
 from ui.state.base import AppState
-from ui.state.conversation import difficulty_text, readable_date
 
 
 @dataclasses.dataclass

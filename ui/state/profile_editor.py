@@ -9,9 +9,9 @@ from typing import Any
 import reflex as rx
 
 from ui import routes
+from ui.format import difficulty_text, readable_time
 from ui.graphql.client import ApiError
 from ui.state.base import AppState
-from ui.state.profiles import difficulty_text, readable_time
 
 NEW = "new"
 DEFAULT_MODEL = "default"  # the model select's value for "no model of its own"

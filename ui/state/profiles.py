@@ -3,28 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
-from datetime import datetime
 
 import reflex as rx
 
+from ui.format import difficulty_text, readable_date
 from ui.graphql.client import ApiError
 from ui.state.base import AppState
-from ui.theme import DIFFICULTY_LABELS
 
 PAGE_SIZE = 24  # fills rows of 1, 2 or 3 cards
-
-
-def readable_time(iso: str | None, with_time: bool = True) -> str:
-    """An API timestamp (UTC, ISO 8601) as "27 Nov 2026, 14:05 UTC"."""
-    if not iso:
-        return ""
-    moment = datetime.fromisoformat(iso)
-    day = f"{moment.day} {moment:%b %Y}"
-    return f"{day}, {moment:%H:%M} UTC" if with_time else day
-
-
-def difficulty_text(level: int) -> str:
-    return f"{DIFFICULTY_LABELS.get(level, '')} · {level}/5"
 
 
 @dataclasses.dataclass
@@ -50,7 +36,7 @@ class ProfileRow:
             presenting_concern=node["presentingConcern"],
             model=node["model"] or "Default model",
             version=node["version"],
-            updated=readable_time(node["updatedAt"], with_time=False),
+            updated=readable_date(node["updatedAt"]),
             archived=node["archived"],
             owner=(node.get("owner") or {}).get("name", ""),
         )

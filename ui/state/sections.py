@@ -6,9 +6,9 @@ import dataclasses
 
 import reflex as rx
 
+from ui.format import readable_time
 from ui.graphql.client import ApiError
 from ui.state.base import AppState
-from ui.state.class_format import readable_time
 
 
 @dataclasses.dataclass

@@ -11,15 +11,10 @@ from typing import Any
 
 import reflex as rx
 
+from ui.format import difficulty_text
 from ui.graphql.client import UNREACHABLE, ApiError, execute, subscribe
 from ui.state.base import AppState
-from ui.state.conversation import (
-    SIMULATOR_MODEL,
-    ChatMessage,
-    difficulty_text,
-    load_session,
-    upsert,
-)
+from ui.state.conversation import SIMULATOR_MODEL, ChatMessage, load_session, upsert
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +40,7 @@ class SessionState(AppState):
     client_id: str = ""
     client_name: str = ""
     difficulty: str = ""
+    level: int = 0
     concern: str = ""
     assignment_title: str = ""
     student_id: str = ""
@@ -163,7 +159,8 @@ class SessionState(AppState):
         client = data.get("clientProfile") or {}
         self.client_id = client.get("id", "")
         self.client_name = client.get("name", "Client")
-        self.difficulty = difficulty_text(client.get("difficulty", 0))
+        self.level = client.get("difficulty", 0)
+        self.difficulty = difficulty_text(self.level)
         self.concern = client.get("presentingConcern", "")
         self.assignment_title = (data.get("assignment") or {}).get("title", "")
         student = data.get("student") or {}

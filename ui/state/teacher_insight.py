@@ -7,9 +7,9 @@ from datetime import UTC, date, datetime, timedelta
 
 import reflex as rx
 
+from ui.format import count, percent, short_day
 from ui.graphql.client import ApiError
 from ui.state.base import AppState
-from ui.state.class_format import count, percent, readable_day
 
 DEFAULT_DAYS = 30
 
@@ -67,7 +67,7 @@ def _long(iso: str) -> str:
 
 def _day_row(stat: dict) -> DayRow:
     return DayRow(
-        day=readable_day(stat["day"]),
+        day=short_day(stat["day"]),
         sessions=count(stat["sessionsCreated"]),
         tokens=count(stat["tokensUsed"]),
         cost=f"${stat['cost']}",
@@ -161,7 +161,7 @@ class TeacherInsightState(AppState):
         self.daily = [_day_row(d) for d in days]
         # The chart needs numbers; the table beside it shows the exact cost.
         self.chart = [
-            {"day": readable_day(d["day"]), "tokens": d["tokensUsed"], "cost": float(d["cost"])}
+            {"day": short_day(d["day"]), "tokens": d["tokensUsed"], "cost": float(d["cost"])}
             for d in days
         ]
         self.by_student = [_usage_row(b) for b in data["byStudent"]]

@@ -7,9 +7,9 @@ import dataclasses
 import reflex as rx
 
 from ui import routes
+from ui.format import count, readable_time
 from ui.graphql.client import ApiError
 from ui.state.base import AppState
-from ui.state.class_format import count, readable_time
 
 PAGE_SIZE = 25
 ALL = "ALL"  # the filters' "any" choice (a select item cannot have an empty value)

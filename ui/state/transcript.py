@@ -6,16 +6,10 @@ from typing import Any
 
 import reflex as rx
 
+from ui.format import difficulty_text, readable_time
 from ui.graphql.client import ApiError
 from ui.state.base import AppState
-from ui.state.conversation import (
-    SIMULATOR_MODEL,
-    STATUS_LABELS,
-    ChatMessage,
-    difficulty_text,
-    load_session,
-    readable_time,
-)
+from ui.state.conversation import SIMULATOR_MODEL, STATUS_LABELS, ChatMessage, load_session
 
 
 class TranscriptState(AppState):

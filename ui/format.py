@@ -1,0 +1,54 @@
+"""How every page shows the API's times, counts, shares and difficulty levels."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from decimal import Decimal, InvalidOperation
+
+from ui.theme import DIFFICULTY_LABELS
+
+NO_FIGURE = "—"
+
+
+def _moment(iso: str) -> datetime:
+    return datetime.fromisoformat(iso.replace("Z", "+00:00")).astimezone(UTC)
+
+
+def readable_time(iso: str | None) -> str:
+    """The API's UTC ISO time as "27 Nov 2026, 14:05 UTC"; "" for none."""
+    if not iso:
+        return ""
+    moment = _moment(iso)
+    return f"{moment.day} {moment:%b %Y, %H:%M} UTC"
+
+
+def readable_date(iso: str | None) -> str:
+    """A date or date-time as "27 Nov 2026"; "" for none."""
+    if not iso:
+        return ""
+    day = date.fromisoformat(iso) if len(iso) == 10 else _moment(iso).date()
+    return f"{day.day} {day:%b %Y}"
+
+
+def short_day(iso: str) -> str:
+    """ "2026-11-27" as "27 Nov" (chart axes)."""
+    day = date.fromisoformat(iso)
+    return f"{day.day} {day:%b}"
+
+
+def count(number: int | None) -> str:
+    return NO_FIGURE if number is None else f"{number:,}"
+
+
+def percent(share: str) -> str:
+    """A share from 0 to 1 as the API gives it ("0.25") as a percent ("25%")."""
+    try:
+        value = Decimal(share) * 100
+    except InvalidOperation:
+        return share
+    return f"{value.quantize(Decimal('0.1')).normalize():f}%"
+
+
+def difficulty_text(level: int) -> str:
+    """ "Moderate · 3/5"."""
+    return f"{DIFFICULTY_LABELS.get(level, 'Unrated')} · {level}/5"
