@@ -24,7 +24,7 @@ def axe_violations(page) -> list[str]:
         "() => axe.run(document, {runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa']}})"
     )
     return [
-        f"{v['impact']}: {v['id']} ({v['help']}) at {[n['target'] for n in v['nodes']][:3]}"
+        f"{v['impact']}: {v['id']} ({v['help']}) at {[n['html'][:100] for n in v['nodes']][:3]}"
         for v in result["violations"]
         if v["impact"] in ("serious", "critical")
     ]

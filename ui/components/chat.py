@@ -16,7 +16,12 @@ def _status_badge(status, fallback) -> rx.Component:
         rx.match(
             status,
             *[
-                (key, rx.badge(label, color_scheme=colour, variant="soft", size="1"))
+                (
+                    key,
+                    rx.badge(
+                        label, color_scheme=colour, variant="soft", high_contrast=True, size="1"
+                    ),
+                )
                 for key, (label, colour) in STATUS_BADGES.items()
             ],
             rx.fragment(),

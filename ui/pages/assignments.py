@@ -185,8 +185,8 @@ def _assignment(assignment: AssignmentRow, section: SectionGroup) -> rx.Componen
                 rx.heading(assignment.title, size="3", as_="h3"),
                 rx.cond(
                     assignment.published,
-                    rx.badge("Published", color_scheme="green", size="2"),
-                    rx.badge("Draft", color_scheme="amber", size="2"),
+                    rx.badge("Published", color_scheme="green", high_contrast=True, size="2"),
+                    rx.badge("Draft", color_scheme="amber", high_contrast=True, size="2"),
                 ),
                 align="center",
                 spacing="2",

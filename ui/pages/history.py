@@ -72,7 +72,8 @@ def _session_row(item: PastSession) -> rx.Component:
                     rx.badge(
                         item.status_label,
                         color_scheme=rx.cond(active, "green", "gray"),
-                        variant=rx.cond(active, "solid", "surface"),
+                        variant=rx.cond(active, "soft", "surface"),
+                        high_contrast=True,
                     ),
                     align="center",
                     spacing="2",

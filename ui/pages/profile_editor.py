@@ -299,7 +299,7 @@ def _status_badges() -> rx.Component:
             rx.badge(f"Version {S.version}", data_testid="profile-version"),
         ),
         rx.cond(S.archived, rx.badge("Archived", color_scheme="gray")),
-        rx.cond(S.dirty, rx.badge("Unsaved changes", color_scheme="amber")),
+        rx.cond(S.dirty, rx.badge("Unsaved changes", color_scheme="amber", high_contrast=True)),
         wrap="wrap",
         spacing="2",
     )

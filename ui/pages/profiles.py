@@ -25,7 +25,7 @@ def _new_button(size: str = "2") -> rx.Component:
             "New client",
             href=NEW_PROFILE,
             underline="none",
-            color="inherit",
+            color="var(--accent-contrast)",
         ),
         as_child=True,
         size=size,

@@ -105,7 +105,7 @@ def _assignment(assignment: SectionAssignment) -> rx.Component:
             rx.text(assignment.title, weight="medium", size="2"),
             rx.cond(
                 assignment.published,
-                rx.badge("Published", color_scheme="green"),
+                rx.badge("Published", color_scheme="green", high_contrast=True),
                 rx.badge("Draft", color_scheme="gray"),
             ),
             align="center",

@@ -66,7 +66,9 @@ def _filters() -> rx.Component:
 
 
 def _status(row: SessionRow) -> rx.Component:
-    return rx.badge(row.status, color_scheme=rx.cond(row.active, "blue", "gray"))
+    return rx.badge(
+        row.status, color_scheme=rx.cond(row.active, "blue", "gray"), high_contrast=True
+    )
 
 
 def _transcript_link(row: SessionRow) -> rx.Component:

@@ -91,7 +91,9 @@ def _summary() -> rx.Component:
             _item(
                 "Status",
                 rx.badge(
-                    T.status_label, color_scheme=rx.cond(T.status == "ACTIVE", "green", "gray")
+                    T.status_label,
+                    color_scheme=rx.cond(T.status == "ACTIVE", "green", "gray"),
+                    high_contrast=True,
                 ),
             ),
             _item(
