@@ -66,6 +66,9 @@ class Settings(BaseSettings):
     rate_limit_logins_per_ip: str = "30/minute"
     rate_limit_logins_per_email: str = "5/minute"
     http_rate_limit_per_ip: str = "6000/minute"  # every HTTP request (slowapi); "" turns off
+    # Admins change the message and login limits at run time (`setRateLimits`, stored in
+    # the database); every process re-reads them at most this often.
+    rate_limit_refresh_seconds: float = 5.0
 
     # Budgets and alerts
     budget_alert_percents: list[int] = [50, 80, 100]
