@@ -69,6 +69,9 @@ class Settings(BaseSettings):
     # Peers whose X-Forwarded-For names the real client: the web UI's server (it calls the
     # API over loopback for every browser) or a reverse proxy. "" believes no one.
     trusted_proxies: str = "127.0.0.1,::1"
+    # Admins change the message and login limits at run time (`setRateLimits`, stored in
+    # the database); every process re-reads them at most this often.
+    rate_limit_refresh_seconds: float = 5.0
 
     # Budgets and alerts
     budget_alert_percents: list[int] = [50, 80, 100]

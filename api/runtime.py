@@ -16,6 +16,7 @@ from api.conversations import service as conversations
 from api.conversations.replies import ReplyEngine
 from api.db.engine import checkpoint_in_background, create_engine, create_session_factory
 from api.events.broker import Broker, InMemoryBroker
+from api.limits import service as limits
 from api.limits.rate import RateLimits
 from api.limits.turns import TurnLimits
 from api.llm.providers import Providers
@@ -53,7 +54,7 @@ class Runtime:
         broker = InMemoryBroker()
         providers = Providers(settings)
         prices = PriceTable(settings.prices)
-        rate_limits = RateLimits(settings)
+        rate_limits = RateLimits(settings, stored=limits.stored_specs)
         read_sessions = create_session_factory(read_engine)
         replies = ReplyEngine(
             providers.streamer(),

@@ -72,7 +72,7 @@ async def login(
     """Every attempt counts toward the limits per network address and per email, against
     guessing passwords; an attempt refused by a limit never checks the password."""
     email = (email or "").strip()
-    await limits.login(client_ip, email[:320])
+    await limits.login(client_ip, email[:320], session)
     # An email with NUL cannot exist (and PostgreSQL refuses to compare against it).
     user = await repository.get_by_email(session, email) if "\x00" not in email else None
     ok = verify_password(user.password_hash if user else None, password or "")

@@ -5,6 +5,7 @@ from api.classes.models import Assignment, Enrollment, Section, assignment_clien
 from api.clients.models import ClientProfile
 from api.conversations.models import Message, Session, SessionFeedback
 from api.db.base import Base
+from api.limits.models import StoredRateLimits
 from api.ops.models import ErrorEvent
 from api.usage.models import Budget, BudgetSpend, CostAlert, DailyUsage, UsageRecord
 
@@ -22,6 +23,7 @@ __all__ = [
     "Section",
     "Session",
     "SessionFeedback",
+    "StoredRateLimits",
     "UsageRecord",
     "User",
     "assignment_clients",

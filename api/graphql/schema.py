@@ -26,18 +26,26 @@ from api.graphql.clients import ClientMutations, ClientQueries
 from api.graphql.context import UnitOfWork
 from api.graphql.conversations import ConversationMutations, ConversationQueries
 from api.graphql.errors import ErrorCodes, log_errors
+from api.graphql.limits import LimitMutations, LimitQueries
 from api.graphql.session_events import ConversationSubscriptions
 from api.graphql.usage import UsageMutations, UsageQueries, UsageSubscriptions
 
 
 @strawberry.type
-class Query(AccountQueries, ClientQueries, ClassQueries, ConversationQueries, UsageQueries):
+class Query(
+    AccountQueries, ClientQueries, ClassQueries, ConversationQueries, UsageQueries, LimitQueries
+):
     pass
 
 
 @strawberry.type
 class Mutation(
-    AccountMutations, ClientMutations, ClassMutations, ConversationMutations, UsageMutations
+    AccountMutations,
+    ClientMutations,
+    ClassMutations,
+    ConversationMutations,
+    UsageMutations,
+    LimitMutations,
 ):
     pass
 

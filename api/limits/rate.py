@@ -3,6 +3,10 @@ REDIS_URL is set (then every process shares them exactly).
 
 They are applied by the services, so every client is bound by them, whatever the
 transport. A refused request gets RATE_LIMITED with `retryAfter` in seconds.
+
+The rules come from the environment until an admin changes them (`api.limits.service`):
+then from the database, re-read by every process at most every
+`rate_limit_refresh_seconds`, so that a turn costs no extra query.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ import logging
 import math
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from limits import RateLimitItem, parse
@@ -18,6 +23,7 @@ from limits.aio.storage import MemoryStorage, Storage
 from limits.aio.strategies import MovingWindowRateLimiter
 from limits.errors import StorageError
 from limits.storage import storage_from_string
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.config import Settings
 from api.errors import ErrorCode, PracticumError
@@ -58,31 +64,91 @@ def storage_for(settings: Settings, key_prefix: str = "practicum") -> Storage:
     return MemoryStorage()
 
 
+@dataclass(frozen=True)
+class RateLimitSpecs:
+    """The four rules as `limits` strings ("10/minute", "100 per hour"; "" = off)."""
+
+    messages_per_student: str
+    messages_global: str
+    logins_per_address: str
+    logins_per_email: str
+
+    @classmethod
+    def of(cls, settings: Settings) -> RateLimitSpecs:
+        """The environment's rules."""
+        return cls(
+            messages_per_student=settings.rate_limit_messages_per_user,
+            messages_global=settings.rate_limit_messages_global,
+            logins_per_address=settings.rate_limit_logins_per_ip,
+            logins_per_email=settings.rate_limit_logins_per_email,
+        )
+
+
+StoredSpecs = Callable[[AsyncSession], Awaitable[RateLimitSpecs | None]]
+"""Reads the rules admins stored; None while the environment's apply."""
+
+
 class RateLimits:
-    def __init__(self, settings: Settings, storage: Storage | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        storage: Storage | None = None,
+        *,
+        stored: StoredSpecs | None = None,
+    ) -> None:
         self.storage = storage or storage_for(settings)
         self.window = MovingWindowRateLimiter(self.storage)
         self._last_warning = -math.inf
+        self.defaults = RateLimitSpecs.of(settings)
+        self.stored = stored
+        self.refresh_seconds = settings.rate_limit_refresh_seconds
+        self._changes = 0
+        self.use(self.defaults)
+        self._fresh_until = -math.inf  # read the stored rules before the first request
+
+    def use(self, specs: RateLimitSpecs) -> None:
+        """Apply these rules from the next request on."""
+        self.specs = specs
         self.per_user = Rule.of(
             "messages_per_user",
-            settings.rate_limit_messages_per_user,
+            specs.messages_per_student,
             "You are sending messages faster than practice allows",
         )
         self.everyone = Rule.of(
             "messages_global",
-            settings.rate_limit_messages_global,
+            specs.messages_global,
             "Practicum is at its limit of messages for everyone right now",
         )
         self.login_ip = Rule.of(
             "logins_per_ip",
-            settings.rate_limit_logins_per_ip,
+            specs.logins_per_address,
             "Too many login attempts from your network",
         )
         self.login_email = Rule.of(
             "logins_per_email",
-            settings.rate_limit_logins_per_email,
+            specs.logins_per_email,
             "Too many login attempts for this account",
         )
+        self._changes += 1
+        self._fresh_until = time.monotonic() + self.refresh_seconds
+
+    async def _refresh(self, session: AsyncSession | None) -> None:
+        """Pick up rules another process stored: the request that finds them older than
+        `refresh_seconds` re-reads them on its own session (a request holding a connection
+        must never wait for a second one); the others go on with the rules in hand."""
+        if self.stored is None or session is None or time.monotonic() < self._fresh_until:
+            return
+        self._fresh_until = time.monotonic() + self.refresh_seconds
+        changes = self._changes
+        try:
+            specs = await self.stored(session)
+        except Exception:
+            log.warning(
+                "could not read the stored rate limits; keeping the current ones", exc_info=True
+            )
+            return
+        if changes == self._changes:  # else this process set newer rules meanwhile
+            self.use(specs or self.defaults)
 
     async def take(self, *checks: tuple[Rule, str]) -> None:
         """Use one request of each rule's quota, or none when any rule refuses.
@@ -117,11 +183,14 @@ class RateLimits:
         metrics.RATE_LIMITED.labels(rule=rule.name).inc()
         raise RateLimited(f"{rule.message}. Try again in {retry_after} s.", retry_after)
 
-    async def message(self, user_id: uuid.UUID) -> None:
-        """A student's message to a client (per student, and for everyone)."""
+    async def message(self, user_id: uuid.UUID, session: AsyncSession | None = None) -> None:
+        """A student's message to a client (per student, and for everyone). `session`:
+        the request's, to re-read the stored rules on when they are due."""
+        await self._refresh(session)
         await self.take((self.per_user, str(user_id)), (self.everyone, "all"))
 
-    async def login(self, ip: str | None, email: str) -> None:
+    async def login(self, ip: str | None, email: str, session: AsyncSession | None = None) -> None:
+        await self._refresh(session)
         await self.take((self.login_ip, ip or "unknown"), (self.login_email, email.lower()))
 
     async def reset(self) -> None:

@@ -45,4 +45,4 @@ class TurnLimits:
             metrics.BUDGET_REFUSED.labels(refused.details["scope"], refused.details["period"]).inc()
             raise
         if new_message:
-            await self.rates.message(actor.id)
+            await self.rates.message(actor.id, session)

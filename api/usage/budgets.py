@@ -124,7 +124,9 @@ async def count_spending(
         for id_, dims in sessions.items()
     }
     keys = set().union(*scopes.values())
-    budgets = {b.scope_key: b for b in await repository.budgets_for_keys(session, keys)}
+    budgets: dict[str, list[Budget]] = defaultdict(list)  # a scope may have a daily and a monthly
+    for budget in await repository.budgets_for_keys(session, keys):
+        budgets[budget.scope_key].append(budget)
     if not budgets:
         return []
     added: dict[str, Decimal] = defaultdict(Decimal)
@@ -134,10 +136,10 @@ async def count_spending(
     now = utcnow()
     alerts: list[CostAlert] = []
     for key in sorted(added):  # one lock order across concurrent writers
-        budget = budgets[key]
-        start = period_start(budget.period, now)
-        spent = await repository.add_spend(session, budget.id, start, added[key])
-        alerts += await _alerts_reached(session, budget, start, spent - added[key], spent)
+        for budget in sorted(budgets[key], key=lambda b: b.period.value):
+            start = period_start(budget.period, now)
+            spent = await repository.add_spend(session, budget.id, start, added[key])
+            alerts += await _alerts_reached(session, budget, start, spent - added[key], spent)
     return alerts
 
 

@@ -92,7 +92,8 @@ async def open_app(settings: Settings):
         app = create_app(settings.model_copy(update=overrides))
         if storage is not None:
             runtime = app.state.runtime
-            runtime.rate_limits = RateLimits(runtime.settings, storage)
+            stored = runtime.rate_limits.stored
+            runtime.rate_limits = RateLimits(runtime.settings, storage, stored=stored)
             runtime.turn_limits.rates = runtime.rate_limits
         made.append(app)
         return app

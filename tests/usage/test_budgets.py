@@ -461,3 +461,22 @@ async def test_a_cap_set_mid_period_starts_from_what_was_already_spent(practicum
     assert (
         await spent(practicum, admin, student) == await spent(practicum, admin, section) == billed
     )
+
+
+async def test_a_daily_and_a_monthly_cap_of_one_scope_both_count_every_turn(
+    practicum: Practicum, admin
+):
+    world = await practicum.world()
+    caps = [
+        await practicum.set_budget(
+            admin, scope="STUDENT", studentId=str(world.student.id), period=period, limitUsd=PLENTY
+        )
+        for period in ("DAILY", "MONTHLY")
+    ]
+    session_id = await practicum.start(world.student, world)
+
+    await practicum.send(world.student, session_id)
+
+    billed = await practicum.billed(session_id)
+    assert billed > 0
+    assert [await spent(practicum, admin, cap) for cap in caps] == [billed, billed]

@@ -1,0 +1,5 @@
+from api.errors import PracticumError
+
+
+class LimitsError(PracticumError):
+    """Rate limits as admins set them."""
