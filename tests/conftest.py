@@ -177,3 +177,8 @@ class GraphQLClient:
 @pytest.fixture
 def gql(client: httpx.AsyncClient, app) -> GraphQLClient:
     return GraphQLClient(client, app.state.runtime)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The browser tests last: they are the slowest, and no asyncio test runs beside them."""
+    items.sort(key=lambda item: "/tests/e2e/" in str(item.path))

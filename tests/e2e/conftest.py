@@ -12,6 +12,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -48,9 +49,20 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@dataclass(frozen=True)
+class AppServer:
+    url: str
+    data_dir: Path  # the embedded database and secrets of this server
+
+
 @pytest.fixture(scope="session")
-def app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """`make run` on a free port with a fresh embedded database; the URL it prints."""
+def app_url(app_server: AppServer) -> str:
+    return app_server.url
+
+
+@pytest.fixture(scope="session")
+def app_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppServer]:
+    """`make run` on a free port with a fresh embedded database, at the URL it prints."""
     port = _free_port()
     workdir = tmp_path_factory.mktemp("e2e")
     env = {
@@ -79,8 +91,7 @@ def app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             start_new_session=True,
         )
     try:
-        url = _wait_for_url(server, log_path)
-        yield url
+        yield AppServer(_wait_for_url(server, log_path), workdir / "data")
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         try:
@@ -120,8 +131,10 @@ def _artifacts() -> Path:
     return SCREENSHOTS.parent
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
+    # Module-scoped: Playwright's sync API keeps an event loop running while it is open,
+    # which the asyncio tests of the rest of the suite cannot share.
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=CHROMIUM,

@@ -150,12 +150,9 @@ def _screenshot_with_charts(page: Page, name: str) -> None:
 
 
 @pytest.fixture
-def error_events(app_url, tmp_path_factory) -> dict:
+def error_events(app_url, app_server) -> dict:
     """27 provider errors of one new practice session (the newest `provider.overloaded`),
     and a timeout three days ago."""
-    # conftest's app_url keeps the server's data in its own e2e<N> directory
-    databases = {p.resolve() for p in tmp_path_factory.getbasetemp().glob("e2e*/data/practicum.db")}
-    assert len(databases) == 1, databases
     session_id = _start_session(app_url, _login(app_url, "student2"))
     tag = uuid.uuid4().hex[:8]
     now = datetime.now(UTC)
@@ -165,7 +162,7 @@ def error_events(app_url, tmp_path_factory) -> dict:
     ]
     overloaded = _event("provider.overloaded", f"Overloaded ({tag})", session_id, now)
     old = _event("provider.timeout", f"No first token ({tag})", None, now - timedelta(days=3))
-    _write(databases.pop(), [*events, overloaded, old])
+    _write(app_server.data_dir / "practicum.db", [*events, overloaded, old])
     return {
         "session_id": session_id,
         "overloaded": overloaded.message,
