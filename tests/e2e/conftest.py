@@ -4,33 +4,28 @@ width, go to `test-artifacts/screenshots/`."""
 
 from __future__ import annotations
 
-import os
-import re
 import shutil
-import signal
-import socket
-import subprocess
-import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = os.environ.get("PRACTICUM_E2E_CHROMIUM", "/usr/bin/chromium")
+from tests.e2e.app import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    LOGINS,
+    PASSWORD,
+    ROOT,
+    AppServer,
+    running_app,
+    sign_in,
+)
+
+__all__ = ["LOGINS", "PASSWORD", "screenshot", "sign_in"]
+
 SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
-PASSWORD = "practicum-demo"
-LOGINS = {
-    "student": "student@practicum.local",
-    "student2": "student2@practicum.local",
-    "teacher": "teacher@practicum.local",
-    "admin": "admin@practicum.local",
-}
 DESKTOP = {"width": 1280, "height": 860}
 PHONE = {"width": 390, "height": 844}
-STARTUP_SECONDS = 600
 
 if not Path(CHROMIUM).exists():
     pytest.skip(
@@ -43,87 +38,20 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright  # noqa: 
 expect.set_options(timeout=15_000)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@dataclass(frozen=True)
-class AppServer:
-    url: str
-    data_dir: Path  # the embedded database and secrets of this server
+@pytest.fixture(scope="session")
+def app_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppServer]:
+    workdir = tmp_path_factory.mktemp("e2e")
+    try:
+        with running_app(workdir) as server:
+            yield server
+    finally:
+        if (workdir / "make-run.log").exists():
+            shutil.copy(workdir / "make-run.log", _artifacts() / "make-run.log")
 
 
 @pytest.fixture(scope="session")
 def app_url(app_server: AppServer) -> str:
     return app_server.url
-
-
-@pytest.fixture(scope="session")
-def app_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppServer]:
-    """`make run` on a free port with a fresh embedded database, at the URL it prints."""
-    port = _free_port()
-    workdir = tmp_path_factory.mktemp("e2e")
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in {"DATABASE_URL", "REDIS_URL", "ANTHROPIC_API_KEY", "PRACTICUM_OPENAI_BASE_URL"}
-    }
-    env.update(
-        PRACTICUM_DATA_DIR=str(workdir / "data"),
-        # Replies long enough to be seen streaming and to be stopped.
-        PRACTICUM_SIMULATOR_DELAY_SECONDS="0.06",
-        PRACTICUM_RATE_LIMIT_MESSAGES_PER_USER="100/minute",
-        # Every test signs in through the page; many share the demo accounts.
-        PRACTICUM_RATE_LIMIT_LOGINS_PER_EMAIL="200/minute",
-        PRACTICUM_RATE_LIMIT_LOGINS_PER_IP="600/minute",
-        PRACTICUM_LOG_FORMAT="text",
-    )
-    log_path = workdir / "make-run.log"
-    with log_path.open("wb") as log:
-        server = subprocess.Popen(
-            ["make", "--no-print-directory", "run", f"PORT={port}"],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
-        yield AppServer(_wait_for_url(server, log_path), workdir / "data")
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-        shutil.copy(log_path, _artifacts() / "make-run.log")
-
-
-def _wait_for_url(server: subprocess.Popen, log_path: Path) -> str:
-    deadline = time.monotonic() + STARTUP_SECONDS
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            pytest.fail(
-                f"make run exited with {server.returncode}:\n{log_path.read_text()[-4000:]}"
-            )
-        match = re.search(r"App running at: (http://\S+?)/?\s", log_path.read_text())
-        if match:
-            url = match.group(1)
-            try:
-                if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                    return url
-            except httpx.HTTPError:
-                pass
-        time.sleep(0.5)
-    pytest.fail(
-        f"make run did not serve within {STARTUP_SECONDS} s:\n{log_path.read_text()[-4000:]}"
-    )
-
-
-def _tail(log_path: Path) -> str:
-    return log_path.read_text()[-4000:]
 
 
 def _artifacts() -> Path:
@@ -136,29 +64,9 @@ def browser() -> Iterator[Browser]:
     # Module-scoped: Playwright's sync API keeps an event loop running while it is open,
     # which the asyncio tests of the rest of the suite cannot share.
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-            ],
-        )
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield browser
         browser.close()
-
-
-def sign_in(page: Page, app_url: str, who: str) -> None:
-    """Sign in through the sign-in page, as a user would, and wait for the start page."""
-    page.goto(f"{app_url}/login")
-    page.get_by_label("Email").fill(LOGINS[who])
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page.get_by_role("button", name="Sign out")).to_be_visible()
 
 
 @pytest.fixture

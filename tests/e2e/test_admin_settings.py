@@ -29,8 +29,10 @@ def open_budgets(open_page, app_url: str, phone: bool = False) -> Page:
 
 
 def an_amount() -> str:
-    """Dollars no other test uses, to find this test's budget by."""
-    return f"{secrets.randbelow(90_000) + 10_000}.{secrets.randbelow(90) + 10}"
+    """Dollars no other test uses, to find this test's budget by; no trailing zero, which
+    the API leaves out ("12.5", not "12.50")."""
+    cents = 10 * (1 + secrets.randbelow(9)) + 1 + secrets.randbelow(9)
+    return f"{secrets.randbelow(90_000) + 10_000}.{cents}"
 
 
 def budget_row(page: Page, applies_to: str, amount: str):
