@@ -8,16 +8,9 @@ from ui.components.forms import field, text_input
 from ui.components.layout import page
 from ui.state.admin_budgets import SCOPES, AdminBudgetsState, BudgetRow
 from ui.state.base import guard
+from ui.theme import VISUALLY_HIDDEN
 
 S = AdminBudgetsState
-VISUALLY_HIDDEN = {
-    "position": "absolute",
-    "width": "1px",
-    "height": "1px",
-    "overflow": "hidden",
-    "clip": "rect(0 0 0 0)",
-    "white_space": "nowrap",
-}
 
 RATE_LIMIT_FIELDS = [
     (
