@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.e2e.app import CHROMIUM, CHROMIUM_ARGS, LOGINS, PASSWORD, running_app, sign_in
 
 FIRST_WORD_IN_PAGE = """
-() => new Promise((resolve) => {
+() => { window.firstWord = new Promise((resolve) => {
   const box = document.querySelector('#message');
   let started = 0;
   box.addEventListener('keydown', (e) => { if (e.key === 'Enter') started = performance.now(); },
@@ -45,7 +45,7 @@ FIRST_WORD_IN_PAGE = """
     if (started && seen()) { observer.disconnect(); resolve(performance.now() - started); }
   });
   observer.observe(document.body, {subtree: true, childList: true, characterData: true});
-})
+}); }
 """
 
 SEND = """mutation($s: ID!, $c: String!) {
@@ -107,13 +107,18 @@ async def api_alone(url: str, turns: int) -> list[float]:
                     )
                 )
                 started = time.perf_counter()
-                await http.post(
+                sent = await http.post(
                     "/graphql",
                     json={"query": SEND, "variables": {"s": session, "c": f"How are you? ({n})"}},
                 )
+                if "errors" in sent.json():
+                    raise RuntimeError(sent.json()["errors"])
                 first = None
                 while True:
-                    event = json.loads(await ws.recv())["payload"]["data"]["sessionEvents"]
+                    frame = json.loads(await asyncio.wait_for(ws.recv(), 30))
+                    if frame["type"] != "next":
+                        continue
+                    event = frame["payload"]["data"]["sessionEvents"]
                     if first is None and event["__typename"] == "MessageDelta" and event["delta"]:
                         first = (time.perf_counter() - started) * 1000
                     if event["__typename"] != "MessageDelta":
@@ -140,9 +145,9 @@ def through_the_ui(url: str, turns: int) -> list[float]:
         page.wait_for_timeout(1000)  # the page's subscription is open
         for n in range(turns):
             box.fill(f"How are you? ({n}) {uuid.uuid4().hex[:4]}")
-            measured = page.evaluate_handle(FIRST_WORD_IN_PAGE)
+            page.evaluate(FIRST_WORD_IN_PAGE)
             box.press("Enter")
-            times.append(measured.json_value())
+            times.append(page.evaluate("() => window.firstWord"))
             page.get_by_test_id("streaming-reply").wait_for(state="detached", timeout=60_000)
         browser.close()
     return times
