@@ -51,9 +51,11 @@ class ApiError(Exception):
         )
 
 
-_UNREACHABLE = ApiError(
-    UNREACHABLE, "Practicum cannot be reached just now. Check your connection and try again."
-)
+def _unreachable() -> ApiError:
+    # A new error each time: a raised exception carries its own traceback and cause.
+    return ApiError(
+        UNREACHABLE, "Practicum cannot be reached just now. Check your connection and try again."
+    )
 
 
 class _Http:
@@ -98,9 +100,9 @@ async def execute(
             raise ApiError(
                 "RATE_LIMITED", "Too many requests just now. Wait a moment and try again."
             ) from error
-        raise _UNREACHABLE from error
+        raise _unreachable() from error
     except (OSError, TransportConnectionFailed, TransportClosed) as error:
-        raise _UNREACHABLE from error
+        raise _unreachable() from error
 
 
 def _ws_url() -> str:
@@ -124,4 +126,4 @@ async def subscribe(
     except TransportQueryError as error:
         raise ApiError.from_graphql((error.errors or [{}])[0]) from error
     except (OSError, TransportConnectionFailed, TransportClosed) as error:
-        raise _UNREACHABLE from error
+        raise _unreachable() from error
