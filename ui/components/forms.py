@@ -3,13 +3,17 @@
 import reflex as rx
 
 
+def field_error(error, field_id: str = "", **props) -> rx.Component:
+    """A field's problem, read out when it appears; nothing while `error` is empty."""
+    if field_id:
+        props["id"] = f"{field_id}-error"
+    return rx.cond(error, rx.text(error, size="2", color_scheme="red", role="alert", **props))
+
+
 def _described(field_id: str, hint: str, error) -> rx.Component:
     return rx.fragment(
         rx.cond(hint != "", rx.text(hint, id=f"{field_id}-hint", size="1", color_scheme="gray")),
-        rx.cond(
-            error,
-            rx.text(error, id=f"{field_id}-error", size="2", color_scheme="red", role="alert"),
-        ),
+        field_error(error, field_id),
     )
 
 
@@ -37,11 +41,12 @@ def field(
     )
 
 
-def text_input(label: str, name: str, value, on_change, error="", hint="", **props):
+def _labelled(control, label: str, name: str, value, on_change, error, hint, **props):
+    """`control` (rx.input, rx.text_area) with its label, hint and error wired to it."""
     return field(
         label,
         name,
-        rx.input(
+        control(
             id=name,
             name=name,
             value=value,
@@ -55,24 +60,11 @@ def text_input(label: str, name: str, value, on_change, error="", hint="", **pro
         hint=hint,
         required=props.get("required", False),
     )
+
+
+def text_input(label: str, name: str, value, on_change, error="", hint="", **props):
+    return _labelled(rx.input, label, name, value, on_change, error, hint, **props)
 
 
 def text_area(label: str, name: str, value, on_change, error="", hint="", rows="4", **props):
-    return field(
-        label,
-        name,
-        rx.text_area(
-            id=name,
-            name=name,
-            value=value,
-            on_change=on_change,
-            rows=rows,
-            aria_invalid=rx.cond(error, "true", "false"),
-            aria_describedby=f"{name}-hint {name}-error",
-            width="100%",
-            **props,
-        ),
-        error=error,
-        hint=hint,
-        required=props.get("required", False),
-    )
+    return _labelled(rx.text_area, label, name, value, on_change, error, hint, rows=rows, **props)

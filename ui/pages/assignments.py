@@ -4,7 +4,7 @@ import reflex as rx
 
 from ui import routes
 from ui.components.feedback import empty_state, error_callout, loading, success_callout
-from ui.components.forms import field, text_area, text_input
+from ui.components.forms import field, field_error, text_area, text_input
 from ui.components.layout import page
 from ui.state.assignments import AssignmentRow, AssignmentsState, ClientChoice, SectionGroup
 from ui.state.base import guard
@@ -65,10 +65,7 @@ def _due() -> rx.Component:
             size="1",
             color_scheme="gray",
         ),
-        rx.cond(
-            AssignmentsState.due_error,
-            rx.text(AssignmentsState.due_error, size="2", color_scheme="red", role="alert"),
-        ),
+        field_error(AssignmentsState.due_error),
         spacing="1",
         width="100%",
     )
@@ -109,10 +106,7 @@ def _clients() -> rx.Component:
                 size="2",
             ),
         ),
-        rx.cond(
-            AssignmentsState.clients_error,
-            rx.text(AssignmentsState.clients_error, size="2", color_scheme="red", role="alert"),
-        ),
+        field_error(AssignmentsState.clients_error),
         aria_invalid=rx.cond(AssignmentsState.clients_error, "true", "false"),
         style={"border": "none", "padding": "0", "margin": "0", "min_width": "0"},
     )

@@ -7,6 +7,7 @@ from ui import routes
 from ui.components.badges import difficulty_badge
 from ui.components.chat import message_list
 from ui.components.feedback import error_callout, loading
+from ui.components.forms import field_error
 from ui.components.layout import page
 from ui.state.base import guard
 from ui.state.session import DRAFT, MESSAGE_BOX, RATING_LABELS, SessionState
@@ -191,16 +192,7 @@ def _composer() -> rx.Component:
                 size="3",
                 resize="vertical",
             ),
-            rx.cond(
-                S.content_error,
-                rx.text(
-                    S.content_error,
-                    id=f"{MESSAGE_BOX}-error",
-                    size="2",
-                    color_scheme="red",
-                    role="alert",
-                ),
-            ),
+            field_error(S.content_error, MESSAGE_BOX),
             error_callout(S.error),
             rx.flex(
                 rx.text(
@@ -303,10 +295,7 @@ def _feedback_form() -> rx.Component:
                     name="rating",
                     aria_label="Rating from 1 (poor) to 5 (excellent)",
                 ),
-                rx.cond(
-                    S.rating_error,
-                    rx.text(S.rating_error, size="2", color_scheme="red", role="alert"),
-                ),
+                field_error(S.rating_error),
                 rx.el.label(
                     "Comment (optional)",
                     html_for="comment",

@@ -6,7 +6,7 @@ import reflex as rx
 from ui import routes
 from ui.components.charts import bar_chart, line_chart, metric_card
 from ui.components.feedback import error_callout, loading
-from ui.components.forms import text_input
+from ui.components.forms import field_error, text_input
 from ui.components.layout import page
 from ui.components.tables import show_as_table
 from ui.state.base import guard
@@ -52,17 +52,7 @@ def _range_form() -> rx.Component:
             wrap="wrap",
             align="start",
         ),
-        rx.cond(
-            State.range_error,
-            rx.text(
-                State.range_error,
-                id="usage-range-error",
-                size="2",
-                color_scheme="red",
-                role="alert",
-                margin_top="0.5rem",
-            ),
-        ),
+        field_error(State.range_error, "usage-range", margin_top="0.5rem"),
         on_submit=State.show,
         width="100%",
     )
