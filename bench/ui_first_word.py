@@ -29,7 +29,7 @@ import websockets
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.e2e.app import CHROMIUM, CHROMIUM_ARGS, LOGINS, PASSWORD, running_app, sign_in
+from tests.e2e.app import CHROMIUM, CHROMIUM_ARGS, DemoApi, running_app, sign_in
 
 FIRST_WORD_IN_PAGE = """
 () => { window.firstWord = new Promise((resolve) => {
@@ -59,35 +59,9 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
 
 
-def graphql(url: str, query: str, token: str | None = None, **variables) -> dict:
-    headers = {"authorization": f"Bearer {token}"} if token else {}
-    body = httpx.post(
-        f"{url}/graphql", json={"query": query, "variables": variables}, headers=headers
-    ).json()
-    if "errors" in body:
-        raise RuntimeError(body["errors"])
-    return body["data"]
-
-
-def new_session(url: str, who: str) -> tuple[str, str]:
-    token = graphql(
-        url,
-        "mutation($e: String!, $p: String!) { login(email: $e, password: $p) { token } }",
-        e=LOGINS[who],
-        p=PASSWORD,
-    )["login"]["token"]
-    clients = graphql(url, "{ clientProfiles { nodes { id } } }", token)["clientProfiles"]
-    session = graphql(
-        url,
-        "mutation($c: ID!) { startSession(clientId: $c, new: true) { session { id } } }",
-        token,
-        c=clients["nodes"][0]["id"],
-    )["startSession"]["session"]["id"]
-    return token, session
-
-
 async def api_alone(url: str, turns: int) -> list[float]:
-    token, session = new_session(url, "student2")
+    student = DemoApi.signed_in(url, "student2")
+    token, session = student.token, student.start_session(new=True)
     times = []
     ws_url = url.replace("http://", "ws://") + "/graphql"
     async with httpx.AsyncClient(
@@ -130,7 +104,7 @@ async def api_alone(url: str, turns: int) -> list[float]:
 def through_the_ui(url: str, turns: int) -> list[float]:
     from playwright.sync_api import sync_playwright
 
-    _token, session = new_session(url, "student")
+    session = DemoApi.signed_in(url, "student").start_session(new=True)
     times = []
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(

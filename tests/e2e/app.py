@@ -112,6 +112,44 @@ def _tail(log_path: Path) -> str:
     return log_path.read_text()[-4000:]
 
 
+class DemoApi:
+    """GraphQL over HTTP, as an integrator would call it: for setting up what a browser test
+    needs and checking what the pages did."""
+
+    LOGIN = "mutation($e: String!, $p: String!) { login(email: $e, password: $p) { token } }"
+
+    def __init__(self, app_url: str, token: str = "") -> None:
+        self.url, self.token = f"{app_url}/graphql", token
+
+    @classmethod
+    def signed_in(cls, app_url: str, who: str) -> DemoApi:
+        """As the demo user `who` ("student", "teacher", …)."""
+        api = cls(app_url)
+        api.token = api.data(cls.LOGIN, e=LOGINS[who], p=PASSWORD)["login"]["token"]
+        return api
+
+    def __call__(self, query: str, **variables) -> dict:
+        """The whole answer, errors included."""
+        headers = {"authorization": f"Bearer {self.token}"} if self.token else {}
+        body = {"query": query, "variables": variables}
+        return httpx.post(self.url, json=body, headers=headers, timeout=30).json()
+
+    def data(self, query: str, **variables) -> dict:
+        """The `data` of a request that must succeed."""
+        answer = self(query, **variables)
+        assert not answer.get("errors"), answer["errors"]
+        return answer["data"]
+
+    def start_session(self, new: bool = False) -> str:
+        """A practice session with the first client this student may practise with."""
+        clients = self.data("{ clientProfiles { nodes { id } } }")["clientProfiles"]["nodes"]
+        start = (
+            "mutation($c: ID!, $n: Boolean!) "
+            "{ startSession(clientId: $c, new: $n) { session { id } } }"
+        )
+        return self.data(start, c=clients[0]["id"], n=new)["startSession"]["session"]["id"]
+
+
 def sign_in(page, app_url: str, who: str) -> None:
     """Sign in through the sign-in page, as a user would, and wait for the start page."""
     page.goto(f"{app_url}/login")

@@ -4,8 +4,9 @@ labels, names, contrast, landmarks, headings. axe-core comes from the npm regist
 
 from pathlib import Path
 
-import httpx
 import pytest
+
+from tests.e2e.app import DemoApi
 
 AXE = Path(__file__).resolve().parents[1] / "audit" / "node_modules" / "axe-core" / "axe.min.js"
 
@@ -44,34 +45,8 @@ def test_page_has_no_serious_accessibility_violations(open_page, app_url, who, p
 
 
 def test_the_chat_page_has_no_serious_accessibility_violations(open_page, app_url):
-    session_id = _a_practice_session(app_url)
+    session_id = DemoApi.signed_in(app_url, "student").start_session()
     page = open_page("student")
     page.goto(f"{app_url}/practice/{session_id}")
     page.get_by_role("textbox").first.wait_for()
     assert axe_violations(page) == []
-
-
-def _a_practice_session(app_url: str) -> str:
-    def call(query: str, token: str | None = None, **variables) -> dict:
-        headers = {"authorization": f"Bearer {token}"} if token else {}
-        body = httpx.post(
-            f"{app_url}/graphql",
-            json={"query": query, "variables": variables},
-            headers=headers,
-            timeout=10,
-        ).json()
-        assert "errors" not in body, body
-        return body["data"]
-
-    token = call(
-        "mutation($e: String!, $p: String!) { login(email: $e, password: $p) { token } }",
-        e="student@practicum.local",
-        p="practicum-demo",
-    )["login"]["token"]
-    client_id = call("{ clientProfiles { nodes { id } } }", token)["clientProfiles"]["nodes"][0][
-        "id"
-    ]
-    started = call(
-        "mutation($c: ID!) { startSession(clientId: $c) { session { id } } }", token, c=client_id
-    )
-    return started["startSession"]["session"]["id"]

@@ -6,66 +6,33 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import httpx
 import pytest
 from playwright.sync_api import Page, expect
 from sqlalchemy import create_engine
 from sqlalchemy.orm import Session
 
 from api.db.models import ErrorEvent
-from tests.e2e.conftest import LOGINS, PASSWORD, screenshot
+from tests.e2e.app import DemoApi
+from tests.e2e.conftest import screenshot
 
 LIVE = re.compile(r"Live · updated \d\d:\d\d:\d\d UTC")
 EMPTY_LOG = "No errors in this period"
 
 
-def _graphql(app_url: str, query: str, token: str | None = None, **variables) -> dict:
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    body = httpx.post(
-        f"{app_url}/graphql",
-        json={"query": query, "variables": variables},
-        headers=headers,
-        timeout=30,
-    ).json()
-    assert not body.get("errors"), body["errors"]
-    return body["data"]
-
-
-def _login(app_url: str, who: str) -> str:
-    query = "mutation($e: String!, $p: String!) { login(email: $e, password: $p) { token } }"
-    return _graphql(app_url, query, e=LOGINS[who], p=PASSWORD)["login"]["token"]
-
-
-def _start_session(app_url: str, token: str) -> str:
-    clients = _graphql(app_url, "{ clientProfiles { nodes { id } } }", token)
-    started = _graphql(
-        app_url,
-        "mutation($c: ID!) { startSession(clientId: $c, new: true) { session { id } } }",
-        token,
-        c=clients["clientProfiles"]["nodes"][0]["id"],
-    )
-    return started["startSession"]["session"]["id"]
-
-
 def _student_turn(app_url: str) -> None:
     """A whole turn through the API, as another client would, until the reply is stored."""
-    token = _login(app_url, "student")
-    session_id = _start_session(app_url, token)
-    _graphql(
-        app_url,
+    student = DemoApi.signed_in(app_url, "student")
+    session_id = student.start_session(new=True)
+    student.data(
         "mutation($s: ID!, $m: String!) { sendMessage(sessionId: $s, content: $m) { "
         "userMessage { id } } }",
-        token,
         s=session_id,
         m="Hello, thank you for coming in. What would you like to talk about today?",
     )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        session = _graphql(
-            app_url,
-            "query($s: ID!) { session(id: $s) { messages { nodes { status } } } }",
-            token,
-            s=session_id,
+        session = student.data(
+            "query($s: ID!) { session(id: $s) { messages { nodes { status } } } }", s=session_id
         )["session"]
         if session["messages"]["nodes"][-1]["status"] != "STREAMING":
             return
@@ -153,7 +120,7 @@ def _screenshot_with_charts(page: Page, name: str) -> None:
 def error_events(app_url, app_server) -> dict:
     """27 provider errors of one new practice session (the newest `provider.overloaded`),
     and a timeout three days ago."""
-    session_id = _start_session(app_url, _login(app_url, "student2"))
+    session_id = DemoApi.signed_in(app_url, "student2").start_session(new=True)
     tag = uuid.uuid4().hex[:8]
     now = datetime.now(UTC)
     events = [

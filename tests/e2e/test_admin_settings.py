@@ -6,11 +6,11 @@ put back as it was."""
 import re
 import secrets
 
-import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.e2e.conftest import LOGINS, PASSWORD, SCREENSHOTS, screenshot
+from tests.e2e.app import DemoApi
+from tests.e2e.conftest import SCREENSHOTS, screenshot
 
 RESETS_AT = re.compile(r"\d{1,2} [A-Z][a-z]{2} \d{4}, 00:00 UTC")
 SEND = """mutation($s: ID!, $c: String!) {
@@ -124,31 +124,7 @@ def admin_token(page: Page) -> str:
     return next(c["value"] for c in page.context.cookies() if c["name"] == "practicum_token")
 
 
-class Api:
-    """GraphQL over HTTP, as an integrator (or a student's own client) would call it."""
-
-    def __init__(self, app_url: str, token: str) -> None:
-        self.url, self.token = f"{app_url}/graphql", token
-
-    @classmethod
-    def login(cls, app_url: str, who: str) -> "Api":
-        api = cls(app_url, "")
-        query = "mutation($e: String!, $p: String!) { login(email: $e, password: $p) { token } }"
-        api.token = api.data(query, e=LOGINS[who], p=PASSWORD)["login"]["token"]
-        return api
-
-    def __call__(self, query: str, **variables) -> dict:
-        headers = {"authorization": f"Bearer {self.token}"} if self.token else {}
-        body = {"query": query, "variables": variables}
-        return httpx.post(self.url, json=body, headers=headers, timeout=30).json()
-
-    def data(self, query: str, **variables) -> dict:
-        answer = self(query, **variables)
-        assert "errors" not in answer, answer["errors"]
-        return answer["data"]
-
-
-def send_and_stop(student: Api, session_id: str) -> dict:
+def send_and_stop(student: DemoApi, session_id: str) -> dict:
     """Send a message and stop the reply at once, so that the next message may follow."""
     answer = student(SEND, s=session_id, c="Can we talk about this week?")
     if "errors" not in answer:
@@ -161,7 +137,7 @@ def test_a_new_message_limit_applies_to_students_at_once(open_page, app_url):
     field = page.get_by_label("Messages per student")
     expect(field).not_to_have_value("")
     before = field.input_value()
-    admin = Api(app_url, admin_token(page))
+    admin = DemoApi(app_url, admin_token(page))
     try:
         field.fill("abc")
         page.get_by_role("button", name="Save limits").click()
@@ -176,7 +152,7 @@ def test_a_new_message_limit_applies_to_students_at_once(open_page, app_url):
         expect(page.get_by_text(re.compile(r"Last changed .* UTC"))).to_be_visible()
         screenshot(page, "admin-rate-limits-saved-desktop")
 
-        student = Api.login(app_url, "student2")
+        student = DemoApi.signed_in(app_url, "student2")
         client = student.data("{ clientProfiles { nodes { id } } }")["clientProfiles"]["nodes"][0]
         session_id = student.data(
             "mutation($c: ID!) { startSession(clientId: $c, new: true) { session { id } } }",

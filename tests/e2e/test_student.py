@@ -8,33 +8,16 @@ import re
 import time
 import uuid
 
-import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.e2e.conftest import LOGINS, PASSWORD, screenshot
+from tests.e2e.app import DemoApi
+from tests.e2e.conftest import screenshot
 
 FIRST_MESSAGE = "Hello, I'm glad you came. What brings you here today?"
 
 
-def _gql(app_url: str, query: str, token: str | None = None, **variables) -> dict:
-    response = httpx.post(
-        f"{app_url}/graphql",
-        json={"query": query, "variables": variables},
-        headers={"Authorization": f"Bearer {token}"} if token else {},
-        timeout=30,
-    )
-    body = response.json()
-    assert not body.get("errors"), body["errors"]
-    return body["data"]
-
-
-def _token(app_url: str, who: str) -> str:
-    login = "mutation($e: String!, $p: String!) { login(email: $e, password: $p) { token } }"
-    return _gql(app_url, login, e=LOGINS[who], p=PASSWORD)["login"]["token"]
-
-
-def _talkative_client(app_url: str, token: str) -> tuple[str, str]:
+def _talkative_client(teacher: DemoApi) -> tuple[str, str]:
     """A client of our own (so no other test shares its sessions) who answers at length,
     so that a reply streams long enough to be watched and stopped: (id, name)."""
     name = f"Jordan Talker {uuid.uuid4().hex[:6]}"
@@ -53,21 +36,20 @@ def _talkative_client(app_url: str, token: str) -> tuple[str, str]:
         "mutation($i: CreateClientProfileInput!) "
         "{ createClientProfile(input: $i) { clientProfile { id } } }"
     )
-    data = _gql(app_url, create, token, i=profile)
+    data = teacher.data(create, i=profile)
     return data["createClientProfile"]["clientProfile"]["id"], name
 
 
 @pytest.fixture(scope="module")
-def teacher_token(app_url: str) -> str:
-    return _token(app_url, "teacher")
+def teacher(app_url: str) -> DemoApi:
+    return DemoApi.signed_in(app_url, "teacher")
 
 
 @pytest.fixture
-def talkative_client(app_url: str, teacher_token: str) -> str:
+def talkative_client(teacher: DemoApi) -> str:
     """A talkative client in a published assignment of the demo section; its name."""
-    token = teacher_token
-    client_id, name = _talkative_client(app_url, token)
-    section = _gql(app_url, "{ sections { nodes { id } } }", token)["sections"]["nodes"][0]["id"]
+    client_id, name = _talkative_client(teacher)
+    section = teacher.data("{ sections { nodes { id } } }")["sections"]["nodes"][0]["id"]
     assignment = {
         "sectionId": section,
         "title": f"Talk it through {name[-6:]}",
@@ -77,10 +59,9 @@ def talkative_client(app_url: str, teacher_token: str) -> str:
     create = (
         "mutation($i: CreateAssignmentInput!) { createAssignment(input: $i) { assignment { id } } }"
     )
-    assignment_id = _gql(app_url, create, token, i=assignment)["createAssignment"]["assignment"]
-    assignment_id = assignment_id["id"]
+    assignment_id = teacher.data(create, i=assignment)["createAssignment"]["assignment"]["id"]
     publish = "mutation($id: ID!) { publishAssignment(id: $id) { assignment { id } } }"
-    _gql(app_url, publish, token, id=assignment_id)
+    teacher.data(publish, id=assignment_id)
     return name
 
 
@@ -297,13 +278,10 @@ def test_on_a_phone_a_student_practises_with_a_demo_client(open_page, app_url):
     screenshot(page, "student-transcript-phone")
 
 
-def test_a_teacher_holds_a_test_conversation_with_their_own_client(
-    open_page, app_url, teacher_token
-):
-    token = teacher_token
-    client_id, name = _talkative_client(app_url, token)
+def test_a_teacher_holds_a_test_conversation_with_their_own_client(open_page, app_url, teacher):
+    client_id, name = _talkative_client(teacher)
     start = "mutation($c: ID!) { startSession(clientId: $c) { session { id } } }"
-    session_id = _gql(app_url, start, token, c=client_id)["startSession"]["session"]["id"]
+    session_id = teacher.data(start, c=client_id)["startSession"]["session"]["id"]
     page = open_page("teacher")
     page.goto(f"{app_url}/practice/{session_id}")
     expect(page.get_by_role("heading", name=name, level=1)).to_be_visible()
@@ -319,8 +297,8 @@ def test_a_teacher_holds_a_test_conversation_with_their_own_client(
     )
 
 
-def test_a_student_joins_a_section_with_its_join_code(open_page, app_url, teacher_token):
-    sections = _gql(app_url, "{ sections { nodes { name joinCode } } }", teacher_token)
+def test_a_student_joins_a_section_with_its_join_code(open_page, app_url, teacher):
+    sections = teacher.data("{ sections { nodes { name joinCode } } }")
     demo = "Counselling Skills 101"
     section = next(s for s in sections["sections"]["nodes"] if s["name"] == demo)
     page = open_page("student2")
@@ -337,14 +315,14 @@ def test_a_student_joins_a_section_with_its_join_code(open_page, app_url, teache
 
 
 def test_the_history_loads_more_sessions_on_request(open_page, app_url, talkative_client):
-    token = _token(app_url, "student2")
-    clients = _gql(app_url, "{ clientProfiles(first: 100) { nodes { id name } } }", token)
+    riley = DemoApi.signed_in(app_url, "student2")
+    clients = riley.data("{ clientProfiles(first: 100) { nodes { id name } } }")
     client_id = next(
         c["id"] for c in clients["clientProfiles"]["nodes"] if c["name"] == talkative_client
     )
     start = "mutation($c: ID!) { startSession(clientId: $c, new: true) { session { id } } }"
     for _ in range(21):
-        _gql(app_url, start, token, c=client_id)
+        riley.data(start, c=client_id)
     page = open_page("student2")
     page.goto(f"{app_url}/history")
     rows = page.get_by_test_id("history-row")

@@ -8,11 +8,11 @@ import time
 import uuid
 from collections.abc import Iterator
 
-import httpx
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
-from tests.e2e.conftest import DESKTOP, LOGINS, PASSWORD, PHONE, sign_in
+from tests.e2e.app import DemoApi
+from tests.e2e.conftest import DESKTOP, PHONE, sign_in
 from tests.e2e.conftest import screenshot as full_page_screenshot
 
 DEMO_SECTION = "Counselling Skills 101"
@@ -30,47 +30,29 @@ def _unique(prefix: str) -> str:
     return f"{prefix} {uuid.uuid4().hex[:6]}"
 
 
-class Api:
-    """The GraphQL API as one demo user, for setting up and checking what the pages did."""
-
-    def __init__(self, app_url: str, who: str) -> None:
-        self.url = f"{app_url}/graphql"
-        self.token = None
-        login = "mutation($e: String!, $p: String!) { login(email: $e, password: $p) { token } }"
-        self.token = self.run(login, e=LOGINS[who], p=PASSWORD)["login"]["token"]
-
-    def run(self, query: str, **variables) -> dict:
-        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
-        body = httpx.post(
-            self.url, json={"query": query, "variables": variables}, headers=headers, timeout=30
-        ).json()
-        assert not body.get("errors"), body["errors"]
-        return body["data"]
-
-
-def _practise(api: Api, client_name: str) -> str:
+def _practise(api: DemoApi, client_name: str) -> str:
     """A whole practice session with `client_name`, ended and rated; its id."""
-    clients = api.run("{ clientProfiles(first: 100) { nodes { id name } } }")["clientProfiles"]
+    clients = api.data("{ clientProfiles(first: 100) { nodes { id name } } }")["clientProfiles"]
     client_id = next(c["id"] for c in clients["nodes"] if c["name"] == client_name)
-    session_id = api.run(
+    session_id = api.data(
         "mutation($c: ID!) { startSession(clientId: $c, new: true) { session { id } } }",
         c=client_id,
     )["startSession"]["session"]["id"]
-    api.run(
+    api.data(
         'mutation($s: ID!) { sendMessage(sessionId: $s, content: "Hello, what brings you here?")'
         " { assistantMessage { id } } }",
         s=session_id,
     )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        messages = api.run(
+        messages = api.data(
             "query($s: ID!) { session(id: $s) { messages { nodes { status } } } }", s=session_id
         )["session"]["messages"]["nodes"]
         if all(m["status"] != "STREAMING" for m in messages):
             break
         time.sleep(0.3)
-    api.run("mutation($s: ID!) { endSession(sessionId: $s) { session { id } } }", s=session_id)
-    api.run(
+    api.data("mutation($s: ID!) { endSession(sessionId: $s) { session { id } } }", s=session_id)
+    api.data(
         "mutation($s: ID!) { rateSession(sessionId: $s, rating: 5) { session { id } } }",
         s=session_id,
     )
@@ -81,13 +63,13 @@ def _practise(api: Api, client_name: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def student_api(app_url) -> Api:
-    return Api(app_url, "student")
+def student_api(app_url) -> DemoApi:
+    return DemoApi.signed_in(app_url, "student")
 
 
 @pytest.fixture(scope="module")
-def riley_api(app_url) -> Api:
-    return Api(app_url, "student2")
+def riley_api(app_url) -> DemoApi:
+    return DemoApi.signed_in(app_url, "student2")
 
 
 @pytest.fixture(scope="module")
@@ -154,7 +136,7 @@ def test_a_new_section_shows_a_join_code_that_lets_a_student_in(teacher, app_url
     expect(card.get_by_role("button", name="Join code copied")).to_be_visible()
     assert page.evaluate("navigator.clipboard.readText()") == code.inner_text()
 
-    joined = riley_api.run(
+    joined = riley_api.data(
         "mutation($c: String!) { joinSection(joinCode: $c) { section { name } } }",
         c=code.inner_text(),
     )
@@ -224,7 +206,7 @@ def test_a_published_assignment_gives_its_client_to_the_sections_students(
     expect(card).to_contain_text(DEMO_CLIENT)
 
     assignments = "{ assignments(first: 100) { nodes { title status clientProfiles { name } } } }"
-    titles = [a["title"] for a in student_api.run(assignments)["assignments"]["nodes"]]
+    titles = [a["title"] for a in student_api.data(assignments)["assignments"]["nodes"]]
     assert title not in titles, "a draft is not for students yet"
 
     card.get_by_role("button", name=f"Publish {title}").click()
@@ -237,7 +219,7 @@ def test_a_published_assignment_gives_its_client_to_the_sections_students(
     screenshot(page, "assignments-desktop")
 
     published = [
-        a for a in student_api.run(assignments)["assignments"]["nodes"] if a["title"] == title
+        a for a in student_api.data(assignments)["assignments"]["nodes"] if a["title"] == title
     ]
     assert len(published) == 1
     assert published[0]["status"] == "PUBLISHED"
@@ -272,10 +254,10 @@ def test_transcripts_list_the_students_sessions_with_cost_and_link_each(
 
 
 def test_transcripts_load_older_sessions_a_page_at_a_time(teacher, app_url, riley_api):
-    clients = riley_api.run("{ clientProfiles(first: 1) { nodes { id } } }")["clientProfiles"]
+    clients = riley_api.data("{ clientProfiles(first: 1) { nodes { id } } }")["clientProfiles"]
     start = "mutation($c: ID!) { startSession(clientId: $c, new: true) { session { id } } }"
     started = [
-        riley_api.run(start, c=clients["nodes"][0]["id"])["startSession"]["session"]["id"]
+        riley_api.data(start, c=clients["nodes"][0]["id"])["startSession"]["session"]["id"]
         for _ in range(PAGE_SIZE + 1)
     ]
     page = teacher
