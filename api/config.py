@@ -54,6 +54,8 @@ class Settings(BaseSettings):
     first_token_timeout_seconds: float = 20.0  # no first token by then: try again
     stream_timeout_seconds: float = 180.0  # older STREAMING replies are INTERRUPTED
     retry_max_attempts: int = 4  # per model
+    # Every model of one reply together (the fallback keeps one): each try may be billed
+    retry_max_attempts_per_reply: int = Field(default=5, ge=1)
     retry_deadline_seconds: float = 45.0  # for the whole turn, fallback model included
     retry_base_delay_seconds: float = 0.5
     retry_max_delay_seconds: float = 8.0

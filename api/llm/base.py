@@ -188,5 +188,10 @@ class Provider(ABC):
     async def test_connection(self, model: str) -> ConnectionCheck:
         """A cheap call that says whether the provider answers for `model`."""
 
+    def unanswered_usage(self, request: ChatRequest) -> Usage:
+        """What a request sent but never answered may have cost: its whole prompt read as
+        input (estimated; the provider never said)."""
+        return Usage(input_tokens=request.estimated_input_tokens(), estimated=True)
+
     async def aclose(self) -> None:  # noqa: B027 - optional hook
         """Release connections."""

@@ -547,6 +547,51 @@ async def test_the_deadline_covers_the_fallback_model_too(make_runtime, fake):
     assert back.reply.status is MessageStatus.FAILED
 
 
+async def test_a_call_that_never_started_in_time_is_billed_as_its_prompt_estimated(rt, fake):
+    """The request was sent and may have been read: its whole prompt counts (as a cache
+    write, the dearest way, since caching is on), marked estimated, in the session totals."""
+    chat = await start(rt)
+    fake.enqueue(Fault.slow_start(3.0), Reply(text=ANSWER))  # no message_start within 1 s
+    back = await run_turn(chat, "How have you been sleeping?")
+
+    assert (back.reply.content, back.reply.status) == (ANSWER, MessageStatus.COMPLETE)
+    assert [e.category for e in back.errors] == ["provider.timeout"]
+    timed_out, completed = back.records
+    prompt = fake.billed[0]["input_tokens"] + fake.billed[0]["cache_write_tokens"]
+    assert (timed_out.outcome, timed_out.attempts, timed_out.estimated) == ("RETRIED", 1, True)
+    assert tokens_of(timed_out) == {
+        "input_tokens": 0,
+        "output_tokens": 0,
+        "cache_write_tokens": prompt,
+        "cache_read_tokens": 0,
+    }
+    assert timed_out.cost == cost(HAIKU, tokens_of(timed_out)) > 0
+    assert_billed_as_reported(completed, fake.billed[1])
+    assert back.session.estimated_cost == timed_out.cost + completed.cost  # read_back: totals
+
+
+async def test_one_reply_makes_at_most_the_configured_number_of_tries(make_runtime, fake):
+    """Every model together; the fallback model keeps one try of them."""
+    rt = make_runtime(
+        fallback_model=SONNET,
+        retry_max_attempts=4,
+        retry_max_attempts_per_reply=3,
+        first_token_timeout_seconds=0.3,
+    )
+    chat = await start(rt)
+    fake.enqueue(*[Fault.slow_start(2.0)] * 8)
+    back = await run_turn(chat, "Hello?")
+
+    assert [r.body["model"] for r in fake.requests] == [HAIKU, HAIKU, SONNET]
+    assert back.reply.status is MessageStatus.FAILED
+    assert [(r.model, r.outcome, r.estimated) for r in back.records] == [
+        (HAIKU, "RETRIED", True),
+        (HAIKU, "RETRIED", True),
+        (SONNET, "FAILED", True),
+    ]
+    assert back.session.estimated_cost == sum(r.cost for r in back.records) > 0
+
+
 # 7. Stop means stop
 
 
