@@ -35,17 +35,11 @@ from api.usage.models import (
     DailyUsage,
     UsageRecord,
 )
+from api.usage.pricing import usd
 from api.usage.rollup import SessionDimensions
 
 NEWEST_ALERTS = Order((CostAlert.created_at, CostAlert.id), descending=True)
 MAX_ALERT_PERCENTS = 10
-
-
-def usd(amount: Decimal) -> str:
-    """Dollars as people read them: cents, or every digit of an amount below a cent."""
-    if amount == 0 or abs(amount) >= Decimal("0.01"):
-        return f"${amount:,.2f}"
-    return f"${amount.normalize():f}"
 
 
 def period_start(period: BudgetPeriod, now: datetime) -> date:
@@ -192,7 +186,7 @@ def _checked(fields: BudgetFields, settings: Settings) -> tuple[Decimal, list[in
     if not finite or limit <= 0:
         check.add("limit_usd", "The limit must be a positive amount of US dollars.")
     elif limit > settings.max_budget_usd:
-        check.add("limit_usd", f"The limit can be at most ${settings.max_budget_usd:,}.")
+        check.add("limit_usd", f"The limit can be at most {usd(settings.max_budget_usd)}.")
     elif limit * NANOS_PER_USD != (limit * NANOS_PER_USD).to_integral_value():
         check.add("limit_usd", "The limit can have at most 9 decimal places.")
     asked = fields.alert_percents
@@ -241,7 +235,7 @@ async def _within_global_cap(
     if cap is not None and limit > cap:
         raise UsageError.invalid(
             "limit_usd",
-            f"The limit cannot be more than the global {period.value.lower()} cap (${cap:f}).",
+            f"The limit cannot be more than the global {period.value.lower()} cap ({usd(cap)}).",
         )
 
 
