@@ -22,6 +22,7 @@ from api.config import Settings
 from api.conversations.models import Session, SessionFeedback, SessionStatus
 from api.conversations.repository import taught_by
 from api.errors import FieldChecker
+from api.llm.base import total_tokens
 from api.ops.models import ErrorEvent
 from api.pagination import Order, Page, PageRequest, paginate
 from api.usage.errors import UsageError
@@ -141,12 +142,7 @@ class Totals:
 
     @property
     def total_tokens(self) -> int:
-        return (
-            self.input_tokens
-            + self.output_tokens
-            + self.cache_write_tokens
-            + self.cache_read_tokens
-        )
+        return total_tokens(self)
 
     @property
     def cache_read_share(self) -> Decimal:
