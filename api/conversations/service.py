@@ -30,9 +30,9 @@ from api.conversations.replies import UNAVAILABLE, ReplyEngine, ReplyJob, ReplyO
 from api.conversations.transcript import build_request
 from api.db.base import utcnow
 from api.db.session import after_commit
-from api.errors import FieldChecker
+from api.errors import ErrorCode, FieldChecker
 from api.limits.turns import TurnLimits
-from api.llm.base import ChatRequest, estimate_tokens
+from api.llm.base import ChatRequest, ProviderError, estimate_tokens
 from api.ops import metrics
 from api.ops import service as ops
 from api.ops.logs import current_request_id
@@ -49,6 +49,10 @@ MAX_IDEMPOTENCY_KEY = 100
 MAX_COMMENT_CHARS = 2000
 RETRYABLE = frozenset({MessageStatus.FAILED, MessageStatus.INTERRUPTED})
 STILL_ANSWERING = "The client is still answering. Wait for the reply, or stop it, then send again."
+NO_MODEL = (
+    "The client cannot answer: no language model is set up for this session. Your message "
+    "was not sent; please tell your teacher."
+)
 
 
 @dataclass
@@ -245,6 +249,7 @@ async def send_message(
         if earlier is not None:
             return Turn(earlier, await repository.reply_to(session, earlier))
     _require_active(conversation)
+    _require_a_model(replies, conversation)
     history = await repository.conversation_so_far(session, conversation.id)
     _require_no_reply_in_flight(history)
     user_message = Message(
@@ -263,6 +268,15 @@ async def send_message(
     await rollup.count_messages(session, conversation, 2, first=user_message.sequence_number == 1)
     _stream_once_committed(session, replies, conversation, reply, request)
     return Turn(user_message, reply)
+
+
+def _require_a_model(replies: ReplyEngine, conversation: Session) -> None:
+    """PROVIDER_UNAVAILABLE, before anything is stored, when no provider serves the
+    session's model any more (say, its API key was removed since the session started)."""
+    try:
+        replies.streamer.provider_for(conversation.model)
+    except ProviderError as error:
+        raise ConversationError(ErrorCode.PROVIDER_UNAVAILABLE, NO_MODEL) from error
 
 
 def _require_no_reply_in_flight(history: list[repository.Said]) -> None:
@@ -357,6 +371,7 @@ async def retry_reply(
             "Only the latest reply can be retried. Send a new message instead."
         )
     _require_active(conversation)
+    _require_a_model(replies, conversation)
     history = await repository.conversation_so_far(session, conversation.id)
     _require_no_reply_in_flight(history)
     request = await _prompt(session, settings, conversation, history)

@@ -27,6 +27,7 @@ from api.clients.models import ClientProfile
 from api.clients.prompt import build_system_prompt
 from api.config import Settings
 from api.conversations import service
+from api.conversations.errors import ConversationError
 from api.conversations.events import (
     MessageCompleted,
     MessageDelta,
@@ -37,6 +38,7 @@ from api.conversations.events import (
 from api.conversations.models import Message, MessageRole, MessageStatus, Session, SessionStatus
 from api.conversations.replies import FALLBACK_REPLY, UNAVAILABLE
 from api.db.base import utcnow
+from api.errors import ErrorCode
 from api.llm.anthropic import AnthropicProvider  # imported now: the SDK takes seconds to load
 from api.llm.base import estimate_tokens
 from api.ops.models import ErrorEvent
@@ -590,6 +592,28 @@ async def test_one_reply_makes_at_most_the_configured_number_of_tries(make_runti
         (SONNET, "FAILED", True),
     ]
     assert back.session.estimated_cost == sum(r.cost for r in back.records) > 0
+
+
+async def test_a_session_whose_model_no_provider_serves_refuses_the_message(make_runtime, fake):
+    """Say ANTHROPIC_API_KEY was removed after the session started with Claude: the student
+    hears so at once (PROVIDER_UNAVAILABLE) and nothing is stored or used up."""
+    chat = await start(make_runtime())
+    without_key = make_runtime(anthropic_api_key=None)
+    async with without_key.sessions() as db:
+        with pytest.raises(ConversationError) as refused:
+            await service.send_message(
+                db,
+                chat.student,
+                without_key.settings,
+                without_key.replies,
+                chat.session_id,
+                "Hello?",
+                limits=without_key.turn_limits,
+            )
+    assert refused.value.code is ErrorCode.PROVIDER_UNAVAILABLE
+    assert "not sent" in refused.value.message
+    back = await read_back(chat)
+    assert back.messages == [] and back.records == [] and fake.requests == []
 
 
 # 7. Stop means stop
