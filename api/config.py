@@ -15,7 +15,10 @@ MIN_SECRET_CHARS = 32  # HS256 wants a key of at least 256 bits
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="PRACTICUM_", extra="ignore")
+    # populate_by_name: a setting with its own env names is still set by its field name
+    model_config = SettingsConfigDict(
+        env_prefix="PRACTICUM_", extra="ignore", populate_by_name=True
+    )
 
     data_dir: Path = Path("data")
     database_url: str | None = Field(
@@ -63,7 +66,13 @@ class Settings(BaseSettings):
 
     # Rate limits ("<count>/<second|minute|hour|day>", moving windows; memory, or Redis
     # when REDIS_URL is set, shared by every process)
-    rate_limit_messages_per_user: str = "10/minute"
+    rate_limit_messages_per_student: str = Field(
+        default="10/minute",
+        validation_alias=AliasChoices(
+            "PRACTICUM_RATE_LIMIT_MESSAGES_PER_STUDENT",
+            "PRACTICUM_RATE_LIMIT_MESSAGES_PER_USER",  # its old name, still read
+        ),
+    )
     rate_limit_messages_global: str = "1000/hour"
     rate_limit_logins_per_ip: str = "30/minute"
     rate_limit_logins_per_email: str = "5/minute"

@@ -83,7 +83,7 @@ async def database_url(request, tmp_path_factory) -> AsyncIterator[str]:
 
 NO_RATE_LIMITS = dict.fromkeys(
     (
-        "rate_limit_messages_per_user",
+        "rate_limit_messages_per_student",
         "rate_limit_messages_global",
         "rate_limit_logins_per_ip",
         "rate_limit_logins_per_email",
