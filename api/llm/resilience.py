@@ -2,6 +2,8 @@
 
 `ResilientStreamer.stream` yields, for each call to a provider:
 
+    AttemptSent        the call is on its way; until the provider reports, it may cost its
+                       whole prompt (an estimate)
     AttemptStarted     the provider accepted the call (input usage known)
     TextDelta…         text of this attempt
     AttemptFailed      this call failed; `billed` is what it cost, `will_retry` whether
@@ -53,6 +55,14 @@ class RetryPolicy:
 
 
 @dataclass(frozen=True)
+class AttemptSent:
+    attempt: int
+    model: str
+    provider: str
+    usage: Usage  # what it may cost before the provider says: the prompt, estimated
+
+
+@dataclass(frozen=True)
 class AttemptStarted:
     attempt: int
     model: str
@@ -81,7 +91,7 @@ class AttemptFinished:
     stop_reason: str | None
 
 
-ReplyEvent = AttemptStarted | TextDelta | AttemptFailed | AttemptFinished
+ReplyEvent = AttemptSent | AttemptStarted | TextDelta | AttemptFailed | AttemptFinished
 
 
 class ReplyFailed(Exception):
@@ -199,6 +209,9 @@ class ResilientStreamer:
         text: list[str] = []
         try:
             provider = self.provider_for(request.model)
+            yield AttemptSent(
+                attempt, request.model, provider.name, provider.unanswered_usage(request)
+            )
             async for event in provider.stream(request):
                 if isinstance(event, TextDelta):
                     text.append(event.text)

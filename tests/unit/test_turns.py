@@ -658,6 +658,29 @@ async def test_stop_keeps_the_text_so_far_and_bills_only_what_was_generated(rt, 
     assert len(after.records) == 2
 
 
+async def test_a_reply_stopped_before_the_model_started_bills_its_prompt_estimated(rt, fake):
+    """The request was sent: the model may be reading it. Stopping does not make that free."""
+    chat = await start(rt)
+    fake.enqueue(Fault.slow_start(0.8))
+    await send(chat, "Tell me about your week.")
+    await eventually(lambda: fake.requests)
+    await asyncio.sleep(0.05)
+    async with rt.sessions() as db:
+        await service.stop_reply(db, chat.student, rt.replies, chat.session_id)
+        await db.commit()
+
+    back = await read_back(chat)
+    assert (back.reply.status, back.reply.content) == (MessageStatus.CANCELLED, "")
+    [record] = back.records
+    prompt = fake.billed[0]["input_tokens"] + fake.billed[0]["cache_write_tokens"]
+    assert (record.outcome, record.estimated, record.cache_write_tokens) == (
+        "CANCELLED",
+        True,
+        prompt,
+    )
+    assert back.session.estimated_cost == record.cost > 0
+
+
 async def test_ending_the_session_mid_reply_stops_it_the_same_way(rt, fake):
     chat = await start(rt)
     fake.enqueue(Reply(text=LONG_ANSWER, delay_between_chunks=0.1))
