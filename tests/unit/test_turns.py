@@ -13,7 +13,7 @@ import math
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from decimal import Decimal
 
@@ -599,17 +599,8 @@ async def test_a_session_whose_model_no_provider_serves_refuses_the_message(make
     hears so at once (PROVIDER_UNAVAILABLE) and nothing is stored or used up."""
     chat = await start(make_runtime())
     without_key = make_runtime(anthropic_api_key=None)
-    async with without_key.sessions() as db:
-        with pytest.raises(ConversationError) as refused:
-            await service.send_message(
-                db,
-                chat.student,
-                without_key.settings,
-                without_key.replies,
-                chat.session_id,
-                "Hello?",
-                limits=without_key.turn_limits,
-            )
+    with pytest.raises(ConversationError) as refused:
+        await send(replace(chat, rt=without_key), "Hello?")
     assert refused.value.code is ErrorCode.PROVIDER_UNAVAILABLE
     assert "not sent" in refused.value.message
     back = await read_back(chat)
