@@ -138,13 +138,13 @@ class ResilientStreamer:
         policy: RetryPolicy,
         fallback_model: str | None = None,
         *,
-        served_by: Callable[[str], str | None] | None = None,
+        served_by: Callable[[str], str | None],
         rng: random.Random | None = None,
     ) -> None:
         """`served_by` names the provider serving a model (None: none does); the fallback
         model is asked only when the same provider serves it."""
         self.provider_for = provider_for
-        self.served_by = served_by or (lambda model: None)
+        self.served_by = served_by
         self.policy = policy
         self.fallback_model = fallback_model
         self.rng = rng or random.Random()
@@ -230,13 +230,15 @@ class ResilientStreamer:
         except ProviderError as error:
             text_so_far = "".join(text)
             billed = billed_so_far(started, text_so_far, error)
+            if billed is None:
+                billed = billed_unanswered(provider, request, error)
             failures.append(
                 AttemptFailed(
                     attempt=attempt,
                     model=request.model,
                     provider=provider.name if provider else "none",
                     error=error,
-                    billed=billed or billed_unanswered(provider, request, error),
+                    billed=billed,
                     will_retry=False,
                     text_discarded=bool(text_so_far),
                 )
