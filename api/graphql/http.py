@@ -139,8 +139,19 @@ async def _from_body(request: Request, max_bytes: int) -> GraphQLParams:
         raise BadRequest("The request body is not valid JSON.") from exc
 
 
+class _JSONResponse(JSONResponse):
+    def render(self, content: Any) -> bytes:
+        text = json.dumps(content, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+        try:
+            return text.encode()
+        except UnicodeEncodeError:
+            # Text stored before inputs were checked may hold an unpaired surrogate, which
+            # UTF-8 cannot carry: send U+FFFD in its place rather than fail the response.
+            return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace").encode()
+
+
 def _respond(payload: dict[str, Any], status: int, media: str, **headers: str) -> Response:
-    return JSONResponse(
+    return _JSONResponse(
         payload, status_code=status, media_type=f"{media}; charset=utf-8", headers=headers
     )
 
