@@ -1,7 +1,6 @@
 """Input that cannot be stored is refused once, for every input, before anything runs.
 
-Text:
-A NUL character (PostgreSQL text cannot hold one) or an unpaired surrogate (JSON can escape
+Text: a NUL character (PostgreSQL text cannot hold one) or an unpaired surrogate (JSON can escape
 one, `"\\ud800"`, but UTF-8 cannot encode it, so neither a database nor a response can carry
 it) anywhere in a request's strings — arguments, variables, inside lists and input objects,
 over HTTP or the websocket — is BAD_USER_INPUT naming the field, rather than a crash in the
@@ -78,10 +77,10 @@ def _field_of(ancestors: list[Any]) -> str:
     return "query"
 
 
-def _strings(value: Any, field: str) -> Iterator[tuple[str, str]]:
-    """Every string in a JSON value with the input field it belongs to (the innermost object
-    key above it), keys included. Iterative: variables may nest deeply."""
-    pending = [(value, field)]
+def _strings(value: Any) -> Iterator[tuple[str | None, str]]:
+    """Every string in a JSON value, keys included, with the input field it belongs to (the
+    innermost object key above it; None at the top). Iterative: variables may nest deeply."""
+    pending: list[tuple[Any, str | None]] = [(value, None)]
     while pending:
         value, field = pending.pop()
         if isinstance(value, str):
@@ -94,13 +93,26 @@ def _strings(value: Any, field: str) -> Iterator[tuple[str, str]]:
             pending.extend((item, field) for item in value)
 
 
-def problems(document: DocumentNode, variables: dict[str, Any] | None) -> dict[str, str]:
+def problems(
+    document: DocumentNode, variables: dict[str, Any] | None, source: str | None = None
+) -> dict[str, str]:
     """Field → message for each field whose text cannot be stored."""
+    in_variables = [
+        (name, field, text)
+        for name, value in (variables or {}).items()
+        for field, text in _strings(value)
+        if unstorable(text)
+    ]
+    # The lexer refuses unpaired surrogates, so a literal can only hold a NUL, as it is or
+    # escaped: without either in the source, only the variables (usually none) need a look.
+    literal_may_hold_one = source is None or "\x00" in source or "\\u" in source
+    if not in_variables and not literal_may_hold_one:
+        return {}
     inputs = _Inputs()
     visit(document, inputs)
     candidates = list(inputs.literals)
-    for name, value in (variables or {}).items():
-        candidates.extend(_strings(value, inputs.fields_of_variables.get(name, name)))
+    for name, field, text in in_variables:
+        candidates.append((field or inputs.fields_of_variables.get(name, name), text))
     found: dict[str, str] = {}
     for field, text in candidates:
         what = unstorable(text)
@@ -119,7 +131,7 @@ class StorableText(SchemaExtension):
     def on_validate(self) -> Iterator[None]:
         context = self.execution_context
         if context.graphql_document is not None:
-            found = problems(context.graphql_document, context.variables)
+            found = problems(context.graphql_document, context.variables, context.query)
             if found:
                 error = PracticumError.invalid_fields(found)
                 context.pre_execution_errors = [GraphQLError(error.message, original_error=error)]
