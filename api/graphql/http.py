@@ -25,7 +25,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from strawberry.exceptions import MissingQueryError
 from strawberry.http.ides import get_graphql_ide_html
-from strawberry.schema.exceptions import InvalidOperationTypeError
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.types.graphql import OperationType
 
 from api.errors import ErrorCode
@@ -237,6 +237,9 @@ class GraphQLHTTP:
             return _respond(payload, 405, media, allow="POST" if request.method == "GET" else "GET")
         except MissingQueryError:
             return _bad_request(BadRequest("The request has no `query` parameter."), media)
+        except CannotGetOperationTypeError:
+            message = "The document has no operation by the name given in `operationName`."
+            return _bad_request(BadRequest(message), media)
 
         payload: dict[str, Any] = {}
         if result.errors:

@@ -733,6 +733,21 @@ async def test_malformed_json_body_is_http_400_with_errors(client):
     ]
 
 
+async def test_operation_name_the_document_does_not_have_is_http_400(client):
+    response = await client.post(
+        "/graphql",
+        json={"query": "query A { __typename }", "operationName": "B"},
+        headers={"accept": "application/graphql-response+json"},
+    )
+    assert response.status_code == 400
+    assert response.json()["errors"] == [
+        {
+            "message": "The document has no operation by the name given in `operationName`.",
+            "extensions": {"code": "BAD_USER_INPUT"},
+        }
+    ]
+
+
 async def test_document_that_does_not_parse_is_http_400(client):
     response = await client.post(
         "/graphql",
