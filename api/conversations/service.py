@@ -349,9 +349,9 @@ async def retry_reply(
     """Ask again for a reply that failed or was interrupted; it streams into the same place.
     It counts against the budgets, not the message rate limit (no new message)."""
     reply = await repository.get_message(session, message_id)
-    conversation = reply and await repository.get_visible(
-        session, actor, reply.session_id, lock=True
-    )
+    conversation = None
+    if reply is not None:
+        conversation = await repository.get_visible(session, actor, reply.session_id, lock=True)
     if conversation is None:  # a message in a session you may not see is not there for you
         raise ConversationError.not_found("Message")
     _require_practising(actor, conversation)

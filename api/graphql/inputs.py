@@ -1,10 +1,10 @@
 """Input that cannot be stored is refused once, for every input, before anything runs.
 
-Text: a NUL character (PostgreSQL text cannot hold one) or an unpaired surrogate (JSON can escape
-one, `"\\ud800"`, but UTF-8 cannot encode it, so neither a database nor a response can carry
-it) anywhere in a request's strings — arguments, variables, inside lists and input objects,
-over HTTP or the websocket — is BAD_USER_INPUT naming the field, rather than a crash in the
-database driver or, worse, a stored row that breaks every later list holding it.
+Text: a NUL character (PostgreSQL text cannot hold one) or an unpaired surrogate (JSON can
+escape one, `"\\ud800"`, but UTF-8 cannot encode it, so neither a database nor a response
+can carry it) anywhere in a request's strings — arguments, variables, inside lists and
+input objects, over HTTP or the websocket — is BAD_USER_INPUT naming the field, rather than
+a crash in the database driver or, worse, a stored row that breaks every later list.
 
 Times: a DateTime whose offset carries it past year 9999 (or before year 1) in UTC, where
 every time is stored, is refused as it is read.
