@@ -141,9 +141,13 @@ async def get_own_session(
 ) -> Session:
     """A session the actor practises in (admins may act on any)."""
     found = await get_session(session, actor, session_id, lock=lock)
-    if found.student_id != actor.id and not actor.is_admin:
-        raise ConversationError.forbidden("Only the student practising in a session can do that.")
+    _require_practising(actor, found)
     return found
+
+
+def _require_practising(actor: Actor, conversation: Session) -> None:
+    if conversation.student_id != actor.id and not actor.is_admin:
+        raise ConversationError.forbidden("Only the student practising in a session can do that.")
 
 
 async def get_active_session(
@@ -359,9 +363,12 @@ async def retry_reply(
     """Ask again for a reply that failed or was interrupted; it streams into the same place.
     It counts against the budgets, not the message rate limit (no new message)."""
     reply = await repository.get_message(session, message_id)
-    if reply is None:
+    conversation = None
+    if reply is not None:
+        conversation = await repository.get_visible(session, actor, reply.session_id, lock=True)
+    if conversation is None:  # a message in a session you may not see is not there for you
         raise ConversationError.not_found("Message")
-    conversation = await get_own_session(session, actor, reply.session_id, lock=True)
+    _require_practising(actor, conversation)
     if reply.role is not MessageRole.ASSISTANT or reply.status not in RETRYABLE:
         raise ConversationError.conflict(
             "Only a reply that failed or was interrupted can be retried."

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.accounts.models import Role, User
 from api.accounts.security import Actor
-from api.classes.models import Section
+from api.classes import service as classes
 from api.config import Settings
 from api.conversations.models import Session
 from api.db.base import NANOS_PER_USD, utcnow
@@ -208,11 +208,7 @@ def _checked(fields: BudgetFields, settings: Settings) -> tuple[Decimal, list[in
 async def _scope_id(session: AsyncSession, actor: Actor, fields: BudgetFields) -> uuid.UUID | None:
     """Who may set which caps: admins any; teachers their own sections' caps only."""
     if fields.scope is BudgetScope.SECTION:
-        section = await session.get(Section, fields.section_id)
-        if section is None or not (actor.is_admin or section.teacher_id == actor.id):
-            if actor.is_teacher and section is not None:
-                raise UsageError.forbidden("Teachers can set budgets for their own sections only.")
-            raise UsageError.not_found("Section")
+        section = await classes.get_managed_section(session, actor, fields.section_id)
         return section.id
     if not actor.is_admin:
         raise UsageError.forbidden("Only admins can set global and per-student budgets.")

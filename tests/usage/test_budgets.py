@@ -178,13 +178,17 @@ async def test_a_teacher_caps_their_own_section_only(practicum: Practicum, admin
     assert budget["alertPercents"] == [50, 80, 100]
 
     refused = {
-        "another teacher's section": dict(scope="SECTION", sectionId=str(theirs.section.id)),
-        "everyone": dict(scope="GLOBAL"),
-        "their own student": dict(scope="STUDENT", studentId=str(mine.student.id)),
+        # as if it did not exist: another teacher's section is not theirs to know of
+        "another teacher's section": (
+            "NOT_FOUND",
+            dict(scope="SECTION", sectionId=str(theirs.section.id)),
+        ),
+        "everyone": ("FORBIDDEN", dict(scope="GLOBAL")),
+        "their own student": ("FORBIDDEN", dict(scope="STUDENT", studentId=str(mine.student.id))),
     }
-    for what, fields in refused.items():
+    for what, (code, fields) in refused.items():
         error = await practicum.set_budget_error(teacher, period="DAILY", limitUsd="1", **fields)
-        assert error["extensions"]["code"] == "FORBIDDEN", what
+        assert error["extensions"]["code"] == code, what
     assert await caps_of_sections(practicum, teacher) == [budget["id"]]
     assert {b["sectionId"] for b in await practicum.budgets(admin)} >= {str(mine.section.id)}
 
