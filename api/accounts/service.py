@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -93,14 +92,4 @@ async def get_me(session: AsyncSession, actor: Actor) -> User:
     user = await repository.get(session, actor.id)
     if user is None or not user.active:
         raise AccountError.unauthenticated("Your account is no longer available; log in again.")
-    return user
-
-
-async def get_visible_user(session: AsyncSession, actor: Actor, user_id: uuid.UUID) -> User:
-    """Students see themselves; teachers and admins see anyone (names on transcripts)."""
-    if actor.is_student and user_id != actor.id:
-        raise AccountError.not_found("User")
-    user = await repository.get(session, user_id)
-    if user is None:
-        raise AccountError.not_found("User")
     return user

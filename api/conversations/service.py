@@ -480,13 +480,6 @@ async def interrupt_stale_replies(session: AsyncSession, settings: Settings) -> 
     return await repository.interrupt_streaming_before(session, cutoff)
 
 
-async def list_messages(
-    session: AsyncSession, actor: Actor, session_id: uuid.UUID, page: PageRequest
-) -> Page[Message]:
-    conversation = await get_session(session, actor, session_id)
-    return await messages_page(session, conversation.id, page)
-
-
 async def messages_page(
     session: AsyncSession, conversation_id: uuid.UUID, page: PageRequest
 ) -> Page[Message]:

@@ -13,9 +13,9 @@ from decimal import Decimal
 
 import pytest
 from prometheus_client import REGISTRY
+from redis.asyncio import Redis
 
 from api.accounts.models import Role
-from api.app import create_app
 from api.config import Settings
 from api.conversations import service
 from api.conversations.models import MessageStatus, Session
@@ -207,9 +207,27 @@ async def test_processes_sharing_redis_share_the_limits(redis_prefix):
         await other.aclose()
 
 
-async def test_practicum_starts_with_a_tls_redis_url(settings):
-    app = create_app(settings.model_copy(update={"redis_url": "rediss://redis.example:6380"}))
-    await app.state.runtime.close()
+async def test_the_limits_count_in_redis_reached_over_tls(redis_over_tls, redis_prefix):
+    """Hosted Redis services want TLS: with a rediss:// URL the limits still count there."""
+    over_tls = Settings(
+        redis_url=redis_over_tls.url, **MESSAGE_LIMITS, rate_limit_messages_global=""
+    )
+    limits = RateLimits(over_tls, storage_for(over_tls, redis_prefix))
+    alice = uuid.uuid4()
+    try:
+        for _ in range(10):
+            await limits.message(alice)
+        with pytest.raises(PracticumError) as refused:  # were Redis not reached, it would let
+            await limits.message(alice)  # the message through (see the next test)
+        assert_rate_limited(refused.value)
+    finally:
+        await limits.aclose()
+    assert redis_over_tls.connections >= 1
+    redis = Redis.from_url(REDIS_URL)
+    try:
+        assert [key async for key in redis.scan_iter(f"{redis_prefix}*")]
+    finally:
+        await redis.aclose()
 
 
 async def test_messages_go_through_when_redis_cannot_be_reached(settings, caplog):
