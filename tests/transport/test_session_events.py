@@ -314,9 +314,10 @@ def _login(url: str, email: str) -> User:
 
 
 @contextmanager
-def deploy(data_dir: Path, delay: str) -> Iterator[Deployment]:
-    """`practicum serve` with the simulator's pause set, the demo in it, the demo logged in."""
-    with serve(data_dir, env={DELAY_ENV: delay}) as server:
+def deploy(data_dir: Path, delay: str, **env: str) -> Iterator[Deployment]:
+    """`practicum serve` with the simulator's pause set (and `env`), the demo in it, the demo
+    logged in."""
+    with serve(data_dir, env={DELAY_ENV: delay, **env}) as server:
         demo = run_ok(data_dir, "demo")
         join_code = re.search(r"join code: (\S+)", demo.stdout).group(1)
         users = {email: _login(server.url, email) for email in (STUDENT, STUDENT2, TEACHER)}
