@@ -202,6 +202,8 @@ class LimitedTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
         return login is not None and login.seconds_left() <= 0
 
     async def _close_expired(self) -> None:
+        for operation_id in list(self.operations):  # nothing more is sent for this login
+            await self.cleanup_operation(operation_id)
         await self.websocket.close(LOGIN_EXPIRED, "Your login has expired; log in again")
 
     async def _watch(self) -> None:
