@@ -36,6 +36,8 @@ from tests.transport.test_session_events import (
     signed_token,
     watching,
 )
+from tests.transport.test_session_events import User as Someone
+from tests.transport.test_usage_metrics import a_student_practises, dashboard
 
 ADMIN = "admin@practicum.local"
 REQUESTS_PER_MINUTE = 30
@@ -138,10 +140,12 @@ async def account(live: Deployment, email: str) -> User:
         return await db.scalar(select(User).where(User.email == email))
 
 
-async def set_role(live: Deployment, email: str, role: Role) -> None:
+async def change_account(live: Deployment, email: str, **fields) -> None:
+    """Change an account straight in the server's database, as an admin tool would."""
     async with server_runtime(live) as runtime, runtime.sessions() as db:
         user = await db.scalar(select(User).where(User.email == email))
-        user.role = role
+        for name, value in fields.items():
+            setattr(user, name, value)
         await db.commit()
 
 
@@ -167,7 +171,7 @@ async def test_a_demoted_admin_loses_admin_rights_on_an_open_socket(live):
             assert "errors" not in await socket.run(SET_RATE_LIMITS)
             assert "errors" not in await socket.run(TRANSCRIPT, id=session_id)
 
-            await set_role(live, ADMIN, Role.TEACHER)
+            await change_account(live, ADMIN, role=Role.TEACHER)
             assert code_of(await socket.run(SET_RATE_LIMITS)) == "FORBIDDEN"
             assert code_of(await socket.run(TRANSCRIPT, id=session_id)) == "NOT_FOUND"
 
@@ -177,7 +181,22 @@ async def test_a_demoted_admin_loses_admin_rights_on_an_open_socket(live):
                 await watch.next()
             assert ended.value.errors[0]["extensions"]["code"] == "NOT_FOUND", ended.value
     finally:
-        await set_role(live, ADMIN, Role.ADMIN)
+        await change_account(live, ADMIN, role=Role.ADMIN)
+
+
+async def test_a_disabled_admins_live_usage_ends(live):
+    admin = Someone(live.url, await token_of(live, ADMIN))
+    try:
+        async with dashboard(live.url, admin) as board:
+            await board.first()
+            await change_account(live, ADMIN, active=False)
+            await a_student_practises(live)
+            with pytest.raises(TransportQueryError) as ended:
+                await board.until(lambda figures: False)
+        assert ended.value.errors[0]["extensions"]["code"] == "UNAUTHENTICATED"
+        assert "disabled" in ended.value.errors[0]["message"]
+    finally:
+        await change_account(live, ADMIN, active=True)
 
 
 # --- the login's expiry ---------------------------------------------------------------------
