@@ -7,6 +7,7 @@ share one migrated database per backend and need no cleanup between them.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import secrets
 import uuid
@@ -83,7 +84,7 @@ async def database_url(request, tmp_path_factory) -> AsyncIterator[str]:
 
 NO_RATE_LIMITS = dict.fromkeys(
     (
-        "rate_limit_messages_per_user",
+        "rate_limit_messages_per_student",
         "rate_limit_messages_global",
         "rate_limit_logins_per_ip",
         "rate_limit_logins_per_email",
@@ -146,12 +147,16 @@ class GraphQLClient:
     async def post(
         self, query: str, variables: dict | None = None, token: str | None = None
     ) -> httpx.Response:
-        headers = {"accept": "application/graphql-response+json"}
+        headers = {
+            "accept": "application/graphql-response+json",
+            "content-type": "application/json",
+        }
         if token:
             headers["authorization"] = f"Bearer {token}"
-        return await self.http.post(
-            "/graphql", json={"query": query, "variables": variables or {}}, headers=headers
-        )
+        # json.dumps escapes what UTF-8 cannot carry (an unpaired surrogate: "\ud800"), as
+        # most clients do; httpx's `json=` would fail to encode it.
+        body = json.dumps({"query": query, "variables": variables or {}})
+        return await self.http.post("/graphql", content=body, headers=headers)
 
     async def __call__(
         self, query: str, variables: dict | None = None, token: str | None = None

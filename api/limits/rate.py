@@ -78,7 +78,7 @@ class RateLimitSpecs:
     def of(cls, settings: Settings) -> RateLimitSpecs:
         """The environment's rules."""
         return cls(
-            messages_per_student=settings.rate_limit_messages_per_user,
+            messages_per_student=settings.rate_limit_messages_per_student,
             messages_global=settings.rate_limit_messages_global,
             logins_per_address=settings.rate_limit_logins_per_ip,
             logins_per_email=settings.rate_limit_logins_per_email,
@@ -110,8 +110,8 @@ class RateLimits:
     def use(self, specs: RateLimitSpecs) -> None:
         """Apply these rules from the next request on."""
         self.specs = specs
-        self.per_user = Rule.of(
-            "messages_per_user",
+        self.per_student = Rule.of(
+            "messages_per_student",
             specs.messages_per_student,
             "You are sending messages faster than practice allows",
         )
@@ -196,7 +196,7 @@ class RateLimits:
         """A student's message to a client (per student, and for everyone). `session`:
         the request's, to re-read the stored rules on when they are due."""
         await self._refresh(session)
-        await self.take((self.per_user, str(user_id)), (self.everyone, "all"))
+        await self.take((self.per_student, str(user_id)), (self.everyone, "all"))
 
     async def login(self, ip: str | None, email: str, session: AsyncSession | None = None) -> None:
         """An attempt to log in, before the password is checked: it counts per address and

@@ -34,7 +34,7 @@ from tests.limits.conftest import (
     students,
 )
 
-MESSAGE_LIMITS = {"rate_limit_messages_per_user": "10/minute"}
+MESSAGE_LIMITS = {"rate_limit_messages_per_student": "10/minute"}
 SEND = """
 mutation($s: ID!, $c: String!) {
   sendMessage(sessionId: $s, content: $c) { assistantMessage { status } }
@@ -133,7 +133,7 @@ async def test_refused_requests_do_not_use_up_the_quota(limited):
 
 
 async def test_retrying_a_failed_reply_is_not_a_new_message(limited):
-    rt = limited(rate_limit_messages_per_user="1/minute").state.runtime
+    rt = limited(rate_limit_messages_per_student="1/minute").state.runtime
     alice = await student(rt, sessions=2)
     async with rt.sessions() as db:
         conversation = await db.get(Session, alice.sessions[1])
@@ -177,7 +177,7 @@ async def test_the_limits_hold_while_replies_stream(limited):
 
 
 async def test_the_quota_comes_back_after_the_window(limited):
-    rt = limited(rate_limit_messages_per_user="3/2 second").state.runtime
+    rt = limited(rate_limit_messages_per_student="3/2 second").state.runtime
     alice = await student(rt, sessions=4)
     began = time.time()
 
@@ -215,7 +215,7 @@ async def test_practicum_starts_with_a_tls_redis_url(settings):
 async def test_messages_go_through_when_redis_cannot_be_reached(settings, caplog):
     """The limits guard against abuse: a Redis outage must not stop students practising."""
     unreachable = settings.model_copy(
-        update={"redis_url": "redis://127.0.0.1:1/0", "rate_limit_messages_per_user": "1/minute"}
+        update={"redis_url": "redis://127.0.0.1:1/0", "rate_limit_messages_per_student": "1/minute"}
     )
     limits = RateLimits(unreachable)
     student = uuid.uuid4()
