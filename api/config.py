@@ -83,6 +83,12 @@ class Settings(BaseSettings):
     # Admins change the message and login limits at run time (`setRateLimits`, stored in
     # the database); every process re-reads them at most this often.
     rate_limit_refresh_seconds: float = 5.0
+    # Websockets (graphql-transport-ws), per process: open sockets per address and per
+    # account, and how long a socket running nothing stays open (without a login; with one).
+    ws_max_sockets_per_ip: int = 20
+    ws_max_sockets_per_user: int = 10
+    ws_anonymous_idle_seconds: float = 30.0
+    ws_idle_seconds: float = 600.0
 
     # Budgets and alerts
     budget_alert_percents: list[int] = [50, 80, 100]
@@ -99,6 +105,9 @@ class Settings(BaseSettings):
     # Authentication
     jwt_secret: SecretStr | None = None
     token_ttl_minutes: int = 12 * 60
+    # A subscription re-reads its user's account (active, role) and rights before an event
+    # when the last check is older than this.
+    subscription_recheck_seconds: float = 10.0
 
     # Input limits
     max_message_chars: int = 4000

@@ -591,7 +591,7 @@ async def test_wrong_password_and_unknown_email_look_the_same(db, gql):
 async def test_disabled_account_cannot_log_in(db, gql):
     user = await make_user(db, Role.STUDENT, active=False)
     error = await gql.error(LOGIN, {"email": user.email, "password": PASSWORD})
-    assert error["extensions"]["code"] == "FORBIDDEN"
+    assert error["extensions"]["code"] == "UNAUTHENTICATED"  # as for every operation
     assert "disabled" in error["message"]
 
 
