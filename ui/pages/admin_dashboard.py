@@ -88,6 +88,53 @@ def _live_cards() -> rx.Component:
     )
 
 
+def _as_of() -> rx.Component:
+    """When the charts' figures were read: they follow the live cards within seconds."""
+    return rx.text(
+        "Last 30 days, including teachers' test conversations · as of ",
+        S.history_at,
+        size="1",
+        color_scheme="gray",
+        data_testid="history-as-of",
+    )
+
+
+def _no_cost_note() -> rx.Component:
+    """In place of a cost chart that would only show a flat line at $0: one line."""
+    return rx.cond(
+        ~S.has_cost,
+        rx.text(
+            "Nothing was spent in the last 30 days, so there is no cost chart.",
+            size="2",
+            color_scheme="gray",
+            data_testid="no-cost",
+        ),
+    )
+
+
+def _charts(tokens: rx.Component, cost: rx.Component) -> rx.Component:
+    """The tokens chart, and beside it the cost chart when there was any cost."""
+    return rx.grid(
+        tokens,
+        rx.cond(S.has_cost, cost),
+        columns=rx.cond(S.has_cost, rx.breakpoints(initial="1", md="2"), "1"),
+        spacing="3",
+        width="100%",
+    )
+
+
+def _scrolls_sideways(table: rx.Component) -> rx.Component:
+    """A wide table keeps its columns and scrolls in its own box on a narrow screen."""
+    return rx.box(
+        table,
+        overflow_x="auto",
+        width="100%",
+        tab_index=0,
+        role="group",
+        aria_label="Table, scrolls sideways",
+    )
+
+
 def _daily() -> rx.Component:
     table = data_table(
         ["Day", "Sessions", "Messages", "Tokens", "Cost", "Errors"],
@@ -99,17 +146,13 @@ def _daily() -> rx.Component:
         "Usage per day, last 30 days",
     )
     charts = rx.vstack(
-        rx.grid(
+        _as_of(),
+        _charts(
             bar_chart("Tokens per day, last 30 days", S.daily_chart, "day", [("tokens", "Tokens")]),
-            _cost_chart(
-                line_chart(COST_PER_DAY, S.daily_chart, "day", [("cost", "Cost (USD)")]),
-                COST_PER_DAY,
-            ),
-            columns=rx.breakpoints(initial="1", md="2"),
-            spacing="3",
-            width="100%",
+            line_chart(COST_PER_DAY, S.daily_chart, "day", [("cost", "Cost (USD)")]),
         ),
-        show_as_table("Show the last 30 days as a table", table),
+        _no_cost_note(),
+        show_as_table("Show the last 30 days as a table", _scrolls_sideways(table)),
         spacing="2",
         width="100%",
     )
@@ -128,22 +171,6 @@ COST_PER_DAY = "Cost per day (US dollars), last 30 days"
 COST_PER_MODEL = "Cost per model (US dollars), last 30 days"
 
 
-def _cost_chart(chart: rx.Component, title: str) -> rx.Component:
-    """An empty cost chart would only show a flat line at $0: say so instead."""
-    return rx.cond(
-        S.has_cost,
-        chart,
-        rx.card(
-            rx.vstack(
-                rx.heading(title, as_="h2", size="3"),
-                rx.text("Nothing was spent in the last 30 days.", color_scheme="gray"),
-                spacing="3",
-            ),
-            width="100%",
-        ),
-    )
-
-
 def _by_model() -> rx.Component:
     table = data_table(
         ["Model", "Sessions", "Messages", "Tokens", "Cost"],
@@ -157,19 +184,13 @@ def _by_model() -> rx.Component:
     return rx.cond(
         S.has_model_usage,
         rx.vstack(
-            rx.grid(
+            _charts(
                 bar_chart(
                     "Tokens per model, last 30 days", S.model_chart, "model", [("tokens", "Tokens")]
                 ),
-                _cost_chart(
-                    bar_chart(COST_PER_MODEL, S.model_chart, "model", [("cost", "Cost (USD)")]),
-                    COST_PER_MODEL,
-                ),
-                columns=rx.breakpoints(initial="1", md="2"),
-                spacing="3",
-                width="100%",
+                bar_chart(COST_PER_MODEL, S.model_chart, "model", [("cost", "Cost (USD)")]),
             ),
-            show_as_table("Show usage per model as a table", table),
+            show_as_table("Show usage per model as a table", _scrolls_sideways(table)),
             spacing="2",
             width="100%",
         ),
@@ -178,6 +199,40 @@ def _by_model() -> rx.Component:
 
 def _section(title: str, *children) -> rx.Component:
     return rx.vstack(rx.heading(title, as_="h2", size="5"), *children, spacing="3", width="100%")
+
+
+def _session_card(r) -> rx.Component:
+    """One active session on a phone, where the table's seven columns do not fit."""
+    return rx.card(
+        rx.vstack(
+            rx.flex(
+                rx.text(r["student"], weight="bold"),
+                rx.text("with ", r["client"], color_scheme="gray"),
+                spacing="1",
+                wrap="wrap",
+            ),
+            rx.text(
+                r["messages"],
+                " messages · ",
+                r["cost"],
+                " · ",
+                r["model"],
+                size="2",
+                color_scheme="gray",
+                overflow_wrap="anywhere",
+            ),
+            rx.text("Started ", r["started"], size="1", color_scheme="gray"),
+            rx.link(
+                "Transcript",
+                href=r["href"],
+                aria_label="Transcript of " + r["student"] + " with " + r["client"],
+                size="2",
+            ),
+            spacing="1",
+        ),
+        width="100%",
+        data_testid="active-session-card",
+    )
 
 
 def _active_sessions() -> rx.Component:
@@ -206,7 +261,13 @@ def _active_sessions() -> rx.Component:
         rx.cond(
             S.sessions.length() > 0,
             rx.fragment(
-                table,
+                rx.box(table, display=["none", "none", "block"], width="100%"),
+                rx.vstack(
+                    rx.foreach(S.sessions, _session_card),
+                    display=["flex", "flex", "none"],
+                    spacing="2",
+                    width="100%",
+                ),
                 rx.cond(
                     S.more_sessions,
                     rx.text(

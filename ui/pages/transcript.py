@@ -1,5 +1,6 @@
-"""A session's transcript: every message with its time, tokens and cost, model, status
-and the student's feedback. Students read their own; teachers and admins review."""
+"""A session's transcript: every message with its time, the model, status and the
+student's feedback. Students read their own conversation (without tokens and cost, which are
+for teachers and admins); teachers and admins review it with its tokens and cost."""
 
 import reflex as rx
 
@@ -55,12 +56,16 @@ def _item(label: str, value) -> rx.Component:
 
 def _transcript() -> rx.Component:
     return rx.fragment(
-        rx.grid(
-            _summary(),
-            _usage(),
-            columns=rx.breakpoints(initial="1", sm="2"),
-            spacing="4",
-            width="100%",
+        rx.cond(
+            T.user_role == "STUDENT",
+            _students_summary(),
+            rx.grid(
+                _summary(),
+                _usage(),
+                columns=rx.breakpoints(initial="1", sm="2"),
+                spacing="4",
+                width="100%",
+            ),
         ),
         _feedback(),
         rx.heading("Conversation", as_="h2", size="5", margin_top="0.5rem"),
@@ -79,6 +84,36 @@ def _transcript() -> rx.Component:
     )
 
 
+def _status_badge() -> rx.Component:
+    return rx.badge(
+        T.status_label,
+        color_scheme=rx.cond(T.status == "ACTIVE", "green", "gray"),
+        high_contrast=True,
+    )
+
+
+def _students_summary() -> rx.Component:
+    """The student's own session in a line or two: the client, the status, when."""
+    return rx.flex(
+        rx.badge(T.difficulty, color_scheme="gray", variant="soft", high_contrast=True),
+        _status_badge(),
+        rx.cond(T.is_simulator, rx.badge("Offline simulator", color_scheme="violet")),
+        rx.text(
+            rx.cond(T.assignment != "", T.assignment + " · ", ""),
+            "Started ",
+            T.started,
+            rx.cond(T.ended_at != "", " · ended " + T.ended_at, ""),
+            size="2",
+            color_scheme="gray",
+        ),
+        align="center",
+        spacing="2",
+        wrap="wrap",
+        width="100%",
+        data_testid="transcript-summary",
+    )
+
+
 def _summary() -> rx.Component:
     return rx.card(
         rx.heading("Session", as_="h2", size="3", margin_bottom="0.75rem"),
@@ -88,14 +123,7 @@ def _summary() -> rx.Component:
             rx.cond(T.assignment != "", _item("Assignment", T.assignment)),
             _item("Started", T.started),
             _item("Ended", rx.cond(T.ended_at != "", T.ended_at, "Not yet")),
-            _item(
-                "Status",
-                rx.badge(
-                    T.status_label,
-                    color_scheme=rx.cond(T.status == "ACTIVE", "green", "gray"),
-                    high_contrast=True,
-                ),
-            ),
+            _item("Status", _status_badge()),
             _item(
                 "Model",
                 rx.text(

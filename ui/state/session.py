@@ -56,6 +56,7 @@ class SessionState(AppState):
     failed_retryable: bool = False
 
     draft_id: str = ""  # changes once a message is sent: a second submit of it is ignored
+    waited_reply: str = ""  # the reply a message waits for, sent while it was streaming
     error: str = ""  # what went wrong with the last action, and what to do next
     content_error: str = ""  # the API's word on the message itself
     sending: bool = False
@@ -77,6 +78,11 @@ class SessionState(AppState):
     @rx.var
     def streaming(self) -> bool:
         return self.reply_id != ""
+
+    @rx.var
+    def waiting(self) -> bool:
+        """A message waits in the box for the reply streaming now."""
+        return self.streaming and self.waited_reply == self.reply_id
 
     @rx.var
     def is_simulator(self) -> bool:
@@ -152,6 +158,7 @@ class SessionState(AppState):
         self.rating = self.comment = self.rating_error = ""
         self.rating_saving = self.rated = False
         self.draft_id = uuid.uuid4().hex
+        self.waited_reply = ""
         self._pending_text = self._pending_key = ""
 
     def _show(self, data: dict[str, Any], messages: list[dict[str, Any]]) -> None:
@@ -299,6 +306,7 @@ class SessionState(AppState):
         self.messages = upsert(self.messages, message)
         if self.reply_id == message.id:
             self.reply_id = self.reply_text = ""
+            self.error = ""  # e.g. "still answering": it belonged to the reply now over
         if self.failed_id == message.id and message.status in FINAL:
             self._no_failure()
 
@@ -312,6 +320,9 @@ class SessionState(AppState):
         self.error = self.content_error = ""
         if not text.strip():
             self.content_error = "Write a message first."
+            return
+        if self.streaming:  # Enter while the client answers: the message waits in the box
+            self.waited_reply = self.reply_id
             return
         if text != self._pending_text or not self._pending_key:
             self._pending_text, self._pending_key = text, uuid.uuid4().hex
@@ -340,7 +351,7 @@ class SessionState(AppState):
                 self.reply_id, self.reply_text = reply.id, reply.content
         else:  # a resend of a turn already answered
             self._settle(reply)
-        yield rx.set_value(MESSAGE_BOX, "")
+        yield rx.call_script("window.practicumChat && window.practicumChat.sent()")
 
     def _refused(self, error: ApiError):
         """Show why the API refused; the message stays in the box to send again."""
