@@ -118,17 +118,20 @@ def test_the_composer_grows_with_its_text_and_stays_at_the_bottom(
 
     # A long conversation: the newest message stays in view, the composer at the bottom.
     box.fill("")
-    for text in ("How has the move been?", "And the new job?", "What do you miss most?"):
-        _send(page, text)
+    for sent, text in enumerate(("How has the move?", "And the new job?", "What do you miss?")):
+        _send(page, "\n".join([text] * 10))  # tall messages: the page outgrows the screen
+        expect(_messages(page, "USER")).to_have_count(sent + 1)
         _reply_done(page)
     expect(_messages(page, "ASSISTANT").last).to_be_in_viewport()
     expect(box).to_be_in_viewport()
     assert page.evaluate("document.documentElement.scrollHeight") > viewport
-    # Scrolled up to read: the page stays there while a reply streams in.
-    page.evaluate("window.scrollTo(0, 0)")
+    # Scrolled up to read while a reply streams in: the page stays there.
     _send(page, "Tell me more.")
     expect(page.get_by_test_id("streaming-text")).not_to_be_empty()
-    page.wait_for_timeout(500)
+    page.mouse.wheel(0, -5000)
+    page.wait_for_timeout(300)
+    assert page.evaluate("window.scrollY") < 50
+    page.wait_for_timeout(700)
     assert page.evaluate("window.scrollY") < 50
     _reply_done(page)
     assert page.evaluate("document.documentElement.scrollWidth") <= page.viewport_size["width"]
@@ -144,11 +147,12 @@ def test_on_a_phone_the_chat_header_is_one_line(open_page, app_url, talkative_cl
     title = page.get_by_role("heading", level=1)
     end = page.get_by_role("button", name="End session")
     expect(title).to_contain_text(talkative_client)
-    expect(page.get_by_text("Simulator", exact=True)).to_be_visible()
+    notice = page.get_by_text("Offline simulator — no AI model is used")
+    expect(notice.locator("visible=true")).to_be_visible()
     title_box, end_box = title.bounding_box(), end.bounding_box()
     assert abs(title_box["y"] + title_box["height"] / 2 - end_box["y"] - end_box["height"] / 2) < 8
-    empty = page.get_by_text("Start the conversation")
-    assert empty.bounding_box()["y"] < 200, "the conversation starts too far down"
+    conversation = page.get_by_role("region", name="Conversation")
+    assert conversation.bounding_box()["y"] < 160, "the conversation starts too far down"
     screenshot(page, "chat-empty-phone")
 
 

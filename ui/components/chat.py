@@ -167,7 +167,12 @@ CHAT_SCRIPT = """
     try { draft = localStorage.getItem(key(area.dataset.session)); } catch (e) {}
     if (draft && !area.value) { area.value = draft; grow(area); }
   };
-  addEventListener('scroll', () => { following = atEnd(); }, {passive: true});
+  let lastY = scrollY;
+  addEventListener('scroll', () => {  // only scrolling up to read stops the following
+    if (atEnd()) following = true;
+    else if (scrollY < lastY) following = false;
+    lastY = scrollY;
+  }, {passive: true});
   document.addEventListener('input', (event) => {
     if (event.target === box()) { save(event.target); grow(event.target); }
   });

@@ -90,12 +90,17 @@ def _live_cards() -> rx.Component:
 
 def _as_of() -> rx.Component:
     """When the charts' figures were read: they follow the live cards within seconds."""
-    return rx.text(
-        "Last 30 days, including teachers' test conversations · as of ",
-        S.history_at,
-        size="1",
-        color_scheme="gray",
-        data_testid="history-as-of",
+    return rx.hstack(
+        rx.icon("history", size=14, color=rx.color("gray", 10), aria_hidden="true"),
+        rx.text(
+            "Last 30 days, teachers' test conversations included · as of ",
+            S.history_at,
+            size="1",
+            color_scheme="gray",
+            data_testid="history-as-of",
+        ),
+        align="center",
+        spacing="1",
     )
 
 
@@ -104,7 +109,7 @@ def _no_cost_note() -> rx.Component:
     return rx.cond(
         ~S.has_cost,
         rx.text(
-            "Nothing was spent in the last 30 days, so there is no cost chart.",
+            "No cost in the last 30 days, so no cost chart.",
             size="2",
             color_scheme="gray",
             data_testid="no-cost",
