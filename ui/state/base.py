@@ -3,6 +3,7 @@ call the API with their token."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 import reflex as rx
@@ -12,6 +13,40 @@ from ui.graphql.client import ApiError, execute
 
 TOKEN_COOKIE = "practicum_token"
 SESSION_EXPIRED = "Your sign-in has expired. Please sign in again."
+# What the API says about an address whose id does not exist or is not well-formed.
+NOT_FOUND_CODES = frozenset({"NOT_FOUND", "BAD_USER_INPUT"})
+
+
+@dataclass
+class Reply:
+    """What one API call gave: its `data`, or its `error` and, when the sign-in has
+    expired, the `redirect` to the sign-in page that the event handler must return or
+    yield (None otherwise, which is harmless to return or yield)."""
+
+    data: dict[str, Any] = field(default_factory=dict)
+    error: ApiError | None = None
+    redirect: Any = None
+
+    @property
+    def failed(self) -> bool:
+        return self.error is not None
+
+    @property
+    def message(self) -> str:
+        return self.error.message if self.error else ""
+
+    @property
+    def not_found(self) -> bool:
+        """The thing asked for does not exist (or its id is not one)."""
+        return self.error is not None and self.error.code in NOT_FOUND_CODES
+
+    def field(self, name: str, default: str = "") -> str:
+        """The error's message for the input field `name` (GraphQL name)."""
+        return self.error.fields.get(name, default) if self.error else default
+
+    def fields(self, names) -> dict[str, str]:
+        """Every one of `names` with its error message, "" for those without one."""
+        return {name: self.field(name) for name in names}
 
 
 class AppState(rx.State):
@@ -35,6 +70,20 @@ class AppState(rx.State):
         return await execute(
             operation, self.token or None, self.router.session.client_ip, **variables
         )
+
+    async def _call(self, operation: str, **variables: Any) -> Reply:
+        """Run a named operation as the signed-in user, the one way every page does:
+
+            reply = await self._call("StudentPractice")
+            self.loading = False
+            if reply.failed:
+                self.error = reply.message
+                return reply.redirect  # (or `yield reply.redirect` then `return`)
+        """
+        try:
+            return Reply(data=await self._api(operation, **variables))
+        except ApiError as error:
+            return Reply(error=error, redirect=self._on_error(error))
 
     def _signed_out(self, notice: str = "") -> list:
         self.token = ""
