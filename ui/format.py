@@ -22,6 +22,11 @@ def readable_time(iso: str | None) -> str:
     return f"{moment.day} {moment:%b %Y, %H:%M} UTC"
 
 
+def clock(iso: str) -> str:
+    """The API's UTC ISO time as "14:05" (UTC)."""
+    return f"{_moment(iso):%H:%M}"
+
+
 def readable_date(iso: str | None) -> str:
     """A date or date-time as "27 Nov 2026"; "" for none."""
     if not iso:

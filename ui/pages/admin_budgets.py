@@ -60,7 +60,7 @@ def _section_heading(title: str, text: str, action=None) -> rx.Component:
 def _spent(row: BudgetRow) -> rx.Component:
     return rx.vstack(
         rx.hstack(
-            rx.text("$", row.spent_usd, weight="medium"),
+            rx.text(row.spent, weight="medium"),
             rx.text(row.percent_label, color_scheme="gray", size="1"),
             align="baseline",
             spacing="2",
@@ -116,7 +116,7 @@ def _budget_row(row: BudgetRow) -> rx.Component:
     return rx.table.row(
         rx.table.row_header_cell(_applies_to(row)),
         rx.table.cell(_spent(row)),
-        rx.table.cell(rx.text("$", row.limit_usd)),
+        rx.table.cell(rx.text(row.limit)),
         rx.table.cell(row.period_label),
         rx.table.cell(row.resets_at),
         rx.table.cell(row.alerts),

@@ -3,6 +3,7 @@ call the API with their token."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,7 +24,7 @@ class Reply:
     expired, the `redirect` to the sign-in page that the event handler must return or
     yield (None otherwise, which is harmless to return or yield)."""
 
-    data: dict[str, Any] = field(default_factory=dict)
+    data: Any = field(default_factory=dict)
     error: ApiError | None = None
     redirect: Any = None
 
@@ -74,14 +75,18 @@ class AppState(rx.State):
     async def _call(self, operation: str, **variables: Any) -> Reply:
         """Run a named operation as the signed-in user, the one way every page does:
 
-            reply = await self._call("StudentPractice")
-            self.loading = False
-            if reply.failed:
-                self.error = reply.message
-                return reply.redirect  # (or `yield reply.redirect` then `return`)
+        reply = await self._call("StudentPractice")
+        self.loading = False
+        if reply.failed:
+            self.error = reply.message
+            return reply.redirect  # (or `yield reply.redirect` then `return`)
         """
+        return await self._reply(self._api(operation, **variables))
+
+    async def _reply(self, work: Awaitable[Any]) -> Reply:
+        """`_call` for work of several calls (e.g. a session with all its messages)."""
         try:
-            return Reply(data=await self._api(operation, **variables))
+            return Reply(data=await work)
         except ApiError as error:
             return Reply(error=error, redirect=self._on_error(error))
 
