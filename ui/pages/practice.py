@@ -17,7 +17,7 @@ P = PracticeState
 @rx.page(
     route=routes.PRACTICE,
     title="Practise · Practicum",
-    on_load=[guard("STUDENT"), P.load],
+    on_load=[guard("STUDENT"), P.open],
 )
 def practice() -> rx.Component:
     return page(

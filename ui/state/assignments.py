@@ -156,6 +156,15 @@ class AssignmentsState(AppState):
         self.chosen = []
 
     @rx.event
+    def open(self):
+        """`on_load`: no dialog left open, no message or error from the last visit."""
+        self.form_open, self.confirm_id, self.message = False, "", ""
+        self.saving = self.publishing = False
+        self.publish_error = ""
+        self._clear_errors()
+        return AssignmentsState.load
+
+    @rx.event
     async def load(self):
         self.error = ""
         self.loading = not self.sections

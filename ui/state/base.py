@@ -16,6 +16,8 @@ TOKEN_COOKIE = "practicum_token"
 SESSION_EXPIRED = "Your sign-in has expired. Please sign in again."
 # What the API says about an address whose id does not exist or is not well-formed.
 NOT_FOUND_CODES = frozenset({"NOT_FOUND", "BAD_USER_INPUT"})
+ROLE_PLURALS = {"STUDENT": "students", "TEACHER": "teachers", "ADMIN": "admins"}
+ROLE_NAMES = {"STUDENT": "a student", "TEACHER": "a teacher", "ADMIN": "an admin"}
 
 
 @dataclass
@@ -57,6 +59,9 @@ class AppState(rx.State):
     user_email: str = ""
     user_role: str = ""  # STUDENT | TEACHER | ADMIN, empty when signed out
     notice: str = ""  # shown on the sign-in page, e.g. why the user was sent there
+    # Who the page just opened is for, when it is not for this user ("admins"): the page
+    # shell then says so instead of showing the page. Empty when the user may see it.
+    page_for: str = ""
 
     @rx.var
     def signed_in(self) -> bool:
@@ -65,6 +70,11 @@ class AppState(rx.State):
     @rx.var
     def home(self) -> str:
         return routes.HOME_BY_ROLE.get(self.user_role, routes.LOGIN)
+
+    @rx.var
+    def role_name(self) -> str:
+        """ "a student", "a teacher", "an admin"."""
+        return ROLE_NAMES.get(self.user_role, "")
 
     async def _api(self, operation: str, **variables: Any) -> dict[str, Any]:
         """Run a named operation as the signed-in user; raises `ApiError`."""
@@ -93,7 +103,7 @@ class AppState(rx.State):
     def _signed_out(self, notice: str = "") -> list:
         self.token = ""
         self.user_id = self.user_name = self.user_email = self.user_role = ""
-        self.notice = notice
+        self.notice, self.page_for = notice, ""
         return rx.redirect(routes.LOGIN)
 
     def _on_error(self, error: ApiError):
@@ -121,13 +131,21 @@ class AppState(rx.State):
         """`on_load` guard: signed in, and in one of `roles` (any role when empty)."""
         if not await self._load_user():
             return self._signed_out(SESSION_EXPIRED if self.token else "")
-        if roles and self.user_role not in roles:
-            return rx.redirect(self.home)
+        allowed = not roles or self.user_role in roles
+        self.page_for = "" if allowed else " and ".join(ROLE_PLURALS[role] for role in roles)
         return None
+
+    @rx.event
+    async def open_dead_end(self):
+        """`on_load` of a page that is no page (404): the navigation of whoever is signed
+        in, no redirect."""
+        self.page_for = ""
+        await self._load_user()
 
     @rx.event
     async def go_home(self):
         """`/`: where the signed-in user starts, or the sign-in page."""
+        self.page_for = ""
         if not await self._load_user():
             return rx.redirect(routes.LOGIN)
         return rx.redirect(self.home)

@@ -67,6 +67,13 @@ class PracticeState(AppState):
     joining: bool = False
 
     @rx.event
+    def open(self):
+        """`on_load`: what joining said last time belongs to that visit."""
+        self.joined = self.join_error = self.join_code = self.starting = ""
+        self.joining = False
+        return PracticeState.load
+
+    @rx.event
     async def load(self):
         if not self.signed_in:
             return

@@ -83,6 +83,13 @@ class SectionsState(AppState):
         self.name_error = ""
 
     @rx.event
+    def open(self):
+        """`on_load`: what the last visit said or was typing belongs to that visit."""
+        self.new_name = self.name_error = self.create_error = self.created = ""
+        self.copied_id, self.creating = "", False
+        return SectionsState.load
+
+    @rx.event
     async def load(self):
         self.error = ""
         self.loading = not self.sections  # a reload keeps the list in view
