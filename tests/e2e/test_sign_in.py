@@ -35,12 +35,6 @@ def test_each_role_lands_on_its_start_page_and_can_sign_out(open_page, app_url, 
     expect(page).to_have_url(re.compile(r"/login/?$"))
 
 
-def test_a_page_for_another_role_sends_you_to_your_own(open_page, app_url):
-    page = open_page("student")
-    page.goto(f"{app_url}/admin")
-    expect(page).to_have_url(re.compile(r"/practice/?$"))
-
-
 def test_a_new_tab_is_already_signed_in(open_page, app_url):
     page = open_page("teacher")
     other = page.context.new_page()

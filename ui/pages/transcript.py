@@ -134,7 +134,7 @@ def _usage() -> rx.Component:
             _item("Cache write", T.cache_write_tokens),
             _item("Cache read", T.cache_read_tokens),
             _item("Total tokens", T.total_tokens),
-            _item("Estimated cost", rx.text("$" + T.estimated_cost, data_testid="transcript-cost")),
+            _item("Estimated cost", rx.text(T.estimated_cost, data_testid="transcript-cost")),
             size="2",
             orientation="horizontal",
         ),
