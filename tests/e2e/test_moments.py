@@ -7,8 +7,8 @@ import uuid
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.app import DemoApi
-from tests.e2e.conftest import LOGINS, screenshot
+from tests.e2e.app import DemoApi, fail_to_sign_in
+from tests.e2e.conftest import screenshot
 
 WIDTHS = pytest.mark.parametrize("phone", [False, True], ids=["desktop", "phone"])
 EDITOR_URL = re.compile(r"/profiles/[0-9a-f-]{36}/?$")
@@ -45,10 +45,7 @@ def test_a_reload_closes_the_budget_dialog_and_forgets_its_error(open_page, app_
 def test_a_reload_after_a_failed_sign_in_shows_a_fresh_form(open_page, app_url, phone):
     page = open_page(phone=phone)
     page.goto(f"{app_url}/login")
-    page.get_by_label("Email").fill(LOGINS["student"])
-    page.get_by_label("Password").fill("not-the-password")
-    page.get_by_role("button", name="Sign in").click()
-    expect(page.get_by_role("alert").first).to_contain_text("password")
+    fail_to_sign_in(page)
 
     page.reload()
 
@@ -63,10 +60,7 @@ def test_a_failed_sign_in_after_signing_out_shows_only_its_own_error(open_page, 
     page = open_page("student", phone=phone)
     page.get_by_role("button", name="Sign out").click()
     expect(page.get_by_text("You have signed out.")).to_be_visible()
-    page.get_by_label("Email").fill(LOGINS["student"])
-    page.get_by_label("Password").fill("not-the-password")
-    page.get_by_role("button", name="Sign in").click()
-    expect(page.get_by_role("alert").first).to_contain_text("password")
+    fail_to_sign_in(page)
     expect(page.get_by_text("You have signed out.")).to_have_count(0)
     page.reload()
     expect(page.get_by_role("heading", name="Sign in", level=1)).to_be_visible()

@@ -27,6 +27,16 @@ def heading(page: Page):
     return page.get_by_role("heading", level=1)
 
 
+def dead_end(page: Page, title: str, way_on: str, lands_on: str, shot: str = "") -> None:
+    """The page says `title` in its h1; its link `way_on` leads to the page `lands_on`."""
+    expect(heading(page)).to_have_text(title)
+    expect(page.get_by_role("navigation", name="Main")).to_be_visible()
+    if shot:
+        screenshot(page, shot)
+    page.get_by_role("link", name=way_on).click()
+    expect(heading(page)).to_have_text(lands_on)
+
+
 def no_crash(page: Page) -> None:
     expect(page.get_by_text("An error occurred while rendering this page")).to_have_count(0)
 
@@ -88,21 +98,16 @@ def test_on_a_desktop_the_navigation_bar_reaches_every_page(open_page, who):
 def test_an_unknown_address_is_a_page_in_the_shell_with_the_way_home(open_page, app_url, phone):
     page = open_page("student", phone=phone)
     page.goto(f"{app_url}/no/such/page")
-    expect(heading(page)).to_have_text("Page not found")
     expect(page.get_by_text("There is no page at this address.")).to_be_visible()
-    expect(page.get_by_role("navigation", name="Main")).to_be_visible()
-    screenshot(page, f"not-found-{'phone' if phone else 'desktop'}")
-    page.get_by_role("link", name="Go to your home page").click()
-    expect(heading(page)).to_have_text("Practise")
+    shot = f"not-found-{'phone' if phone else 'desktop'}"
+    dead_end(page, "Page not found", "Go to your home page", "Practise", shot)
 
 
 @WIDTHS
 def test_signed_out_an_unknown_address_leads_to_the_sign_in_page(open_page, app_url, phone):
     page = open_page(phone=phone)
     page.goto(f"{app_url}/nowhere")
-    expect(heading(page)).to_have_text("Page not found")
-    page.get_by_role("link", name="Go to the sign-in page").click()
-    expect(heading(page)).to_have_text("Sign in")
+    dead_end(page, "Page not found", "Go to the sign-in page", "Sign in")
 
 
 @WIDTHS
@@ -134,20 +139,16 @@ def test_a_page_for_another_role_says_so_and_leads_home(
 def test_a_transcript_that_does_not_exist_says_so(open_page, app_url, session_id, phone):
     page = open_page("student", phone=phone)
     page.goto(f"{app_url}/transcripts/{session_id}")
-    expect(heading(page)).to_have_text("Transcript not found")
     expect(page.get_by_text("is not a valid id")).to_have_count(0)
-    page.get_by_role("link", name="Go to my sessions").click()
-    expect(heading(page)).to_have_text("My sessions")
+    dead_end(page, "Transcript not found", "Go to my sessions", "My sessions")
 
 
 @WIDTHS
 def test_a_client_that_does_not_exist_says_so(open_page, app_url, phone):
     page = open_page("teacher", phone=phone)
     page.goto(f"{app_url}/profiles/not-an-id")
-    expect(heading(page)).to_have_text("Client not found")
-    screenshot(page, f"client-not-found-{'phone' if phone else 'desktop'}")
-    page.get_by_role("link", name="Go to all clients").click()
-    expect(heading(page)).to_have_text("Clients")
+    shot = f"client-not-found-{'phone' if phone else 'desktop'}"
+    dead_end(page, "Client not found", "Go to all clients", "Clients", shot)
 
 
 @WIDTHS

@@ -5,7 +5,8 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import LOGINS, screenshot
+from tests.e2e.app import fail_to_sign_in
+from tests.e2e.conftest import screenshot
 
 
 @pytest.mark.parametrize("phone", [False, True], ids=["desktop", "phone"])
@@ -14,10 +15,7 @@ def test_the_sign_in_page_says_what_is_wrong(open_page, app_url, phone):
     page.goto(f"{app_url}/login")
     page.get_by_role("button", name="Sign in").click()
     expect(page.get_by_text("Enter your email address.")).to_be_visible()
-    page.get_by_label("Email").fill(LOGINS["student"])
-    page.get_by_label("Password").fill("not-the-password")
-    page.get_by_role("button", name="Sign in").click()
-    expect(page.get_by_role("alert").first).to_contain_text("password")
+    fail_to_sign_in(page)
     screenshot(page, f"login-error-{'phone' if phone else 'desktop'}")
 
 
