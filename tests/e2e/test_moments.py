@@ -53,6 +53,7 @@ def test_a_reload_after_a_failed_sign_in_shows_a_fresh_form(open_page, app_url, 
     page.wait_for_load_state("networkidle")
     expect(page.get_by_label("Password")).to_have_value("")
     expect(page.get_by_role("alert")).to_have_count(0)
+    expect(page.get_by_text("Your sign-in has expired")).to_have_count(0)
 
 
 @WIDTHS
@@ -67,6 +68,7 @@ def test_a_failed_sign_in_after_signing_out_shows_only_its_own_error(open_page, 
     page.wait_for_load_state("networkidle")
     expect(page.get_by_text("You have signed out.")).to_have_count(0)
     expect(page.get_by_role("alert")).to_have_count(0)
+    expect(page.get_by_text("Your sign-in has expired")).to_have_count(0)
     screenshot(page, f"login-after-reload-{width(phone)}")
 
 

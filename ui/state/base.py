@@ -108,8 +108,9 @@ class AppState(rx.State):
 
     def _on_error(self, error: ApiError):
         """What every page does with an error it cannot show by a field: an expired sign-in
-        goes back to the sign-in page, anything else is the page's to show."""
-        if error.code == "UNAUTHENTICATED":
+        goes back to the sign-in page, anything else is the page's to show (signing in with
+        a wrong password is UNAUTHENTICATED too, but there was no sign-in to expire)."""
+        if error.code == "UNAUTHENTICATED" and self.token:
             return self._signed_out(SESSION_EXPIRED)
         return None
 

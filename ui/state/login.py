@@ -29,6 +29,7 @@ class LoginState(AppState):
         a password or a notice from an earlier visit stays with that visit."""
         if self.token and await self._load_user():
             return rx.redirect(self.home)
+        self.token = ""  # one the API no longer takes
         self.message, self.notice = self.notice, ""
         self.password = self.error = self.email_error = self.password_error = ""
         self.submitting = False
