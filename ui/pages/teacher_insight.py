@@ -203,7 +203,8 @@ def _figures() -> rx.Component:
         ),
         _feedback(),
         rx.text(
-            "Costs are in US dollars, exact, as the model providers charge them. ",
+            "Costs are in US dollars as the model providers charge them, to the cent "
+            "(smaller sums to two significant figures). ",
             rx.link("Read the transcripts", href=routes.TEACHER_SESSIONS),
             " to see single sessions.",
             size="2",
