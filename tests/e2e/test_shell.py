@@ -62,6 +62,8 @@ def test_on_a_phone_the_menu_reaches_every_page(open_page, who, by):
     for index, label in enumerate(NAV[who]):
         menu = open_menu(page, by)
         expect(menu.get_by_role("menuitem")).to_have_text(NAV[who])
+        shown = START[who] if index == 0 else NAV[who][index - 1]  # the page open now
+        expect(menu.get_by_role("menuitem", name=shown)).to_have_attribute("aria-current", "page")
         if index == 0:
             screenshot(page, f"menu-{who}-phone")
         if by == "mouse":
@@ -88,8 +90,11 @@ def test_on_a_desktop_the_navigation_bar_reaches_every_page(open_page, who):
     nav = page.get_by_role("navigation", name="Main")
     expect(page.get_by_role("button", name="Open the menu")).to_be_hidden()
     for label in NAV[who]:
-        nav.get_by_role("link", name=label, exact=True).click()
+        link = nav.get_by_role("link", name=label, exact=True)
+        link.click()
         expect(heading(page)).to_have_text(HEADINGS.get(label, label))
+        expect(link).to_have_attribute("aria-current", "page")
+        expect(nav.locator("[aria-current=page]")).to_have_count(1)
     page.reload()
     expect(heading(page)).to_have_text(HEADINGS.get(NAV[who][-1], NAV[who][-1]))
 

@@ -26,11 +26,24 @@ NAV_LINKS = {
 }
 
 
+# The link to the page open now: marked for screen readers, and drawn as the current one.
+CURRENT = "&[aria-current='page']"
+
+
+def _current(href: str) -> dict:
+    return {"aria_current": rx.cond(AppState.current_path == href, "page", "false")}
+
+
 def _menu_item(label: str, href: str) -> rx.Component:
     # The item lends its role and keyboard handling to a router link: the link itself, not
     # `rx.link` (a Radix Link that slots onto a router link), because a menu item's slot
     # hands its child two children, onto which a second slot cannot slot (the page crashed).
-    return rx.menu.item(ReactRouterLink.create(label, to=href), as_child=True)
+    return rx.menu.item(
+        ReactRouterLink.create(
+            label, to=href, style={CURRENT: {"font_weight": "600"}}, **_current(href)
+        ),
+        as_child=True,
+    )
 
 
 def _links(role: str, as_menu: bool) -> rx.Component:
@@ -38,7 +51,22 @@ def _links(role: str, as_menu: bool) -> rx.Component:
         return rx.fragment(*[_menu_item(label, href) for label, href in NAV_LINKS[role]])
     return rx.hstack(
         *[
-            rx.link(label, href=href, weight="medium", high_contrast=True, underline="hover")
+            rx.link(
+                label,
+                href=href,
+                weight="medium",
+                high_contrast=True,
+                underline="hover",
+                style={
+                    CURRENT: {
+                        "color": rx.color("accent", 11),
+                        "text_decoration": "underline",
+                        "text_decoration_thickness": "2px",
+                        "text_underline_offset": "0.4em",
+                    }
+                },
+                **_current(href),
+            )
             for label, href in NAV_LINKS[role]
         ],
         spacing="5",

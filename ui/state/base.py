@@ -72,6 +72,11 @@ class AppState(rx.State):
         return routes.HOME_BY_ROLE.get(self.user_role, routes.LOGIN)
 
     @rx.var
+    def current_path(self) -> str:
+        """The address of the page open now, without a trailing slash ("/admin/budgets")."""
+        return self.router.url.path.rstrip("/") or "/"
+
+    @rx.var
     def role_name(self) -> str:
         """ "a student", "a teacher", "an admin"."""
         return ROLE_NAMES.get(self.user_role, "")
