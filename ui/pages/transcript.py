@@ -7,7 +7,7 @@ import reflex as rx
 from ui import routes
 from ui.components.chat import chat_bubble
 from ui.components.feedback import error_callout, loading
-from ui.components.layout import page
+from ui.components.layout import dead_end_page, page
 from ui.state.base import guard
 from ui.state.transcript import TranscriptState
 from ui.theme import READING_MAX_WIDTH
@@ -21,6 +21,20 @@ T = TranscriptState
     on_load=[guard("STUDENT", "TEACHER", "ADMIN"), T.load],
 )
 def transcript() -> rx.Component:
+    return rx.cond(T.not_found, _not_found(), _page())
+
+
+def _not_found() -> rx.Component:
+    return dead_end_page(
+        "Transcript not found",
+        "There is no practice session at this address that you can see. The link may be "
+        "mistyped, or the session may belong to someone else.",
+        rx.cond(T.user_role == "STUDENT", "Go to my sessions", "Go to the transcripts"),
+        rx.cond(T.user_role == "STUDENT", routes.HISTORY, routes.TEACHER_SESSIONS),
+    )
+
+
+def _page() -> rx.Component:
     return page(
         rx.cond(T.loading | (T.client_name == ""), "Transcript", "Session with " + T.client_name),
         _back_link(),
@@ -148,7 +162,7 @@ def _usage() -> rx.Component:
             _item("Cache write", T.cache_write_tokens),
             _item("Cache read", T.cache_read_tokens),
             _item("Total tokens", T.total_tokens),
-            _item("Estimated cost", rx.text("$" + T.estimated_cost, data_testid="transcript-cost")),
+            _item("Estimated cost", rx.text(T.estimated_cost, data_testid="transcript-cost")),
             size="2",
             orientation="horizontal",
         ),
