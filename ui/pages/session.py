@@ -8,7 +8,7 @@ from ui.components.badges import difficulty_badge
 from ui.components.chat import CHAT_SCRIPT, message_list
 from ui.components.feedback import error_callout, loading
 from ui.components.forms import field_error
-from ui.components.layout import page
+from ui.components.layout import dead_end_page, page
 from ui.state.base import guard
 from ui.state.session import DRAFT, MESSAGE_BOX, RATING_LABELS, SessionState
 from ui.theme import READING_MAX_WIDTH, VISUALLY_HIDDEN
@@ -38,6 +38,20 @@ NOT_ON_PHONES = ["none", "flex"]
     on_load=[guard("STUDENT", "TEACHER", "ADMIN"), S.load],
 )
 def session() -> rx.Component:
+    return rx.cond(
+        S.not_found,
+        dead_end_page(
+            "Conversation not found",
+            "There is no practice session at this address that you can open. The link may be "
+            "mistyped, or the session may belong to someone else.",
+            rx.cond(S.user_role == "STUDENT", "Go to your clients", "Go to your start page"),
+            S.home,
+        ),
+        _page(),
+    )
+
+
+def _page() -> rx.Component:
     return page(
         rx.cond(
             S.loading | (S.client_name == ""),

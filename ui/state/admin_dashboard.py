@@ -14,7 +14,7 @@ import reflex as rx
 from reflex.utils.prerequisites import get_and_validate_app
 
 from ui import routes
-from ui.format import NO_FIGURE, count, readable_time, short_day
+from ui.format import NO_FIGURE, count, money, readable_time, short_day
 from ui.graphql.client import UNREACHABLE, ApiError, subscribe
 from ui.state.base import AppState
 
@@ -92,24 +92,23 @@ class AdminDashboardState(AppState):
     async def load(self):
         self.loading, self.error = True, ""
         yield
-        try:
-            history, sessions, alerts = await asyncio.gather(
+        reply = await self._reply(
+            asyncio.gather(
                 self._history(),
                 self._api("AdminActiveSessions", first=ACTIVE_SESSIONS_SHOWN),
                 self._api("AdminCostAlerts", first=ALERTS_SHOWN),
             )
-        except ApiError as error:
-            self.loading = False
-            if (redirect := self._on_error(error)) is not None:
-                yield redirect
-                return
-            self.error = error.message
+        )
+        self.loading = False
+        if reply.failed:
+            self.error = reply.message
+            yield reply.redirect
             return
+        history, sessions, alerts = reply.data
         self._show_history(history)
         self._history_read = time.monotonic()
         self._show_sessions(sessions)
         self.alerts = [_alert_row(a) for a in alerts["costAlerts"]["nodes"]]
-        self.loading = False
 
     @rx.event(background=True)
     async def follow_live(self):
@@ -224,7 +223,7 @@ class AdminDashboardState(AppState):
         self.streaming_replies = count(figures["streamingReplies"])
         self.messages_last_minute = count(figures["messagesPerMinute"])
         self.tokens_today = count(figures["tokensToday"])
-        self.cost_today = f"${figures['costToday']}"
+        self.cost_today = money(figures["costToday"])
         self.errors_last_hour = count(figures["errorsLastHour"])
         self.ttft_p50 = _ms(figures["timeToFirstTokenP50Ms"])
         self.ttft_p95 = _ms(figures["timeToFirstTokenP95Ms"])
@@ -245,7 +244,7 @@ class AdminDashboardState(AppState):
                 "sessions": count(d["sessionsCreated"]),
                 "messages": count(d["messagesStored"]),
                 "tokens": count(d["tokensUsed"]),
-                "cost": f"${d['cost']}",
+                "cost": money(d["cost"]),
                 "errors": count(d["errors"]),
             }
             for d in reversed(days)
@@ -265,7 +264,7 @@ class AdminDashboardState(AppState):
                 "sessions": count(m["sessions"]),
                 "messages": count(m["totals"]["messages"]),
                 "tokens": count(m["totals"]["totalTokens"]),
-                "cost": f"${m['totals']['cost']}",
+                "cost": money(m["totals"]["cost"]),
             }
             for m in models
         ]
@@ -280,7 +279,7 @@ class AdminDashboardState(AppState):
                 "model": s["model"],
                 "started": readable_time(s["startedAt"]),
                 "messages": count(s["messageCount"]),
-                "cost": f"${s['estimatedCost']}",
+                "cost": money(s["estimatedCost"]),
                 "href": routes.transcript(s["id"]),
             }
             for s in connection["nodes"]
@@ -310,6 +309,6 @@ def _alert_row(alert: dict[str, Any]) -> dict[str, str]:
         "id": alert["id"],
         "message": alert["message"],
         "percent": f"{alert['percent']} %",
-        "spent": f"${alert['spentUsd']} of ${alert['limitUsd']}",
+        "spent": f"{money(alert['spentUsd'])} of {money(alert['limitUsd'])}",
         "time": readable_time(alert["createdAt"]),
     }
