@@ -13,10 +13,9 @@ from sqlalchemy import event
 
 from api.accounts.models import Role
 from api.usage.live import LiveUsage, snapshot
-from api.usage.models import UsageRecord
 from tests.factories.accounts import make_user
 from tests.factories.clients import make_profile
-from tests.factories.usage import make_session
+from tests.factories.usage import Call, add_usage, make_session
 
 
 @contextmanager
@@ -54,20 +53,8 @@ async def test_fifty_admins_opening_the_dashboard_at_once_share_one_snapshot(run
 
 
 async def _replies_answered(db, conversation, *first_token_ms: int, ago=timedelta(0)) -> None:
-    when = datetime.now(UTC) - ago
-    for ttft in first_token_ms:
-        db.add(
-            UsageRecord(
-                session_id=conversation.id,
-                user_id=conversation.student_id,
-                provider="anthropic",
-                model=conversation.model,
-                outcome="COMPLETE",
-                ttft_ms=ttft,
-                created_at=when,
-            )
-        )
-    await db.commit()
+    calls = [Call(0, 0, "0", ttft_ms=ttft) for ttft in first_token_ms]
+    await add_usage(db, conversation, datetime.now(UTC) - ago, calls=calls)
 
 
 async def test_time_to_first_token_follows_the_replies_of_the_last_five_minutes(
