@@ -6,7 +6,7 @@ from ui import routes
 from ui.components.charts import bar_chart, line_chart, metric_card
 from ui.components.feedback import empty_state, error_callout, loading
 from ui.components.layout import page
-from ui.components.tables import cell, data_table, show_as_table
+from ui.components.tables import WIDE_ONLY, cell, data_table, figure_cell, show_as_table
 from ui.state.admin_dashboard import AdminDashboardState as S
 from ui.state.base import guard
 
@@ -128,16 +128,9 @@ def _charts(tokens: rx.Component, cost: rx.Component) -> rx.Component:
     )
 
 
-def _scrolls_sideways(table: rx.Component) -> rx.Component:
-    """A wide table keeps its columns and scrolls in its own box on a narrow screen."""
-    return rx.box(
-        table,
-        overflow_x="auto",
-        width="100%",
-        tab_index=0,
-        role="group",
-        aria_label="Table, scrolls sideways",
-    )
+def _figures(row, keys: tuple[str, ...], wide_only: tuple[str, ...] = ()) -> list:
+    """A row's figure cells; those in `wide_only` are left out on a phone."""
+    return [figure_cell(row[k], display=WIDE_ONLY if k in wide_only else None) for k in keys]
 
 
 def _daily() -> rx.Component:
@@ -146,9 +139,11 @@ def _daily() -> rx.Component:
         S.daily_rows,
         lambda r: [
             rx.table.row_header_cell(r["day"], white_space="nowrap"),
-            *[cell(r[k]) for k in ("sessions", "messages", "tokens", "cost", "errors")],
+            *_figures(r, ("sessions", "messages", "tokens", "cost", "errors"), PHONE_LEAVES_OUT),
         ],
         "Usage per day, last 30 days",
+        numeric=("Sessions", "Messages", "Tokens", "Cost", "Errors"),
+        wide_only=("Sessions", "Errors"),
     )
     charts = rx.vstack(
         _as_of(),
@@ -157,7 +152,7 @@ def _daily() -> rx.Component:
             line_chart(COST_PER_DAY, S.daily_chart, "day", [("cost", "Cost (USD)")]),
         ),
         _no_cost_note(),
-        show_as_table("Show the last 30 days as a table", _scrolls_sideways(table)),
+        show_as_table("Show the last 30 days as a table", table),
         spacing="2",
         width="100%",
     )
@@ -172,6 +167,7 @@ def _daily() -> rx.Component:
     )
 
 
+PHONE_LEAVES_OUT = ("sessions", "errors")  # the tables' columns that a phone has no room for
 COST_PER_DAY = "Cost per day (US dollars), last 30 days"
 COST_PER_MODEL = "Cost per model (US dollars), last 30 days"
 
@@ -182,9 +178,11 @@ def _by_model() -> rx.Component:
         S.model_rows,
         lambda r: [
             rx.table.row_header_cell(r["model"], white_space="nowrap"),
-            *[cell(r[k]) for k in ("sessions", "messages", "tokens", "cost")],
+            *_figures(r, ("sessions", "messages", "tokens", "cost"), PHONE_LEAVES_OUT),
         ],
         "Usage per model, last 30 days",
+        numeric=("Sessions", "Messages", "Tokens", "Cost"),
+        wide_only=("Sessions",),
     )
     return rx.cond(
         S.has_model_usage,
@@ -195,7 +193,7 @@ def _by_model() -> rx.Component:
                 ),
                 bar_chart(COST_PER_MODEL, S.model_chart, "model", [("cost", "Cost (USD)")]),
             ),
-            show_as_table("Show usage per model as a table", _scrolls_sideways(table)),
+            show_as_table("Show usage per model as a table", table),
             spacing="2",
             width="100%",
         ),
