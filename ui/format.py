@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from ui.theme import DIFFICULTY_LABELS
 
@@ -58,9 +58,9 @@ def money(amount: str | Decimal | int | None) -> str:
     sign = "-" if value < 0 else ""
     value = abs(value)
     if value == 0 or value >= Decimal("0.01"):
-        return f"{sign}${value.quantize(Decimal('0.01')):,.2f}"
+        return f"{sign}${value.quantize(Decimal('0.01'), ROUND_HALF_UP):,.2f}"
     places = max(2, -value.adjusted() + 1)  # two significant figures
-    return f"{sign}${value.quantize(Decimal(1).scaleb(-places)):f}"
+    return f"{sign}${value.quantize(Decimal(1).scaleb(-places), ROUND_HALF_UP):f}"
 
 
 def percent(share: str) -> str:
