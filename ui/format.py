@@ -1,9 +1,9 @@
-"""How every page shows the API's times, counts, shares and difficulty levels."""
+"""How every page shows the API's times, counts, shares, money and difficulty levels."""
 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from ui.theme import DIFFICULTY_LABELS
 
@@ -22,6 +22,11 @@ def readable_time(iso: str | None) -> str:
     return f"{moment.day} {moment:%b %Y, %H:%M} UTC"
 
 
+def clock(iso: str) -> str:
+    """The API's UTC ISO time as "14:05" (UTC)."""
+    return f"{_moment(iso):%H:%M}"
+
+
 def readable_date(iso: str | None) -> str:
     """A date or date-time as "27 Nov 2026"; "" for none."""
     if not iso:
@@ -38,6 +43,24 @@ def short_day(iso: str) -> str:
 
 def count(number: int | None) -> str:
     return NO_FIGURE if number is None else f"{number:,}"
+
+
+def money(amount: str | Decimal | int | None) -> str:
+    """US dollars as the API gives them (a decimal string, "0.004215") for reading:
+    "$1,234.50", "$0.50", "$0.0042" (small sums keep two significant figures, so that a
+    cheap session is never "$0"), "$0.00"; "—" for none."""
+    if amount is None or amount == "":
+        return NO_FIGURE
+    try:
+        value = Decimal(str(amount))
+    except InvalidOperation:
+        return f"${amount}"
+    sign = "-" if value < 0 else ""
+    value = abs(value)
+    if value == 0 or value >= Decimal("0.01"):
+        return f"{sign}${value.quantize(Decimal('0.01'), ROUND_HALF_UP):,.2f}"
+    places = max(2, -value.adjusted() + 1)  # two significant figures
+    return f"{sign}${value.quantize(Decimal(1).scaleb(-places), ROUND_HALF_UP):f}"
 
 
 def percent(share: str) -> str:

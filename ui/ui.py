@@ -25,7 +25,11 @@ def _api_app():
 
 api = _api_app()
 
-app = rx.App(style=STYLE, api_transformer=api)
+app = rx.App(
+    style=STYLE,
+    api_transformer=api,
+    head_components=[rx.el.link(rel="icon", href="/favicon.svg", type="image/svg+xml")],
+)
 
 if api is not None:
     # Reflex mounts the API inside its own app, so the API's lifespan (database, broker,

@@ -81,7 +81,8 @@ async def get_managed_section(
     return section
 
 
-async def join_section(session: AsyncSession, actor: Actor, join_code: str) -> Section:
+async def join_section(session: AsyncSession, actor: Actor, join_code: str) -> tuple[Section, bool]:
+    """The section with this join code, and whether the student was in it already."""
     if not actor.is_student:
         raise ClassesError.forbidden("Only students join sections with a join code.")
     code = (join_code or "").strip().upper().replace("-", "").replace(" ", "")
@@ -91,9 +92,10 @@ async def join_section(session: AsyncSession, actor: Actor, join_code: str) -> S
         raise ClassesError.invalid(
             "join_code", "No section has this join code. Check the code with your teacher."
         )
-    if await repository.get_enrollment(session, section.id, actor.id) is None:
+    already_member = await repository.get_enrollment(session, section.id, actor.id) is not None
+    if not already_member:
         await repository.add(session, Enrollment(section_id=section.id, student_id=actor.id))
-    return section
+    return section, already_member
 
 
 async def list_students(

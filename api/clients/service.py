@@ -57,6 +57,8 @@ class ProfileFields:
     model: str | None = None
     """One of `settings.allowed_models`; an empty string goes back to the default model."""
     archived: bool | None = None
+    clear_age: bool = False
+    """Forget the saved age (the client's age is not said)."""
 
 
 def _checked(data: ProfileFields, settings: Settings, *, creating: bool) -> dict:
@@ -86,8 +88,10 @@ def _checked(data: ProfileFields, settings: Settings, *, creating: bool) -> dict
     for field in ("age", "difficulty", "archived"):
         if getattr(data, field) is not None:
             values[field] = getattr(data, field)
-    # A model of None is kept: it means "back to the default model".
-    return {k: v for k, v in values.items() if v is not None or k == "model"}
+    # A model of None is kept: it means "back to the default model"; an age of None, no age.
+    if data.clear_age and data.age is None:
+        values["age"] = None
+    return {k: v for k, v in values.items() if v is not None or k in ("model", "age")}
 
 
 def _is_a_name(text: str) -> bool:

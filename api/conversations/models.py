@@ -14,10 +14,12 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    select,
     text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
+from api.accounts.models import Role, User
 from api.db.base import Base, CreatedAtMixin, IdMixin, utcnow
 from api.llm.base import total_tokens
 
@@ -143,3 +145,14 @@ class SessionFeedback(IdMixin, CreatedAtMixin, Base):
     student_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"))
     rating: Mapped[int] = mapped_column(SmallInteger)
     comment: Mapped[str] = mapped_column(Text, default="")
+
+
+# A test conversation is one held by a teacher or an admin (trying a client profile), not a
+# student's practice: the role of whoever holds it decides, here and nowhere else.
+def holds_test_conversations(role: Role) -> bool:
+    return role is not Role.STUDENT
+
+
+def held_as_test(student_id_column):
+    """SQL: the sessions (or rollup rows) whose holder is a teacher or an admin."""
+    return student_id_column.in_(select(User.id).where(User.role != Role.STUDENT))

@@ -111,6 +111,9 @@ class CreateSectionPayload:
 @strawberry.type
 class JoinSectionPayload:
     section: Section
+    already_member: bool = strawberry.field(
+        description="The student was in the section before: nothing changed."
+    )
 
 
 @strawberry.input
@@ -191,8 +194,10 @@ class ClassMutations:
     )
     async def join_section(self, info: Info, join_code: str) -> JoinSectionPayload:
         ctx = info.context
-        section = await service.join_section(ctx.session, ctx.actor, join_code)
-        return JoinSectionPayload(section=Section.from_model(section, ctx))
+        section, already_member = await service.join_section(ctx.session, ctx.actor, join_code)
+        return JoinSectionPayload(
+            section=Section.from_model(section, ctx), already_member=already_member
+        )
 
     @strawberry.mutation(permission_classes=[IsAuthenticated])
     async def create_assignment(

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import asdict
+from dataclasses import fields
 from datetime import datetime
 
 import strawberry
@@ -92,7 +92,9 @@ class CreateClientProfileInput:
 class UpdateClientProfileInput:
     name: str | None = strawberry.field(default=None, description=NAME)
     presenting_concern: str | None = None
-    age: int | None = None
+    age: int | None = strawberry.field(
+        default=strawberry.UNSET, description="null forgets the saved age."
+    )
     background: str | None = None
     personality_traits: list[str] | None = None
     communication_style: str | None = None
@@ -126,7 +128,12 @@ class PreviewSystemPromptPayload:
 
 
 def _fields(data: CreateClientProfileInput | UpdateClientProfileInput) -> service.ProfileFields:
-    return service.ProfileFields(**asdict(data))
+    given = {f.name: getattr(data, f.name) for f in fields(data)}
+    unset = {name for name, value in given.items() if value is strawberry.UNSET}
+    return service.ProfileFields(
+        **{name: None if name in unset else value for name, value in given.items()},
+        clear_age="age" not in unset and data.age is None,
+    )
 
 
 @strawberry.type

@@ -77,6 +77,14 @@ class Session:
         user = await info.context.loaders.users.load(self.student_id)
         return User.from_model(user) if user else None
 
+    @strawberry.field(
+        description="A teacher's or admin's own test conversation with a client profile, "
+        "not a student's practice; usage analytics leave these out unless `includeTests`."
+    )
+    async def is_test(self, info: Info) -> bool:
+        holder = await info.context.loaders.users.load(self.student_id)
+        return holder is not None and models.holds_test_conversations(holder.role)
+
     @strawberry.field
     async def client_profile(self, info: Info) -> ClientProfile | None:
         profile = await info.context.loaders.client_profiles.load(self.client_profile_id)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator
 from datetime import date, datetime
 from decimal import Decimal
+from typing import Annotated
 
 import strawberry
 from strawberry.scalars import JSON
@@ -262,14 +263,25 @@ def _days(ctx, range: DateRangeInput) -> tuple:
     return ctx.session, ctx.actor, ctx.settings, range.start, range.end
 
 
+INCLUDE_TESTS = strawberry.argument(
+    description="Count teachers' and admins' own test conversations too (`Session.isTest`); "
+    "by default the figures are students' practice only."
+)
+
+
 @strawberry.type
 class UsageQueries:
     @strawberry.field(
         permission_classes=[IsAuthenticated],
         description="Totals over a range: admins everything, teachers their sections.",
     )
-    async def usage_summary(self, info: Info, range: DateRangeInput) -> UsageSummary:
-        summary = await analytics.usage_summary(*_days(info.context, range))
+    async def usage_summary(
+        self,
+        info: Info,
+        range: DateRangeInput,
+        include_tests: Annotated[bool, INCLUDE_TESTS] = False,
+    ) -> UsageSummary:
+        summary = await analytics.usage_summary(*_days(info.context, range), include_tests)
         return UsageSummary(
             start=summary.span.first,
             end=summary.span.last,
@@ -282,9 +294,13 @@ class UsageQueries:
 
     @strawberry.field(permission_classes=[IsAuthenticated])
     async def usage(
-        self, info: Info, range: DateRangeInput, group_by: GroupBy
+        self,
+        info: Info,
+        range: DateRangeInput,
+        group_by: GroupBy,
+        include_tests: Annotated[bool, INCLUDE_TESTS] = False,
     ) -> list[UsageBucket]:
-        buckets = await analytics.usage_by(*_days(info.context, range), group_by)
+        buckets = await analytics.usage_by(*_days(info.context, range), group_by, include_tests)
         return [
             UsageBucket(
                 key=b.key, label=b.label, sessions=b.sessions, totals=UsageTotals.of(b.totals)
@@ -295,7 +311,12 @@ class UsageQueries:
     @strawberry.field(
         permission_classes=[IsAuthenticated], description="Every day of the range, quiet ones too."
     )
-    async def daily_stats(self, info: Info, range: DateRangeInput) -> list[DailyStat]:
+    async def daily_stats(
+        self,
+        info: Info,
+        range: DateRangeInput,
+        include_tests: Annotated[bool, INCLUDE_TESTS] = False,
+    ) -> list[DailyStat]:
         return [
             DailyStat(
                 day=stat.day,
@@ -305,7 +326,7 @@ class UsageQueries:
                 cost=stat.totals.cost,
                 errors=stat.errors,
             )
-            for stat in await analytics.daily_stats(*_days(info.context, range))
+            for stat in await analytics.daily_stats(*_days(info.context, range), include_tests)
         ]
 
     @strawberry.field(

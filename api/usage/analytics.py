@@ -11,7 +11,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from enum import StrEnum
 
-from sqlalchemy import Date, Select, case, cast, func, or_, select
+from sqlalchemy import Date, Select, and_, case, cast, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.accounts.models import User
@@ -19,7 +19,7 @@ from api.accounts.security import Actor
 from api.classes.models import Assignment, Section
 from api.clients.models import ClientProfile
 from api.config import Settings
-from api.conversations.models import Session, SessionFeedback, SessionStatus
+from api.conversations.models import Session, SessionFeedback, SessionStatus, held_as_test
 from api.conversations.repository import taught_by
 from api.errors import FieldChecker
 from api.llm.base import total_tokens
@@ -107,6 +107,23 @@ async def _scope_of(session: AsyncSession, actor: Actor) -> Scope:
     return Scope(actor.id, tuple(sections), tuple(profiles))
 
 
+@dataclass(frozen=True)
+class _WithoutTests:
+    """A scope without teachers' and admins' own test conversations: usage figures are about
+    students' practice unless the analyst asks for the tests too (`includeTests`)."""
+
+    scope: Scope
+
+    def condition(self, table=Session):
+        students = ~held_as_test(table.student_id)
+        whose = self.scope.condition(table)
+        return students if whose is None else and_(whose, students)
+
+
+def _usage_scope(scope: Scope, include_tests: bool) -> Scope:
+    return scope if include_tests else _WithoutTests(scope)
+
+
 def _scoped(stmt: Select, scope: Scope, *, join_on=None) -> Select:
     """`stmt` restricted to the scope's sessions, joining sessions on `join_on` if given."""
     condition = scope.condition()
@@ -184,9 +201,14 @@ class UsageSummary:
 
 
 async def usage_summary(
-    session: AsyncSession, actor: Actor, settings: Settings, first: date, last: date
+    session: AsyncSession,
+    actor: Actor,
+    settings: Settings,
+    first: date,
+    last: date,
+    include_tests: bool = False,
 ) -> UsageSummary:
-    scope = await _scope_of(session, actor)
+    scope = _usage_scope(await _scope_of(session, actor), include_tests)
     span = checked_range(settings, first, last)
     totals = _totals((await session.execute(_rollup_in(span, scope))).one())
     started = _scoped(
@@ -263,9 +285,10 @@ async def usage_by(
     first: date,
     last: date,
     group_by: GroupBy,
+    include_tests: bool = False,
 ) -> list[UsageBucket]:
     """Aggregated in the rollup first; names are joined to the (few) buckets after."""
-    scope = await _scope_of(session, actor)
+    scope = _usage_scope(await _scope_of(session, actor), include_tests)
     span = checked_range(settings, first, last)
     key, name = _GROUPS[group_by]
     sessions = func.coalesce(func.sum(DailyUsage.sessions), 0).label("sessions")
@@ -305,18 +328,24 @@ class DailyStat:
 
 
 async def daily_stats(
-    session: AsyncSession, actor: Actor, settings: Settings, first: date, last: date
+    session: AsyncSession,
+    actor: Actor,
+    settings: Settings,
+    first: date,
+    last: date,
+    include_tests: bool = False,
 ) -> list[DailyStat]:
-    """Every day of the range, quiet days included."""
+    """Every day of the range, quiet days included; errors of every session."""
     scope = await _scope_of(session, actor)
+    usage_scope = _usage_scope(scope, include_tests)
     span = checked_range(settings, first, last)
     usage = {
         day: _totals(sums)
         for day, *sums in await session.execute(
-            _rollup_in(span, scope, DailyUsage.day).group_by(DailyUsage.day)
+            _rollup_in(span, usage_scope, DailyUsage.day).group_by(DailyUsage.day)
         )
     }
-    sessions = await _count_per_day(session, scope, span, Session.started_at)
+    sessions = await _count_per_day(session, usage_scope, span, Session.started_at)
     errors = await _count_per_day(
         session, scope, span, ErrorEvent.created_at, join_on=ErrorEvent.session_id
     )

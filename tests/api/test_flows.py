@@ -459,3 +459,51 @@ async def test_every_list_pages_through_all_items_once(db, gql):
         "Casey Lind",
         "Robin Hart",
     ]
+
+
+async def test_joining_a_section_again_says_the_student_was_in_it_already(db, gql):
+    room = await set_up_classroom(db, gql)  # the student has joined once
+    code = (
+        await gql.ok(
+            "query($id: ID!) { section(id: $id) { joinCode } }",
+            {"id": room.section_id},
+            room.teacher_token,
+        )
+    )["section"]["joinCode"]
+    again = await gql.ok(
+        "mutation($code: String!)"
+        " { joinSection(joinCode: $code) { section { id } alreadyMember } }",
+        {"code": code},
+        room.student_token,
+    )
+    assert again["joinSection"] == {"section": {"id": room.section_id}, "alreadyMember": True}
+    newcomer = await make_user(db, Role.STUDENT)
+    first = await gql.ok(
+        "mutation($code: String!) { joinSection(joinCode: $code) { alreadyMember } }",
+        {"code": code},
+        await login(gql, newcomer),
+    )
+    assert first["joinSection"]["alreadyMember"] is False
+
+
+async def test_a_saved_age_is_cleared_with_null_and_kept_when_left_out(db, gql):
+    teacher = await make_user(db, Role.TEACHER)
+    token = await login(gql, teacher)
+    created = await gql.ok(
+        CREATE_CLIENT,
+        {"input": {"name": "Robin Hart", "presentingConcern": "Exam stress", "age": 34}},
+        token,
+    )
+    profile_id = created["createClientProfile"]["clientProfile"]["id"]
+    update = """mutation($id: ID!, $input: UpdateClientProfileInput!) {
+      updateClientProfile(id: $id, input: $input) { clientProfile { age name version } } }"""
+
+    renamed = await gql.ok(update, {"id": profile_id, "input": {"name": "Robin H."}}, token)
+    assert renamed["updateClientProfile"]["clientProfile"]["age"] == 34
+
+    cleared = await gql.ok(update, {"id": profile_id, "input": {"age": None}}, token)
+    assert cleared["updateClientProfile"]["clientProfile"] == {
+        "age": None,
+        "name": "Robin H.",
+        "version": 3,
+    }

@@ -150,6 +150,16 @@ class DemoApi:
         return self.data(start, c=clients[0]["id"], n=new)["startSession"]["session"]["id"]
 
 
+def fail_to_sign_in(page) -> None:
+    """On the sign-in page: the right email, a wrong password, and the error it gives."""
+    from playwright.sync_api import expect
+
+    page.get_by_label("Email").fill(LOGINS["student"])
+    page.get_by_label("Password").fill("not-the-password")
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("alert").first).to_contain_text("password")
+
+
 def sign_in(page, app_url: str, who: str) -> None:
     """Sign in through the sign-in page, as a user would, and wait for the start page."""
     page.goto(f"{app_url}/login")

@@ -80,7 +80,8 @@ def test_the_dashboard_figures_change_live_after_a_students_turn(open_page, app_
 def test_only_admins_may_open_the_admin_pages(open_page, app_url, who, path):
     page = open_page(who)
     page.goto(f"{app_url}{path}")
-    expect(page).to_have_url(re.compile(r"/(practice|profiles)/?$"))
+    expect(page.get_by_role("heading", level=1)).to_have_text("This page is for admins")
+    expect(page.get_by_test_id("live-status")).to_have_count(0)
 
 
 @pytest.fixture(scope="module")
@@ -101,6 +102,53 @@ def test_the_dashboard_fits_the_screen_with_a_table_for_each_chart(open_page, so
     assert len(columns) == (2 if phone else 4)
     assert _fits_the_screen(page)
     _screenshot_with_charts(page, f"admin-dashboard-{'phone' if phone else 'desktop'}")
+
+
+def _todays_tokens(page: Page) -> int:
+    days = page.get_by_role("table", name="Usage per day, last 30 days")
+    tokens = days.get_by_role("row").nth(1).locator("td").nth(2)  # (a phone hides Sessions)
+    return int(tokens.inner_text().replace(",", ""))
+
+
+@pytest.mark.parametrize("phone", [False, True], ids=["desktop", "phone"])
+def test_the_charts_follow_the_live_figures_and_say_when_they_were_read(
+    open_page, app_url, some_usage, phone
+):
+    page = _open_dashboard(open_page, phone=phone)
+    as_of = page.get_by_test_id("history-as-of")
+    expect(as_of).to_have_text(re.compile(r"as of \d\d:\d\d:\d\d UTC$"))
+    page.get_by_text("Show the last 30 days as a table").click()
+    before, read_at = _todays_tokens(page), as_of.inner_text()
+
+    _student_turn(app_url)
+
+    deadline = time.monotonic() + 30
+    while _todays_tokens(page) <= before:
+        assert time.monotonic() < deadline, "the 30-day figures did not follow the live cards"
+        page.wait_for_timeout(500)
+    assert as_of.inner_text() != read_at
+    assert _todays_tokens(page) == _figure(page, "metric-tokens-today")
+
+
+@pytest.mark.parametrize("phone", [False, True], ids=["desktop", "phone"])
+def test_no_cost_is_one_line_and_sessions_fit_a_phone(open_page, some_usage, phone):
+    page = _open_dashboard(open_page, phone=phone)
+    no_cost = page.get_by_test_id("no-cost")  # the offline simulator costs nothing
+    expect(no_cost).to_be_visible()
+    assert no_cost.bounding_box()["height"] < 60
+    expect(page.get_by_role("heading", name=re.compile("^Cost per"))).to_have_count(0)
+    cards = page.get_by_test_id("active-session-card")
+    table = page.get_by_role("table", name="Active practice sessions")
+    if phone:  # a card per session, every figure in view
+        expect(cards.first).to_be_visible()
+        expect(table).to_be_hidden()
+        expect(cards.first.get_by_role("link", name=re.compile("^Transcript of"))).to_be_visible()
+        box = cards.first.bounding_box()
+        assert box["x"] >= 0 and box["x"] + box["width"] <= page.viewport_size["width"]
+    else:
+        expect(table).to_be_visible()
+        expect(cards.first).to_be_hidden()
+    assert _fits_the_screen(page)
 
 
 def _screenshot_with_charts(page: Page, name: str) -> None:

@@ -11,6 +11,7 @@ from playwright.sync_api import Page, expect
 
 from tests.e2e.app import DemoApi
 from tests.e2e.conftest import SCREENSHOTS, screenshot
+from ui.format import money
 
 RESETS_AT = re.compile(r"\d{1,2} [A-Z][a-z]{2} \d{4}, 00:00 UTC")
 SEND = """mutation($s: ID!, $c: String!) {
@@ -36,7 +37,7 @@ def an_amount() -> str:
 
 
 def budget_row(page: Page, applies_to: str, amount: str):
-    return page.get_by_role("row").filter(has_text=applies_to).filter(has_text=f"${amount}")
+    return page.get_by_role("row").filter(has_text=applies_to).filter(has_text=money(amount))
 
 
 def delete_budget(page: Page, name: str) -> None:

@@ -131,7 +131,6 @@ def test_a_student_practises_sees_the_reply_stream_stops_one_ends_and_rates(
     completed = _messages(page, "ASSISTANT").last
     expect(completed).to_have_attribute("data-status", "COMPLETE")
     expect(completed).to_contain_text(later)
-    expect(page.get_by_test_id("session-totals")).to_have_text(re.compile(r"^[1-9][\d,]* tokens"))
 
     # Shift+Enter starts a new line; Enter then sends both lines as one message.
     box = page.get_by_label("Your message")
@@ -209,12 +208,12 @@ def test_a_refused_message_stays_in_the_box_with_the_reason(open_page, talkative
     expect(_messages(page, "USER")).to_have_count(0)
     screenshot(page, "student-chat-error-desktop")
 
-    # Sending while the client is still answering is refused; the text waits in the box,
-    # and sending it again afterwards stores it once.
+    # Enter while the client is still answering: the text waits in the box, and sending it
+    # afterwards stores it once.
     _send(page, FIRST_MESSAGE)
     expect(page.get_by_test_id("streaming-text")).not_to_be_empty()
     _send(page, "Take your time.")
-    expect(page.get_by_role("alert").filter(has_text="still answering")).to_be_visible()
+    expect(page.get_by_role("status").filter(has_text="still answering")).to_be_visible()
     expect(box).to_have_value("Take your time.")
     _reply_done(page)
     box.press("Enter")
@@ -309,7 +308,8 @@ def test_a_student_joins_a_section_with_its_join_code(open_page, app_url, teache
     expect(code).to_have_value("NOPE0000")
     code.fill(section["joinCode"].lower())
     page.get_by_role("button", name="Join", exact=True).click()
-    expect(page.get_by_text("You joined Counselling Skills 101.")).to_be_visible()
+    # The demo enrols every demo student: joining again changes nothing, and says so.
+    expect(page.get_by_text("You're already in Counselling Skills 101.")).to_be_visible()
     expect(code).to_have_value("")
     expect(_card(page, "Maya Okafor")).to_be_visible()
 

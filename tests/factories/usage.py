@@ -51,6 +51,7 @@ class Call:
     cache_write: int = 0
     cache_read: int = 0
     model: str = HAIKU
+    ttft_ms: int | None = None  # how long its first token took
 
 
 async def make_titled_assignment(
@@ -137,6 +138,7 @@ async def add_usage(
                 model=call.model,
                 outcome="COMPLETE",
                 cost=cost,
+                ttft_ms=call.ttft_ms,
                 created_at=when,
                 **tokens,
             )

@@ -18,10 +18,11 @@ async def test_join_code_is_forgiving_about_case_and_spacing(db, settings):
     teacher, student = await make_user(db, Role.TEACHER), await make_user(db)
     section = await make_section(db, settings, teacher)
     typed = f" {section.join_code[:4].lower()}-{section.join_code[4:].lower()} "
-    joined = await service.join_section(db, actor(student), typed)
-    again = await service.join_section(db, actor(student), section.join_code)  # no duplicate
+    joined, was_member = await service.join_section(db, actor(student), typed)
+    again, is_member = await service.join_section(db, actor(student), section.join_code)
     await db.commit()
     assert joined.id == again.id == section.id
+    assert (was_member, is_member) == (False, True)  # and no duplicate enrollment
     students = await service.list_students(db, actor(teacher), section.id, PageRequest(first=10))
     assert [s.id for s in students.items] == [student.id]
 

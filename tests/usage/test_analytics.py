@@ -173,18 +173,23 @@ TOTALS = """fragment Totals on UsageTotals {
   messages modelCalls inputTokens outputTokens cacheWriteTokens cacheReadTokens
   totalTokens cost cacheReadShare
 }"""
+# The world's figures are worked out with Tess's own test conversation (s4) in them; the
+# default, students' practice only, is checked apart (`$tests: false`).
 SUMMARY = (
-    """query($range: DateRangeInput!) { usageSummary(range: $range) {
+    """query($range: DateRangeInput!, $tests: Boolean! = true) {
+      usageSummary(range: $range, includeTests: $tests) {
       start end sessions completedSessions
       averageCostPerCompletedSession medianCostPerCompletedSession totals { ...Totals } } }"""
     + TOTALS
 )
 USAGE = (
-    """query($range: DateRangeInput!, $by: UsageGroupBy!) { usage(range: $range, groupBy: $by) {
+    """query($range: DateRangeInput!, $by: UsageGroupBy!, $tests: Boolean! = true) {
+      usage(range: $range, groupBy: $by, includeTests: $tests) {
       key label sessions totals { ...Totals } } }"""
     + TOTALS
 )
-DAILY = """query($range: DateRangeInput!) { dailyStats(range: $range) {
+DAILY = """query($range: DateRangeInput!, $tests: Boolean! = true) {
+  dailyStats(range: $range, includeTests: $tests) {
   day sessionsCreated messagesStored tokensUsed cost errors } }"""
 FEEDBACK = """query($range: DateRangeInput!) { clientFeedback(range: $range) {
   clientName ratings averageRating positiveShare } }"""
@@ -660,3 +665,45 @@ async def test_an_unknown_grouping_written_inline_is_refused(world, gql, setting
     error = await gql.error(query, token=token_for(settings, world.admin))
     assert error["extensions"]["code"] == "BAD_USER_INPUT"
     assert "WEEK" in error["message"]
+
+
+# Teachers' own test conversations
+
+
+async def test_a_teachers_own_conversation_is_marked_as_a_test(world, gql, settings):
+    query = "query($id: ID!) { session(id: $id) { isTest student { name } } }"
+    token = token_for(settings, world.admin)
+    for name, is_test in [("s4", True), ("s1", False), ("s5", False)]:
+        data = await gql.ok(query, {"id": str(world.sessions[name].id)}, token)
+        assert data["session"]["isTest"] is is_test, name
+
+
+async def test_student_figures_leave_teachers_test_conversations_out_unless_asked(
+    world, gql, settings
+):
+    by_student = await ask(gql, settings, world.admin, USAGE, range=WEEK, by="STUDENT", tests=False)
+    assert [b["label"] for b in by_student] == ["Ada", "Ben", "Cy"]  # not Tess, a teacher
+
+    with_tests = await ask(gql, settings, world.admin, SUMMARY, range=WEEK)
+    summary = await ask(gql, settings, world.admin, SUMMARY, range=WEEK, tests=False)
+    assert with_tests["sessions"] - summary["sessions"] == 1  # s4
+    assert with_tests["completedSessions"] - summary["completedSessions"] == 1
+    # Less s4's 2 messages, 1 call, 100 in, 20 out, $0.0002
+    assert summary["totals"] == totals(14, 7, 8100, 1500, 1000, 3000, "0.02015", share="0.2479")
+
+    days = await ask(gql, settings, world.admin, DAILY, range=WEEK, tests=False)
+    days_with_tests = await ask(gql, settings, world.admin, DAILY, range=WEEK)
+    d3, d3_with_s4 = days[3], days_with_tests[3]
+    assert d3_with_s4["sessionsCreated"] - d3["sessionsCreated"] == 1
+    assert (d3_with_s4["tokensUsed"] - d3["tokensUsed"], d3["errors"]) == (
+        120,
+        d3_with_s4["errors"],
+    )
+    assert [d for i, d in enumerate(days) if i != 3] == [
+        d for i, d in enumerate(days_with_tests) if i != 3
+    ]
+
+    # A teacher's own figures: her section's students, without her own test conversation.
+    tess = await ask(gql, settings, world.tess, SUMMARY, range=WEEK, tests=False)
+    assert tess["sessions"] == 2  # s1, s2
+    assert tess["totals"]["messages"] == 8

@@ -111,30 +111,86 @@ def message_list(
     messages, client_name, student, reply_text, streaming, empty, **props
 ) -> rx.Component:
     """Stored messages in order, then the streaming reply (announced politely to screen
-    readers); `empty` shows when there is nothing yet. Scrolls to the newest message
-    unless the reader has scrolled up."""
-    return rx.auto_scroll(
-        rx.vstack(
-            rx.cond(
-                (messages.length() == 0) & ~streaming,
-                empty,
-            ),
-            rx.foreach(messages, lambda message: chat_bubble(message, client_name, student)),
-            rx.box(
-                rx.cond(streaming, streaming_bubble(reply_text, client_name)),
-                aria_live="polite",
-                width="100%",
-            ),
-            spacing="3",
+    readers); `empty` shows when there is nothing yet. The page scrolls, not the list:
+    `CHAT_SCRIPT` keeps the newest message in view unless the reader has scrolled up."""
+    return rx.vstack(
+        rx.cond((messages.length() == 0) & ~streaming, empty),
+        rx.foreach(messages, lambda message: chat_bubble(message, client_name, student)),
+        rx.box(
+            rx.cond(streaming, streaming_bubble(reply_text, client_name)),
+            aria_live="polite",
             width="100%",
-            padding="0.75rem",
         ),
         role="region",
         aria_label="Conversation",
-        tab_index=0,
+        data_chat_log=True,
+        spacing="3",
         width="100%",
-        border=f"1px solid {rx.color('gray', 5)}",
-        border_radius="var(--radius-4)",
-        background_color=rx.color("gray", 1),
         **props,
     )
+
+
+# The chat page's behaviour in the browser, without a round trip per keystroke:
+# - the page follows the conversation as it grows (the newest message stays in view) unless
+#   the reader has scrolled up to read;
+# - what the student is writing is kept per session in localStorage (the box's
+#   `data-session`) until it is sent, so that a reload or a lost tab keeps the draft;
+# - the box grows with its text where CSS `field-sizing` is not supported.
+CHAT_SCRIPT = """
+(() => {
+  if (window.practicumChat) return;
+  const NEAR_END = 120;
+  const key = (session) => 'practicum-draft:' + session;
+  const restored = new WeakMap();
+  let following = true;
+  const page = () => document.documentElement;
+  const atEnd = () => innerHeight + scrollY >= page().scrollHeight - NEAR_END;
+  const box = () => document.querySelector('textarea[data-session]');
+  const grow = (area) => {
+    if (CSS.supports('field-sizing', 'content')) return;
+    area.style.height = 'auto';
+    area.style.height = area.scrollHeight + 'px';
+  };
+  const save = (area) => {
+    const session = area.dataset.session;
+    if (!session) return;
+    try {
+      if (area.value) localStorage.setItem(key(session), area.value);
+      else localStorage.removeItem(key(session));
+    } catch (e) { /* storage full or blocked: the draft is simply not kept */ }
+  };
+  const restore = () => {
+    const area = box();
+    if (!area || !area.dataset.session || restored.get(area) === area.dataset.session) return;
+    restored.set(area, area.dataset.session);
+    let draft = null;
+    try { draft = localStorage.getItem(key(area.dataset.session)); } catch (e) {}
+    if (draft && !area.value) { area.value = draft; grow(area); }
+  };
+  let lastY = scrollY;
+  addEventListener('scroll', () => {  // only scrolling up to read stops the following
+    if (atEnd()) following = true;
+    else if (scrollY < lastY) following = false;
+    lastY = scrollY;
+  }, {passive: true});
+  document.addEventListener('input', (event) => {
+    if (event.target === box()) { save(event.target); grow(event.target); }
+  });
+  new MutationObserver(() => {
+    if (!document.querySelector('[data-chat-log]')) { following = true; return; }
+    restore();
+    if (following && !atEnd()) scrollTo(0, page().scrollHeight);
+  }).observe(document.body, {subtree: true, childList: true, characterData: true,
+                             attributes: true, attributeFilter: ['data-session']});
+  window.practicumChat = {
+    sent() {  // the message is stored: empty the box and forget its draft
+      const area = box();
+      if (!area) return;
+      area.value = '';
+      save(area);
+      grow(area);
+      following = true;
+    },
+  };
+})();
+"""

@@ -68,3 +68,39 @@ def text_input(label: str, name: str, value, on_change, error="", hint="", **pro
 
 def text_area(label: str, name: str, value, on_change, error="", hint="", rows="4", **props):
     return _labelled(rx.text_area, label, name, value, on_change, error, hint, rows=rows, **props)
+
+
+# Installed once per tab. It reads the marker below at the moment of leaving, so it asks
+# only while a form on screen says it has unsaved changes.
+_LEAVE_GUARD = """
+if (!window.__practicumLeaveGuard) {
+  window.__practicumLeaveGuard = true;
+  const unsaved = () => document.querySelector('[data-unsaved-changes="true"]');
+  window.addEventListener('beforeunload', (event) => {
+    if (unsaved()) { event.preventDefault(); event.returnValue = ''; }
+  });
+  window.addEventListener('click', (event) => {
+    const marker = unsaved();
+    const link = event.target.closest && event.target.closest('a[href]');
+    if (!marker || !link || link.target === '_blank') return;
+    if (link.getAttribute('href').startsWith('#')) return;
+    if (!window.confirm(marker.dataset.unsavedMessage)) {
+      event.preventDefault();
+      event.stopPropagation();
+    }
+  }, true);
+}
+"""
+
+
+def leave_guard(dirty, message: str) -> rx.Component:
+    """Asks before the page is left while `dirty`: the browser's own question on closing or
+    reloading the tab, and `message` in a confirm on following a link in the app."""
+    return rx.el.div(
+        hidden=True,
+        custom_attrs={
+            "data-unsaved-changes": rx.cond(dirty, "true", "false"),
+            "data-unsaved-message": message,
+        },
+        on_mount=rx.call_script(_LEAVE_GUARD),
+    )

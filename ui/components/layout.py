@@ -1,10 +1,11 @@
 """The page shell: a skip link, the role-aware navigation bar and the main landmark."""
 
 import reflex as rx
+from reflex.components.react_router import ReactRouterLink
 
 from ui import routes
 from ui.state.base import AppState
-from ui.theme import CONTENT_MAX_WIDTH
+from ui.theme import CONTENT_MAX_WIDTH, READING_MAX_WIDTH
 
 NAV_LINKS = {
     "STUDENT": [("Practise", routes.PRACTICE), ("My sessions", routes.HISTORY)],
@@ -25,17 +26,47 @@ NAV_LINKS = {
 }
 
 
+# The link to the page open now: marked for screen readers, and drawn as the current one.
+CURRENT = "&[aria-current='page']"
+
+
+def _current(href: str) -> dict:
+    return {"aria_current": rx.cond(AppState.current_path == href, "page", "false")}
+
+
+def _menu_item(label: str, href: str) -> rx.Component:
+    # The item lends its role and keyboard handling to a router link: the link itself, not
+    # `rx.link` (a Radix Link that slots onto a router link), because a menu item's slot
+    # hands its child two children, onto which a second slot cannot slot (the page crashed).
+    return rx.menu.item(
+        ReactRouterLink.create(
+            label, to=href, style={CURRENT: {"font_weight": "600"}}, **_current(href)
+        ),
+        as_child=True,
+    )
+
+
 def _links(role: str, as_menu: bool) -> rx.Component:
     if as_menu:
-        return rx.fragment(
-            *[
-                rx.menu.item(rx.link(label, href=href), as_child=True)
-                for label, href in NAV_LINKS[role]
-            ]
-        )
+        return rx.fragment(*[_menu_item(label, href) for label, href in NAV_LINKS[role]])
     return rx.hstack(
         *[
-            rx.link(label, href=href, weight="medium", high_contrast=True, underline="hover")
+            rx.link(
+                label,
+                href=href,
+                weight="medium",
+                high_contrast=True,
+                underline="hover",
+                style={
+                    CURRENT: {
+                        "color": rx.color("accent", 11),
+                        "text_decoration": "underline",
+                        "text_decoration_thickness": "2px",
+                        "text_underline_offset": "0.4em",
+                    }
+                },
+                **_current(href),
+            )
             for label, href in NAV_LINKS[role]
         ],
         spacing="5",
@@ -128,22 +159,75 @@ def skip_link() -> rx.Component:
     )
 
 
+def _heading_row(title, actions=None) -> rx.Component:
+    return rx.flex(
+        rx.heading(title, as_="h1", size=rx.breakpoints(initial="6", md="7")),
+        rx.spacer(),
+        *([actions] if actions is not None else []),
+        align="center",
+        wrap="wrap",
+        spacing="3",
+        width="100%",
+    )
+
+
+def _body(*children) -> rx.Component:
+    return rx.vstack(*children, spacing="4", width="100%", align="stretch", margin_top="1rem")
+
+
+def dead_end(message, link_label, href, icon: str = "compass") -> rx.Component:
+    """Where a page has nothing to show (no such page, no such session, not for this
+    role): what happened in the user's words, and one way on."""
+    return rx.card(
+        rx.vstack(
+            rx.icon(icon, size=32, color=rx.color("accent", 9), aria_hidden="true"),
+            rx.text(message, size="3", align="center", as_="p", max_width="30rem"),
+            rx.button(rx.link(link_label, href=href, underline="none"), as_child=True, size="3"),
+            align="center",
+            spacing="4",
+            padding=["1rem", "1.5rem", "2rem"],
+        ),
+        width="100%",
+        max_width="40rem",
+    )
+
+
+def dead_end_page(title, message, link_label, href, icon: str = "compass") -> rx.Component:
+    """A whole page, in the shell, for a dead end: `title` is its h1 ("Client not found")."""
+    return page(title, dead_end(message, link_label, href, icon), max_width=READING_MAX_WIDTH)
+
+
+def _not_for_you() -> rx.Component:
+    """What a page shows a signed-in user whose role it is not for, instead of itself."""
+    return rx.fragment(
+        _heading_row("This page is for " + AppState.page_for),
+        _body(
+            dead_end(
+                "You're signed in as "
+                + AppState.user_name
+                + ", "
+                + AppState.role_name
+                + ". Your own pages are in the menu, or start from your home page.",
+                "Go to your home page",
+                AppState.home,
+                icon="lock",
+            )
+        ),
+    )
+
+
 def page(title, *children, max_width: str = CONTENT_MAX_WIDTH, actions=None) -> rx.Component:
-    """A page: navigation, then `title` as the one h1, then the content."""
+    """A page: navigation, then `title` as the one h1, then the content (or, for a user
+    whose role the page is not for, a page that says so)."""
     return rx.box(
         skip_link(),
         navbar(),
         rx.el.main(
-            rx.flex(
-                rx.heading(title, as_="h1", size=rx.breakpoints(initial="6", md="7")),
-                rx.spacer(),
-                *([actions] if actions is not None else []),
-                align="center",
-                wrap="wrap",
-                spacing="3",
-                width="100%",
+            rx.cond(
+                AppState.page_for,
+                _not_for_you(),
+                rx.fragment(_heading_row(title, actions), _body(*children)),
             ),
-            rx.vstack(*children, spacing="4", width="100%", align="stretch", margin_top="1rem"),
             id="main",
             max_width=max_width,
             margin_x="auto",

@@ -4,25 +4,58 @@ import reflex as rx
 
 from ui.theme import VISUALLY_HIDDEN
 
+WIDE_ONLY = ["none", "table-cell"]  # a column left out on a phone, where it would not fit
 
-def data_table(headers: list[str], rows, cells, caption: str) -> rx.Component:
-    """A table that scrolls sideways on a narrow screen; `cells(row)` gives the row's cells
-    in the order of `headers`."""
+
+def data_table(
+    headers: list,
+    rows,
+    cells,
+    caption: str,
+    *,
+    numeric=(),
+    wide_only=(),
+    row_props: dict | None = None,
+    size: str = "1",
+) -> rx.Component:
+    """The one table of every page; it scrolls sideways on a narrow screen. `cells(row)`
+    gives the row's cells in the order of `headers` (names, or `hidden_header(...)` for a
+    column of buttons). Columns named in `numeric` are aligned right, in `wide_only` left out
+    on a phone (their cells say so with `display=WIDE_ONLY`)."""
+
+    def header(name) -> rx.Component:
+        if not isinstance(name, str):
+            return name
+        return rx.table.column_header_cell(
+            name,
+            white_space="nowrap",
+            justify="end" if name in numeric else "start",
+            display=WIDE_ONLY if name in wide_only else None,
+        )
+
     return rx.table.root(
         rx.el.caption(caption, style=VISUALLY_HIDDEN),
-        rx.table.header(
-            rx.table.row(*[rx.table.column_header_cell(h, white_space="nowrap") for h in headers])
-        ),
-        rx.table.body(rx.foreach(rows, lambda row: rx.table.row(*cells(row)))),
+        rx.table.header(rx.table.row(*[header(name) for name in headers])),
+        rx.table.body(rx.foreach(rows, lambda row: rx.table.row(*cells(row), **(row_props or {})))),
         variant="surface",
-        size="1",
+        size=size,
         width="100%",
     )
+
+
+def hidden_header(name: str) -> rx.Component:
+    """A column header read by screen readers only (e.g. "Actions" over icon buttons)."""
+    return rx.table.column_header_cell(rx.el.span(name, style=VISUALLY_HIDDEN))
 
 
 def cell(value, **props) -> rx.Component:
     """A table cell kept on one line."""
     return rx.table.cell(value, white_space="nowrap", **props)
+
+
+def figure_cell(value, **props) -> rx.Component:
+    """A cell of a `numeric` column: aligned right, on one line."""
+    return cell(value, justify="end", **props)
 
 
 def show_as_table(summary: str, table: rx.Component) -> rx.Component:

@@ -8,6 +8,7 @@ from ui.pages import (  # noqa: F401
     history,
     home,
     login,
+    not_found,
     practice,
     profile_editor,
     profiles,

@@ -6,9 +6,9 @@ from ui import routes
 from ui.components.feedback import empty_state, error_callout, loading, success_callout
 from ui.components.forms import field, text_input
 from ui.components.layout import page
+from ui.components.tables import data_table, hidden_header
 from ui.state.admin_budgets import SCOPES, AdminBudgetsState, BudgetRow
 from ui.state.base import guard
-from ui.theme import VISUALLY_HIDDEN
 
 S = AdminBudgetsState
 
@@ -60,7 +60,7 @@ def _section_heading(title: str, text: str, action=None) -> rx.Component:
 def _spent(row: BudgetRow) -> rx.Component:
     return rx.vstack(
         rx.hstack(
-            rx.text("$", row.spent_usd, weight="medium"),
+            rx.text(row.spent, weight="medium"),
             rx.text(row.percent_label, color_scheme="gray", size="1"),
             align="baseline",
             spacing="2",
@@ -112,34 +112,28 @@ def _actions(row: BudgetRow) -> rx.Component:
     )
 
 
-def _budget_row(row: BudgetRow) -> rx.Component:
-    return rx.table.row(
+def _budget_cells(row: BudgetRow) -> list[rx.Component]:
+    return [
         rx.table.row_header_cell(_applies_to(row)),
         rx.table.cell(_spent(row)),
-        rx.table.cell(rx.text("$", row.limit_usd)),
+        rx.table.cell(rx.text(row.limit)),
         rx.table.cell(row.period_label),
         rx.table.cell(row.resets_at),
         rx.table.cell(row.alerts),
         rx.table.cell(_actions(row)),
-        align="center",
-        white_space="nowrap",
-    )
+    ]
 
 
 def _budget_table() -> rx.Component:
     headers = ["Applies to", "Spent this period", "Limit", "Period", "Resets", "Alerts at"]
     return rx.box(
-        rx.table.root(
-            rx.table.header(
-                rx.table.row(
-                    *[rx.table.column_header_cell(h) for h in headers],
-                    rx.table.column_header_cell(rx.el.span("Actions", style=VISUALLY_HIDDEN)),
-                    white_space="nowrap",
-                )
-            ),
-            rx.table.body(rx.foreach(S.budgets, _budget_row)),
-            variant="surface",
-            width="100%",
+        data_table(
+            [*headers, hidden_header("Actions")],
+            S.budgets,
+            _budget_cells,
+            "Budgets",
+            row_props={"align": "center", "white_space": "nowrap"},
+            size="2",
         ),
         overflow_x="auto",
         width="100%",

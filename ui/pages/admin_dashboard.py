@@ -6,7 +6,7 @@ from ui import routes
 from ui.components.charts import bar_chart, line_chart, metric_card
 from ui.components.feedback import empty_state, error_callout, loading
 from ui.components.layout import page
-from ui.components.tables import cell, data_table, show_as_table
+from ui.components.tables import WIDE_ONLY, cell, data_table, figure_cell, show_as_table
 from ui.state.admin_dashboard import AdminDashboardState as S
 from ui.state.base import guard
 
@@ -88,27 +88,70 @@ def _live_cards() -> rx.Component:
     )
 
 
+def _as_of() -> rx.Component:
+    """When the charts' figures were read: they follow the live cards within seconds."""
+    return rx.hstack(
+        rx.icon("history", size=14, color=rx.color("gray", 10), aria_hidden="true"),
+        rx.text(
+            "Last 30 days, teachers' test conversations included · as of ",
+            S.history_at,
+            size="1",
+            color_scheme="gray",
+            data_testid="history-as-of",
+        ),
+        align="center",
+        spacing="1",
+    )
+
+
+def _no_cost_note() -> rx.Component:
+    """In place of a cost chart that would only show a flat line at $0: one line."""
+    return rx.cond(
+        ~S.has_cost,
+        rx.text(
+            "No cost in the last 30 days, so no cost chart.",
+            size="2",
+            color_scheme="gray",
+            data_testid="no-cost",
+        ),
+    )
+
+
+def _charts(tokens: rx.Component, cost: rx.Component) -> rx.Component:
+    """The tokens chart, and beside it the cost chart when there was any cost."""
+    return rx.grid(
+        tokens,
+        rx.cond(S.has_cost, cost),
+        columns=rx.cond(S.has_cost, rx.breakpoints(initial="1", md="2"), "1"),
+        spacing="3",
+        width="100%",
+    )
+
+
+def _figures(row, keys: tuple[str, ...], wide_only: tuple[str, ...] = ()) -> list:
+    """A row's figure cells; those in `wide_only` are left out on a phone."""
+    return [figure_cell(row[k], display=WIDE_ONLY if k in wide_only else None) for k in keys]
+
+
 def _daily() -> rx.Component:
     table = data_table(
         ["Day", "Sessions", "Messages", "Tokens", "Cost", "Errors"],
         S.daily_rows,
         lambda r: [
             rx.table.row_header_cell(r["day"], white_space="nowrap"),
-            *[cell(r[k]) for k in ("sessions", "messages", "tokens", "cost", "errors")],
+            *_figures(r, ("sessions", "messages", "tokens", "cost", "errors"), PHONE_LEAVES_OUT),
         ],
         "Usage per day, last 30 days",
+        numeric=("Sessions", "Messages", "Tokens", "Cost", "Errors"),
+        wide_only=("Sessions", "Errors"),
     )
     charts = rx.vstack(
-        rx.grid(
+        _as_of(),
+        _charts(
             bar_chart("Tokens per day, last 30 days", S.daily_chart, "day", [("tokens", "Tokens")]),
-            _cost_chart(
-                line_chart(COST_PER_DAY, S.daily_chart, "day", [("cost", "Cost (USD)")]),
-                COST_PER_DAY,
-            ),
-            columns=rx.breakpoints(initial="1", md="2"),
-            spacing="3",
-            width="100%",
+            line_chart(COST_PER_DAY, S.daily_chart, "day", [("cost", "Cost (USD)")]),
         ),
+        _no_cost_note(),
         show_as_table("Show the last 30 days as a table", table),
         spacing="2",
         width="100%",
@@ -124,24 +167,9 @@ def _daily() -> rx.Component:
     )
 
 
+PHONE_LEAVES_OUT = ("sessions", "errors")  # the tables' columns that a phone has no room for
 COST_PER_DAY = "Cost per day (US dollars), last 30 days"
 COST_PER_MODEL = "Cost per model (US dollars), last 30 days"
-
-
-def _cost_chart(chart: rx.Component, title: str) -> rx.Component:
-    """An empty cost chart would only show a flat line at $0: say so instead."""
-    return rx.cond(
-        S.has_cost,
-        chart,
-        rx.card(
-            rx.vstack(
-                rx.heading(title, as_="h2", size="3"),
-                rx.text("Nothing was spent in the last 30 days.", color_scheme="gray"),
-                spacing="3",
-            ),
-            width="100%",
-        ),
-    )
 
 
 def _by_model() -> rx.Component:
@@ -150,24 +178,20 @@ def _by_model() -> rx.Component:
         S.model_rows,
         lambda r: [
             rx.table.row_header_cell(r["model"], white_space="nowrap"),
-            *[cell(r[k]) for k in ("sessions", "messages", "tokens", "cost")],
+            *_figures(r, ("sessions", "messages", "tokens", "cost"), PHONE_LEAVES_OUT),
         ],
         "Usage per model, last 30 days",
+        numeric=("Sessions", "Messages", "Tokens", "Cost"),
+        wide_only=("Sessions",),
     )
     return rx.cond(
         S.has_model_usage,
         rx.vstack(
-            rx.grid(
+            _charts(
                 bar_chart(
                     "Tokens per model, last 30 days", S.model_chart, "model", [("tokens", "Tokens")]
                 ),
-                _cost_chart(
-                    bar_chart(COST_PER_MODEL, S.model_chart, "model", [("cost", "Cost (USD)")]),
-                    COST_PER_MODEL,
-                ),
-                columns=rx.breakpoints(initial="1", md="2"),
-                spacing="3",
-                width="100%",
+                bar_chart(COST_PER_MODEL, S.model_chart, "model", [("cost", "Cost (USD)")]),
             ),
             show_as_table("Show usage per model as a table", table),
             spacing="2",
@@ -178,6 +202,40 @@ def _by_model() -> rx.Component:
 
 def _section(title: str, *children) -> rx.Component:
     return rx.vstack(rx.heading(title, as_="h2", size="5"), *children, spacing="3", width="100%")
+
+
+def _session_card(r) -> rx.Component:
+    """One active session on a phone, where the table's seven columns do not fit."""
+    return rx.card(
+        rx.vstack(
+            rx.flex(
+                rx.text(r["student"], weight="bold"),
+                rx.text("with ", r["client"], color_scheme="gray"),
+                spacing="1",
+                wrap="wrap",
+            ),
+            rx.text(
+                r["messages"],
+                " messages · ",
+                r["cost"],
+                " · ",
+                r["model"],
+                size="2",
+                color_scheme="gray",
+                overflow_wrap="anywhere",
+            ),
+            rx.text("Started ", r["started"], size="1", color_scheme="gray"),
+            rx.link(
+                "Transcript",
+                href=r["href"],
+                aria_label="Transcript of " + r["student"] + " with " + r["client"],
+                size="2",
+            ),
+            spacing="1",
+        ),
+        width="100%",
+        data_testid="active-session-card",
+    )
 
 
 def _active_sessions() -> rx.Component:
@@ -206,7 +264,13 @@ def _active_sessions() -> rx.Component:
         rx.cond(
             S.sessions.length() > 0,
             rx.fragment(
-                table,
+                rx.box(table, display=["none", "none", "block"], width="100%"),
+                rx.vstack(
+                    rx.foreach(S.sessions, _session_card),
+                    display=["flex", "flex", "none"],
+                    spacing="2",
+                    width="100%",
+                ),
                 rx.cond(
                     S.more_sessions,
                     rx.text(

@@ -314,7 +314,7 @@ def _new_button() -> rx.Component:
 @rx.page(
     route=routes.ASSIGNMENTS,
     title="Assignments · Practicum",
-    on_load=[guard("TEACHER", "ADMIN"), AssignmentsState.load],
+    on_load=[guard("TEACHER", "ADMIN"), AssignmentsState.open],
 )
 def assignments() -> rx.Component:
     return page(

@@ -18,8 +18,8 @@ def login() -> rx.Component:
             rx.form(
                 rx.vstack(
                     rx.cond(
-                        LoginState.notice,
-                        rx.callout(LoginState.notice, icon="info", role="status", width="100%"),
+                        LoginState.message,
+                        rx.callout(LoginState.message, icon="info", role="status", width="100%"),
                     ),
                     error_callout(LoginState.error),
                     text_input(

@@ -17,7 +17,7 @@ P = PracticeState
 @rx.page(
     route=routes.PRACTICE,
     title="Practise · Practicum",
-    on_load=[guard("STUDENT"), P.load],
+    on_load=[guard("STUDENT"), P.open],
 )
 def practice() -> rx.Component:
     return page(
@@ -28,7 +28,7 @@ def practice() -> rx.Component:
             color_scheme="gray",
         ),
         error_callout(P.error),
-        success_callout(rx.cond(P.joined, "You joined " + P.joined + ".", "")),
+        success_callout(P.joined),
         rx.cond(
             P.loading,
             loading("Loading your clients…"),

@@ -5,8 +5,8 @@ import reflex as rx
 
 from ui import routes
 from ui.components.feedback import error_callout, loading, success_callout
-from ui.components.forms import field, text_area, text_input
-from ui.components.layout import page
+from ui.components.forms import field, leave_guard, text_area, text_input
+from ui.components.layout import dead_end_page, page
 from ui.state.base import guard
 from ui.state.profile_editor import DEFAULT_MODEL, TEXT_FIELDS, ProfileEditorState, field_id
 from ui.theme import DIFFICULTY_LABELS
@@ -436,6 +436,9 @@ def _preview() -> rx.Component:
 
 def _editor() -> rx.Component:
     return rx.vstack(
+        leave_guard(
+            S.dirty, "Leave without saving? Your changes to this client have not been saved."
+        ),
         _error_summary(),
         rx.grid(
             _form(),
@@ -486,6 +489,20 @@ def _back_link() -> rx.Component:
     on_load=[guard("TEACHER", "ADMIN"), ProfileEditorState.load],
 )
 def profile_editor() -> rx.Component:
+    return rx.cond(
+        S.not_found,
+        dead_end_page(
+            "Client not found",
+            "There is no client at this address that you can edit. The link may be mistyped, "
+            "or the client may belong to another teacher.",
+            "Go to all clients",
+            routes.PROFILES,
+        ),
+        _page(),
+    )
+
+
+def _page() -> rx.Component:
     return page(
         S.title,
         rx.cond(

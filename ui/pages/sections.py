@@ -223,7 +223,7 @@ def _sections() -> rx.Component:
 @rx.page(
     route=routes.SECTIONS,
     title="Sections · Practicum",
-    on_load=[guard("TEACHER", "ADMIN"), SectionsState.load],
+    on_load=[guard("TEACHER", "ADMIN"), SectionsState.open],
 )
 def sections() -> rx.Component:
     return page(

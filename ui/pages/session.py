@@ -5,15 +5,31 @@ import reflex as rx
 
 from ui import routes
 from ui.components.badges import difficulty_badge
-from ui.components.chat import message_list
+from ui.components.chat import CHAT_SCRIPT, message_list
 from ui.components.feedback import error_callout, loading
 from ui.components.forms import field_error
-from ui.components.layout import page
+from ui.components.layout import dead_end_page, page
 from ui.state.base import guard
 from ui.state.session import DRAFT, MESSAGE_BOX, RATING_LABELS, SessionState
-from ui.theme import READING_MAX_WIDTH
+from ui.theme import READING_MAX_WIDTH, VISUALLY_HIDDEN
 
 S = SessionState
+
+
+# The chat fills the screen below the navigation: the conversation grows, the page scrolls,
+# and the composer stays at the bottom of the screen. (Scoped to the page that holds a chat.)
+CHAT_LAYOUT = """
+div:has(> #main [data-chat]) { display: flex; flex-direction: column; }
+#main:has([data-chat]) { flex: 1; display: flex; flex-direction: column; padding-bottom: 0; }
+#main:has([data-chat]) > :last-child, [data-chat] { flex: 1; }
+@media (max-width: 30em) {
+  #main:has([data-chat]) { padding-top: 0.5rem; }
+  #main:has([data-chat]) h1 { font-size: var(--font-size-5); }
+  #main:has([data-chat]) > :last-child { margin-top: 0.5rem; }
+}
+"""
+PHONE_ONLY = ["flex", "none"]
+NOT_ON_PHONES = ["none", "flex"]
 
 
 @rx.page(
@@ -22,8 +38,34 @@ S = SessionState
     on_load=[guard("STUDENT", "TEACHER", "ADMIN"), S.load],
 )
 def session() -> rx.Component:
+    return rx.cond(
+        S.not_found,
+        dead_end_page(
+            "Conversation not found",
+            "There is no practice session at this address that you can open. The link may be "
+            "mistyped, or the session may belong to someone else.",
+            rx.cond(S.user_role == "STUDENT", "Go to your clients", "Go to your start page"),
+            S.home,
+        ),
+        _page(),
+    )
+
+
+def _page() -> rx.Component:
     return page(
-        rx.cond(S.loading | (S.client_name == ""), "Practice session", S.client_name),
+        rx.cond(
+            S.loading | (S.client_name == ""),
+            "Practice session",
+            # One line on a phone: a long name is cut short, the buttons stay beside it.
+            rx.el.span(
+                S.client_name,
+                display="block",
+                overflow="hidden",
+                text_overflow="ellipsis",
+                white_space="nowrap",
+                max_width=["calc(100vw - 10rem)", "none"],
+            ),
+        ),
         rx.cond(
             S.loading,
             loading("Loading the conversation…"),
@@ -46,7 +88,9 @@ def _not_found() -> rx.Component:
 
 
 def _chat() -> rx.Component:
-    return rx.fragment(
+    return rx.flex(
+        rx.el.style(CHAT_LAYOUT),
+        rx.script(CHAT_SCRIPT),
         _details(),
         rx.cond(
             ~S.is_own,
@@ -70,49 +114,79 @@ def _chat() -> rx.Component:
             ),
         ),
         rx.cond(S.ended, rx.cond(S.asks_feedback, _feedback_form(), _ended())),
-        rx.cond(
-            S.can_send,
-            _messages(
-                height=rx.breakpoints(initial="calc(100dvh - 29rem)", sm="calc(100dvh - 26rem)"),
-                min_height="12rem",
-            ),
-            _messages(max_height="36rem"),
+        _phone_notice(),
+        message_list(
+            S.messages,
+            S.client_name,
+            S.student_label,
+            S.reply_text,
+            S.streaming,
+            _empty(),
+            flex_grow="1",
         ),
         _failure(),
         rx.cond(S.can_send, _composer()),
+        data_chat=True,
+        direction="column",
+        spacing="4",
+        width="100%",
     )
 
 
-def _messages(**props) -> rx.Component:
-    return message_list(
-        S.messages, S.client_name, S.student_label, S.reply_text, S.streaming, _empty(), **props
+def _simulator_badge() -> rx.Component:
+    return rx.badge(
+        rx.icon("cpu", size=14, aria_hidden="true"),
+        "Offline simulator — no AI model is used",
+        color_scheme="violet",
+        variant="soft",
+        size="2",
+        data_testid="simulator-label",
+    )
+
+
+def _phone_notice() -> rx.Component:
+    """On a phone, where the details are left out: who plays the client, as a chat app
+    shows a notice, at the top of the conversation."""
+    return rx.cond(
+        S.is_simulator,
+        rx.flex(
+            rx.badge(
+                rx.icon("cpu", size=12, aria_hidden="true"),
+                "Offline simulator — no AI model is used",
+                color_scheme="violet",
+                variant="soft",
+                size="1",
+            ),
+            display=PHONE_ONLY,
+            justify="center",
+            width="100%",
+        ),
     )
 
 
 def _details() -> rx.Component:
+    """The client's difficulty, the model and (for teachers and admins) tokens and cost;
+    left out on a phone, where the conversation needs the screen."""
     return rx.flex(
         difficulty_badge(S.difficulty, S.level),
         rx.cond(
             S.is_simulator,
-            rx.badge(
-                rx.icon("cpu", size=14, aria_hidden="true"),
-                "Offline simulator — no AI model is used",
-                color_scheme="violet",
-                variant="soft",
-                size="2",
-                data_testid="simulator-label",
-            ),
+            _simulator_badge(),
             rx.badge("Model: ", S.model, color_scheme="gray", variant="soft", size="2"),
         ),
         rx.cond(S.ended, rx.badge("Ended", color_scheme="gray", size="2")),
         rx.spacer(),
-        rx.text(
-            S.totals,
-            size="1",
-            color_scheme="gray",
-            title="Tokens used and estimated cost of this session so far",
-            data_testid="session-totals",
+        rx.cond(
+            S.user_role != "STUDENT",
+            rx.text(
+                S.totals,
+                size="1",
+                color_scheme="gray",
+                title="Tokens used and estimated cost of this session so far",
+                data_testid="session-totals",
+            ),
         ),
+        display=NOT_ON_PHONES,
         align="center",
         spacing="2",
         wrap="wrap",
@@ -171,66 +245,99 @@ def _failure() -> rx.Component:
     )
 
 
+def _send_or_stop() -> rx.Component:
+    """Send; while the client answers, Stop in its place."""
+    return rx.cond(
+        S.streaming,
+        rx.button(
+            rx.icon("square", size=16, aria_hidden="true"),
+            rx.text("Stop", as_="span", display=["none", "inline"]),
+            type="button",
+            on_click=S.stop,
+            loading=S.stopping,
+            aria_label="Stop",
+            color_scheme="gray",
+            high_contrast=True,
+            size="3",
+        ),
+        rx.button(
+            rx.icon("send", size=16, aria_hidden="true"),
+            rx.text("Send", as_="span", display=["none", "inline"]),
+            type="submit",
+            loading=S.sending,
+            aria_label="Send",
+            size="3",
+        ),
+    )
+
+
 def _composer() -> rx.Component:
-    return rx.form(
-        rx.vstack(
-            rx.el.label(
-                "Your message",
-                html_for=MESSAGE_BOX,
-                style={"font_weight": "500", "font_size": "var(--font-size-2)"},
-            ),
-            rx.el.input(type="hidden", name=DRAFT, value=S.draft_id),
-            rx.text_area(
-                id=MESSAGE_BOX,
-                name=MESSAGE_BOX,
-                enter_key_submit=True,
-                rows="3",
-                placeholder="Write your message…",
-                aria_describedby=f"{MESSAGE_BOX}-hint {MESSAGE_BOX}-error",
-                aria_invalid=rx.cond(S.content_error, "true", "false"),
-                width="100%",
-                size="3",
-                resize="vertical",
-            ),
-            field_error(S.content_error, MESSAGE_BOX),
-            error_callout(S.error),
-            rx.flex(
+    return rx.box(
+        rx.form(
+            rx.vstack(
+                field_error(S.content_error, MESSAGE_BOX),
+                error_callout(S.error),
+                rx.cond(
+                    S.waiting,
+                    rx.callout(
+                        S.client_name + " is still answering. Your message waits in the box: "
+                        "send it when the reply is done, or stop the reply.",
+                        icon="hourglass",
+                        color_scheme="gray",
+                        role="status",
+                        size="1",
+                        width="100%",
+                    ),
+                ),
+                rx.el.input(type="hidden", name=DRAFT, value=S.draft_id),
+                rx.el.label("Your message", html_for=MESSAGE_BOX, style=VISUALLY_HIDDEN),
+                rx.flex(
+                    rx.text_area(
+                        id=MESSAGE_BOX,
+                        name=MESSAGE_BOX,
+                        enter_key_submit=True,
+                        rows="1",
+                        placeholder="Message " + S.client_name + "…",
+                        aria_describedby=f"{MESSAGE_BOX}-hint {MESSAGE_BOX}-error",
+                        aria_invalid=rx.cond(S.content_error, "true", "false"),
+                        data_session=S.shown_id,
+                        resize="none",
+                        size="3",
+                        flex_grow="1",
+                        # Grows with its text, up to a third of the screen, then scrolls.
+                        min_height="0",
+                        style={
+                            "& textarea": {
+                                "field_sizing": "content",
+                                "min_height": "2.5rem",
+                                "max_height": "33dvh",
+                            }
+                        },
+                    ),
+                    _send_or_stop(),
+                    align="end",
+                    spacing="2",
+                    width="100%",
+                ),
                 rx.text(
                     "Enter sends · Shift+Enter starts a new line",
                     id=f"{MESSAGE_BOX}-hint",
                     size="1",
                     color_scheme="gray",
+                    display=["none", "block"],
                 ),
-                rx.spacer(),
-                rx.cond(
-                    S.streaming,
-                    rx.button(
-                        rx.icon("square", size=14, aria_hidden="true"),
-                        "Stop",
-                        type="button",
-                        on_click=S.stop,
-                        loading=S.stopping,
-                        variant="soft",
-                        color_scheme="gray",
-                        size="3",
-                    ),
-                ),
-                rx.button(
-                    rx.icon("send", size=16, aria_hidden="true"),
-                    "Send",
-                    type="submit",
-                    loading=S.sending,
-                    size="3",
-                ),
-                align="center",
-                spacing="3",
-                wrap="wrap",
+                spacing="2",
                 width="100%",
             ),
-            spacing="2",
+            on_submit=S.send,
             width="100%",
         ),
-        on_submit=S.send,
+        position="sticky",
+        bottom="0",
+        z_index="1",
+        background_color="var(--color-background)",
+        padding_top="0.75rem",
+        padding_bottom=["0.75rem", "1rem"],
         width="100%",
     )
 

@@ -8,13 +8,11 @@ from ui.components.charts import bar_chart, line_chart, metric_card
 from ui.components.feedback import error_callout, loading
 from ui.components.forms import field_error, text_input
 from ui.components.layout import page
-from ui.components.tables import show_as_table
+from ui.components.tables import WIDE_ONLY, data_table, figure_cell, show_as_table
 from ui.state.base import guard
 from ui.state.teacher_insight import DayRow, FeedbackRow, TeacherInsightState, UsageRow
-from ui.theme import VISUALLY_HIDDEN
 
 State = TeacherInsightState
-WIDE_ONLY = ["none", "table-cell"]  # a column left out on a phone, where it would not fit
 
 
 def _range_form() -> rx.Component:
@@ -75,44 +73,20 @@ def _cards() -> rx.Component:
     )
 
 
-def _header(*names: str, wide_only: tuple[str, ...] = ()) -> rx.Component:
-    """The first column names the row; the others are figures."""
-    return rx.table.header(
-        rx.table.row(
-            *[
-                rx.table.column_header_cell(
-                    name,
-                    justify="end" if i else "start",
-                    display=WIDE_ONLY if name in wide_only else None,
-                )
-                for i, name in enumerate(names)
-            ]
-        )
-    )
+FIGURES = {"Sessions", "Messages", "Tokens", "Cost", "Ratings", "Average", "Positive"}
 
 
-def _table(caption: str, header: rx.Component, rows, render) -> rx.Component:
-    return rx.box(
-        rx.table.root(
-            rx.el.caption(caption, style=VISUALLY_HIDDEN),
-            header,
-            rx.table.body(rx.foreach(rows, render)),
-            variant="surface",
-            size="1",
-            width="100%",
-        ),
-        width="100%",
-        overflow_x="auto",
-    )
+def _table(caption: str, headers: list[str], rows, cells, **props) -> rx.Component:
+    return data_table(headers, rows, cells, caption, numeric=FIGURES, **props)
 
 
-def _day_row(row: DayRow) -> rx.Component:
-    return rx.table.row(
+def _day_cells(row: DayRow) -> list[rx.Component]:
+    return [
         rx.table.row_header_cell(row.day),
-        rx.table.cell(row.sessions, justify="end"),
-        rx.table.cell(row.tokens, justify="end"),
-        rx.table.cell(row.cost, justify="end"),
-    )
+        figure_cell(row.sessions),
+        figure_cell(row.tokens),
+        figure_cell(row.cost),
+    ]
 
 
 def _per_day() -> rx.Component:
@@ -128,9 +102,9 @@ def _per_day() -> rx.Component:
             "Show the days as a table",
             _table(
                 "Sessions, tokens and cost per day",
-                _header("Day", "Sessions", "Tokens", "Cost"),
+                ["Day", "Sessions", "Tokens", "Cost"],
                 State.daily,
-                _day_row,
+                _day_cells,
             ),
         ),
         spacing="2",
@@ -138,14 +112,14 @@ def _per_day() -> rx.Component:
     )
 
 
-def _usage_row(row: UsageRow) -> rx.Component:
-    return rx.table.row(
+def _usage_cells(row: UsageRow) -> list[rx.Component]:
+    return [
         rx.table.row_header_cell(row.label),
-        rx.table.cell(row.sessions, justify="end"),
-        rx.table.cell(row.messages, justify="end", display=WIDE_ONLY),
-        rx.table.cell(row.tokens, justify="end"),
-        rx.table.cell(row.cost, justify="end"),
-    )
+        figure_cell(row.sessions),
+        figure_cell(row.messages, display=WIDE_ONLY),
+        figure_cell(row.tokens),
+        figure_cell(row.cost),
+    ]
 
 
 def _usage_by(title: str, first_column: str, rows, empty: str) -> rx.Component:
@@ -155,16 +129,10 @@ def _usage_by(title: str, first_column: str, rows, empty: str) -> rx.Component:
             rows.length() > 0,
             _table(
                 title,
-                _header(
-                    first_column,
-                    "Sessions",
-                    "Messages",
-                    "Tokens",
-                    "Cost",
-                    wide_only=("Messages",),
-                ),
+                [first_column, "Sessions", "Messages", "Tokens", "Cost"],
                 rows,
-                _usage_row,
+                _usage_cells,
+                wide_only={"Messages"},
             ),
             rx.text(empty, size="2", color_scheme="gray"),
         ),
@@ -173,13 +141,13 @@ def _usage_by(title: str, first_column: str, rows, empty: str) -> rx.Component:
     )
 
 
-def _feedback_row(row: FeedbackRow) -> rx.Component:
-    return rx.table.row(
+def _feedback_cells(row: FeedbackRow) -> list[rx.Component]:
+    return [
         rx.table.row_header_cell(row.client),
-        rx.table.cell(row.ratings, justify="end"),
-        rx.table.cell(row.average, justify="end"),
-        rx.table.cell(row.positive, justify="end"),
-    )
+        figure_cell(row.ratings),
+        figure_cell(row.average),
+        figure_cell(row.positive),
+    ]
 
 
 def _feedback() -> rx.Component:
@@ -194,9 +162,9 @@ def _feedback() -> rx.Component:
             State.feedback.length() > 0,
             _table(
                 "Students' ratings by client",
-                _header("Client", "Ratings", "Average", "Positive"),
+                ["Client", "Ratings", "Average", "Positive"],
                 State.feedback,
-                _feedback_row,
+                _feedback_cells,
             ),
             rx.text("No ratings in this period.", size="2", color_scheme="gray"),
         ),
@@ -235,7 +203,8 @@ def _figures() -> rx.Component:
         ),
         _feedback(),
         rx.text(
-            "Costs are in US dollars, exact, as the model providers charge them. ",
+            "Costs are in US dollars as the model providers charge them, to the cent "
+            "(smaller sums to two significant figures). ",
             rx.link("Read the transcripts", href=routes.TEACHER_SESSIONS),
             " to see single sessions.",
             size="2",

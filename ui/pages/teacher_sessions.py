@@ -7,6 +7,7 @@ from ui import routes
 from ui.components.feedback import empty_state, error_callout, loading
 from ui.components.forms import field
 from ui.components.layout import page
+from ui.components.tables import cell, data_table, figure_cell
 from ui.state.base import guard
 from ui.state.teacher_sessions import ALL, SessionRow, TeacherSessionsState
 
@@ -81,37 +82,29 @@ def _transcript_link(row: SessionRow) -> rx.Component:
     )
 
 
-def _table_row(row: SessionRow) -> rx.Component:
-    return rx.table.row(
+def _cells(row: SessionRow) -> list[rx.Component]:
+    return [
         rx.table.row_header_cell(row.student),
         rx.table.cell(row.client),
-        rx.table.cell(row.started, white_space="nowrap"),
+        cell(row.started),
         rx.table.cell(_status(row)),
-        rx.table.cell(row.messages, justify="end"),
-        rx.table.cell(row.tokens, justify="end", data_testid="session-tokens"),
-        rx.table.cell(row.cost, justify="end", white_space="nowrap", data_testid="session-cost"),
+        figure_cell(row.messages),
+        figure_cell(row.tokens, data_testid="session-tokens"),
+        figure_cell(row.cost, data_testid="session-cost"),
         rx.table.cell(row.rating),
         rx.table.cell(_transcript_link(row)),
-        data_testid="session-row",
-    )
+    ]
 
 
 def _table() -> rx.Component:
-    return rx.table.root(
-        rx.table.header(
-            rx.table.row(
-                *[
-                    rx.table.column_header_cell(
-                        name,
-                        justify="end" if name in NUMERIC else "start",
-                    )
-                    for name in COLUMNS
-                ]
-            )
-        ),
-        rx.table.body(rx.foreach(TeacherSessionsState.rows, _table_row)),
-        variant="surface",
-        width="100%",
+    return data_table(
+        COLUMNS,
+        TeacherSessionsState.rows,
+        _cells,
+        "Practice sessions",
+        numeric=NUMERIC,
+        row_props={"data_testid": "session-row"},
+        size="2",
     )
 
 

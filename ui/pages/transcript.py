@@ -1,12 +1,13 @@
-"""A session's transcript: every message with its time, tokens and cost, model, status
-and the student's feedback. Students read their own; teachers and admins review."""
+"""A session's transcript: every message with its time, the model, status and the
+student's feedback. Students read their own conversation (without tokens and cost, which are
+for teachers and admins); teachers and admins review it with its tokens and cost."""
 
 import reflex as rx
 
 from ui import routes
 from ui.components.chat import chat_bubble
 from ui.components.feedback import error_callout, loading
-from ui.components.layout import page
+from ui.components.layout import dead_end_page, page
 from ui.state.base import guard
 from ui.state.transcript import TranscriptState
 from ui.theme import READING_MAX_WIDTH
@@ -20,6 +21,20 @@ T = TranscriptState
     on_load=[guard("STUDENT", "TEACHER", "ADMIN"), T.load],
 )
 def transcript() -> rx.Component:
+    return rx.cond(T.not_found, _not_found(), _page())
+
+
+def _not_found() -> rx.Component:
+    return dead_end_page(
+        "Transcript not found",
+        "There is no practice session at this address that you can see. The link may be "
+        "mistyped, or the session may belong to someone else.",
+        rx.cond(T.user_role == "STUDENT", "Go to my sessions", "Go to the transcripts"),
+        rx.cond(T.user_role == "STUDENT", routes.HISTORY, routes.TEACHER_SESSIONS),
+    )
+
+
+def _page() -> rx.Component:
     return page(
         rx.cond(T.loading | (T.client_name == ""), "Transcript", "Session with " + T.client_name),
         _back_link(),
@@ -55,12 +70,16 @@ def _item(label: str, value) -> rx.Component:
 
 def _transcript() -> rx.Component:
     return rx.fragment(
-        rx.grid(
-            _summary(),
-            _usage(),
-            columns=rx.breakpoints(initial="1", sm="2"),
-            spacing="4",
-            width="100%",
+        rx.cond(
+            T.user_role == "STUDENT",
+            _students_summary(),
+            rx.grid(
+                _summary(),
+                _usage(),
+                columns=rx.breakpoints(initial="1", sm="2"),
+                spacing="4",
+                width="100%",
+            ),
         ),
         _feedback(),
         rx.heading("Conversation", as_="h2", size="5", margin_top="0.5rem"),
@@ -79,6 +98,36 @@ def _transcript() -> rx.Component:
     )
 
 
+def _status_badge() -> rx.Component:
+    return rx.badge(
+        T.status_label,
+        color_scheme=rx.cond(T.status == "ACTIVE", "green", "gray"),
+        high_contrast=True,
+    )
+
+
+def _students_summary() -> rx.Component:
+    """The student's own session in a line or two: the client, the status, when."""
+    return rx.flex(
+        rx.badge(T.difficulty, color_scheme="gray", variant="soft", high_contrast=True),
+        _status_badge(),
+        rx.cond(T.is_simulator, rx.badge("Offline simulator", color_scheme="violet")),
+        rx.text(
+            rx.cond(T.assignment != "", T.assignment + " · ", ""),
+            "Started ",
+            T.started,
+            rx.cond(T.ended_at != "", " · ended " + T.ended_at, ""),
+            size="2",
+            color_scheme="gray",
+        ),
+        align="center",
+        spacing="2",
+        wrap="wrap",
+        width="100%",
+        data_testid="transcript-summary",
+    )
+
+
 def _summary() -> rx.Component:
     return rx.card(
         rx.heading("Session", as_="h2", size="3", margin_bottom="0.75rem"),
@@ -88,14 +137,7 @@ def _summary() -> rx.Component:
             rx.cond(T.assignment != "", _item("Assignment", T.assignment)),
             _item("Started", T.started),
             _item("Ended", rx.cond(T.ended_at != "", T.ended_at, "Not yet")),
-            _item(
-                "Status",
-                rx.badge(
-                    T.status_label,
-                    color_scheme=rx.cond(T.status == "ACTIVE", "green", "gray"),
-                    high_contrast=True,
-                ),
-            ),
+            _item("Status", _status_badge()),
             _item(
                 "Model",
                 rx.text(
@@ -120,7 +162,7 @@ def _usage() -> rx.Component:
             _item("Cache write", T.cache_write_tokens),
             _item("Cache read", T.cache_read_tokens),
             _item("Total tokens", T.total_tokens),
-            _item("Estimated cost", rx.text("$" + T.estimated_cost, data_testid="transcript-cost")),
+            _item("Estimated cost", rx.text(T.estimated_cost, data_testid="transcript-cost")),
             size="2",
             orientation="horizontal",
         ),

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
-from datetime import datetime
 from decimal import Decimal, InvalidOperation
 
 import reflex as rx
 
-from ui.graphql.client import ApiError
+from ui.format import money, readable_time
 from ui.state.base import AppState
 
 SCOPES = {"GLOBAL": "Everyone", "SECTION": "A section", "STUDENT": "A student"}
@@ -28,22 +27,15 @@ class BudgetRow:
     period: str = ""  # DAILY | MONTHLY
     period_label: str = ""
     name: str = ""  # "the daily budget for Everyone"
-    limit_usd: str = ""  # as the API wrote it, e.g. "10"
-    spent_usd: str = ""
+    limit_usd: str = ""  # as the API wrote it, e.g. "10" (what the form takes)
+    limit: str = ""  # as people read it, "$10.00"
+    spent: str = ""
     percent: int = 0  # of the limit spent, at most 100 (the bar)
     percent_label: str = ""  # may pass 100 %
     level: str = "ok"  # ok | near | over
     resets_at: str = ""
     alerts: str = ""  # "50, 80, 100 %" or "None"
     alert_percents: str = ""  # "50, 80, 100", as the form takes them
-
-
-def when(iso: str) -> str:
-    """A UTC timestamp from the API, as people read it: "28 Nov 2026, 00:00 UTC"."""
-    if not iso:
-        return ""
-    moment = datetime.fromisoformat(iso.replace("Z", "+00:00"))
-    return f"{moment.day} {moment:%b %Y, %H:%M} UTC"
 
 
 def share(spent: str, limit: str) -> tuple[int, str, str]:
@@ -109,7 +101,7 @@ class AdminBudgetsState(AppState):
         scope_id = chosen.get(self.form_scope, "")
         for b in self.budgets:
             if (b.scope, b.period, b.scope_id) == (self.form_scope, self.form_period, scope_id):
-                return f"This replaces {b.name} (${b.limit_usd})."
+                return f"This replaces {b.name} ({b.limit})."
         return ""
 
     @rx.var
@@ -120,8 +112,12 @@ class AdminBudgetsState(AppState):
 
     @rx.event
     async def load(self):
+        # A reload starts afresh: no dialog left open, no error from before.
+        self.form_open, self.delete_id = False, ""
+        self._reset_form()
+        self.limits_errors = dict.fromkeys(RATE_FIELDS, "")
+        self.limits_error = self.limits_saved = self.action_error = ""
         self.loading = self.limits_loading = True
-        self.budget_notice = self.limits_saved = self.action_error = ""
         yield
         redirect = await self._load_budgets()
         if redirect is not None:
@@ -131,17 +127,15 @@ class AdminBudgetsState(AppState):
         yield await self._load_limits()
 
     async def _load_budgets(self):
-        try:
-            data = await self._api("AdminBudgets")
-        except ApiError as error:
-            self.loading = False
-            if (redirect := self._on_error(error)) is not None:
-                return redirect
-            self.load_error = error.message
-            return None
+        reply = await self._call("AdminBudgets")
+        self.loading = False
+        if reply.failed:
+            self.load_error = reply.message
+            return reply.redirect
+        data = reply.data
         self._take_sections(data["sections"]["nodes"])
         self.budgets = [self._row(budget) for budget in data["budgets"]]
-        self.loading, self.load_error = False, ""
+        self.load_error = ""
         return None
 
     def _take_sections(self, sections: list[dict]) -> None:
@@ -180,31 +174,29 @@ class AdminBudgetsState(AppState):
             period_label=PERIODS.get(budget["period"], budget["period"]),
             name=f"the {PERIODS.get(budget['period'], '').lower()} budget for {applies_to}",
             limit_usd=budget["limitUsd"],
-            spent_usd=budget["spentUsd"],
+            limit=money(budget["limitUsd"]),
+            spent=money(budget["spentUsd"]),
             percent=percent,
             percent_label=label,
             level=level,
-            resets_at=when(budget["resetsAt"]),
+            resets_at=readable_time(budget["resetsAt"]),
             alerts=f"{percents} %" if percents else "None",
             alert_percents=percents,
         )
 
     async def _load_limits(self):
-        try:
-            limits = (await self._api("AdminRateLimits"))["rateLimits"]
-        except ApiError as error:
-            self.limits_loading = False
-            if (redirect := self._on_error(error)) is not None:
-                return redirect
-            self.limits_load_error = error.message
-            return None
-        self._take_limits(limits)
-        self.limits_loading, self.limits_load_error = False, ""
+        reply = await self._call("AdminRateLimits")
+        self.limits_loading = False
+        if reply.failed:
+            self.limits_load_error = reply.message
+            return reply.redirect
+        self._take_limits(reply.data["rateLimits"])
+        self.limits_load_error = ""
         return None
 
     def _take_limits(self, limits: dict) -> None:
         self.limits = {name: limits[name] for name in RATE_FIELDS}
-        self.limits_updated = when(limits["updatedAt"] or "")
+        self.limits_updated = readable_time(limits["updatedAt"])
 
     # The budget form
 
@@ -307,19 +299,15 @@ class AdminBudgetsState(AppState):
             return
         self.saving = True
         yield
-        try:
-            await self._api("AdminSetBudget", input=budget)
-        except ApiError as error:
-            self.saving = False
-            if (redirect := self._on_error(error)) is not None:
-                yield redirect
-                return
-            by_field = {k: v for k, v in error.fields.items() if k in BUDGET_FIELDS}
-            self.field_errors = dict.fromkeys(BUDGET_FIELDS, "") | by_field
-            if not by_field:
-                self.form_error = error.message
+        reply = await self._call("AdminSetBudget", input=budget)
+        self.saving = False
+        if reply.failed:
+            self.field_errors = reply.fields(BUDGET_FIELDS)
+            if not any(self.field_errors.values()):
+                self.form_error = reply.message
+            yield reply.redirect
             return
-        self.saving = self.form_open = False
+        self.form_open = False
         self.budget_notice = "Budget saved."
         yield await self._load_budgets()
 
@@ -342,17 +330,15 @@ class AdminBudgetsState(AppState):
     async def delete_budget(self):
         self.deleting, self.action_error = True, ""
         yield
-        try:
-            await self._api("AdminDeleteBudget", id=self.delete_id)
-        except ApiError as error:
-            self.deleting, self.delete_id = False, ""
-            if (redirect := self._on_error(error)) is not None:
-                yield redirect
+        reply = await self._call("AdminDeleteBudget", id=self.delete_id)
+        self.deleting, self.delete_id = False, ""
+        if reply.failed:
+            self.action_error = reply.message
+            if reply.redirect:
+                yield reply.redirect
                 return
-            self.action_error = error.message
             yield await self._load_budgets()  # it may be gone already
             return
-        self.deleting, self.delete_id = False, ""
         self.budget_notice = f"Deleted {self.delete_label}."
         yield await self._load_budgets()
 
@@ -369,19 +355,16 @@ class AdminBudgetsState(AppState):
         self.limits_error = self.limits_saved = ""
         self.limits_saving = True
         yield
-        try:
-            data = await self._api("AdminSetRateLimits", input=dict(self.limits))
-        except ApiError as error:
-            self.limits_saving = False
-            if (redirect := self._on_error(error)) is not None:
-                yield redirect
-                return
-            by_field = {k: v for k, v in error.fields.items() if k in RATE_FIELDS}
-            self.limits_errors = dict.fromkeys(RATE_FIELDS, "") | by_field
-            self.limits_error = (
-                "Nothing was saved: correct the limits marked below." if by_field else error.message
-            )
-            return
-        self._take_limits(data["setRateLimits"]["rateLimits"])
+        reply = await self._call("AdminSetRateLimits", input=dict(self.limits))
         self.limits_saving = False
+        if reply.failed:
+            self.limits_errors = reply.fields(RATE_FIELDS)
+            self.limits_error = (
+                "Nothing was saved: correct the limits marked below."
+                if any(self.limits_errors.values())
+                else reply.message
+            )
+            yield reply.redirect
+            return
+        self._take_limits(reply.data["setRateLimits"]["rateLimits"])
         self.limits_saved = "Saved. The new limits apply from now on."

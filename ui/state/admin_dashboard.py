@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import reflex as rx
+from reflex.utils.prerequisites import get_and_validate_app
 
 from ui import routes
-from ui.format import NO_FIGURE, count, readable_time, short_day
+from ui.format import NO_FIGURE, count, money, readable_time, short_day
 from ui.graphql.client import UNREACHABLE, ApiError, subscribe
 from ui.state.base import AppState
 
@@ -22,11 +24,25 @@ HISTORY_DAYS = 30
 ACTIVE_SESSIONS_SHOWN = 50
 ALERTS_SHOWN = 10
 PRESENCE_CHECK_SECONDS = 2.0  # how soon a left page stops its subscriptions
+HISTORY_REFRESH_SECONDS = 10.0  # the charts follow the live figures, this often at most
 RETRY_FIRST_SECONDS, RETRY_MAX_SECONDS = 1.0, 30.0
 
 
 def _ms(value: int | None) -> str:
     return NO_FIGURE if value is None else f"{value:,} ms"
+
+
+def _tab_connected(client_token: str) -> bool:
+    """Whether the browser tab is still connected. Reflex has no typed API for this; its
+    "Background Tasks" guide checks the app's `event_namespace.token_to_sid`, so we do too,
+    and tests/ui/test_admin_dashboard.py fails when a Reflex upgrade changes it. The app is
+    looked up when needed (not imported: `ui.ui` imports every page and state)."""
+    namespace = get_and_validate_app().app.event_namespace
+    return namespace is None or client_token in namespace.token_to_sid
+
+
+def _clock(iso: str) -> str:
+    return f"{datetime.fromisoformat(iso).astimezone(UTC):%H:%M:%S} UTC"
 
 
 def last_days(days: int) -> dict[str, str]:
@@ -51,6 +67,7 @@ class AdminDashboardState(AppState):
     # History and lists
     loading: bool = True
     error: str = ""
+    history_at: str = ""  # HH:MM:SS UTC when the last 30 days were read
     daily_chart: list[dict[str, Any]] = []
     daily_rows: list[dict[str, str]] = []
     model_chart: list[dict[str, Any]] = []
@@ -61,6 +78,8 @@ class AdminDashboardState(AppState):
 
     _generation: int = 0  # the newest page visit; older visits' subscriptions stop
     _shown_activity: list[int] = []
+    _history_read: float = 0.0  # time.monotonic() of the last read of the last 30 days
+    _history_behind: bool = False  # usage changed since then
 
     @rx.event
     def open(self):
@@ -73,23 +92,23 @@ class AdminDashboardState(AppState):
     async def load(self):
         self.loading, self.error = True, ""
         yield
-        try:
-            history, sessions, alerts = await asyncio.gather(
-                self._api("AdminUsageHistory", range=last_days(HISTORY_DAYS)),
+        reply = await self._reply(
+            asyncio.gather(
+                self._history(),
                 self._api("AdminActiveSessions", first=ACTIVE_SESSIONS_SHOWN),
                 self._api("AdminCostAlerts", first=ALERTS_SHOWN),
             )
-        except ApiError as error:
-            self.loading = False
-            if (redirect := self._on_error(error)) is not None:
-                yield redirect
-                return
-            self.error = error.message
+        )
+        self.loading = False
+        if reply.failed:
+            self.error = reply.message
+            yield reply.redirect
             return
+        history, sessions, alerts = reply.data
         self._show_history(history)
+        self._history_read = time.monotonic()
         self._show_sessions(sessions)
         self.alerts = [_alert_row(a) for a in alerts["costAlerts"]["nodes"]]
-        self.loading = False
 
     @rx.event(background=True)
     async def follow_live(self):
@@ -110,21 +129,18 @@ class AdminDashboardState(AppState):
                 _, running = await asyncio.wait(followers, timeout=PRESENCE_CHECK_SECONDS)
                 if not running:
                     break
+                await self._catch_up_history()
         finally:
             for follower in followers:
                 follower.cancel()
 
     async def _still_open(self, generation: int) -> bool:
         """This visit is the newest, the tab is connected, and it still shows this page."""
-        from ui.ui import app  # here, not at the top: the app module imports every page
-
         async with self:
             if generation != self._generation:
                 return False
             token, path = self.router.session.client_token, self.router.url.path
-        namespace = app.event_namespace
-        connected = namespace is None or token in namespace.token_to_sid
-        return connected and path.rstrip("/") == routes.ADMIN_DASHBOARD
+        return path.rstrip("/") == routes.ADMIN_DASHBOARD and _tab_connected(token)
 
     async def _follow(
         self,
@@ -161,12 +177,38 @@ class AdminDashboardState(AppState):
             changed, self._shown_activity = activity != self._shown_activity, activity
         if changed:
             await self._refresh_sessions()
+            async with self:
+                self._history_behind = True
+            await self._catch_up_history()
 
     async def _on_alert(self, result: dict) -> None:
         alert = _alert_row(result["costAlerts"])
         async with self:
             others = [a for a in self.alerts if a["id"] != alert["id"]]
             self.alerts = [alert, *others][:ALERTS_SHOWN]
+
+    def _history(self) -> Awaitable[dict[str, Any]]:
+        """The last 30 days as the live cards count them: everyone's usage, tests included."""
+        return self._api("AdminUsageHistory", range=last_days(HISTORY_DAYS))
+
+    async def _catch_up_history(self) -> None:
+        """The charts again, once usage changed, at most every HISTORY_REFRESH_SECONDS."""
+        async with self:
+            due = self._history_behind and (
+                time.monotonic() - self._history_read >= HISTORY_REFRESH_SECONDS
+            )
+            if due:
+                self._history_behind, self._history_read = False, time.monotonic()
+        if not due:
+            return
+        try:
+            history = await self._history()
+        except ApiError:
+            async with self:
+                self._history_behind = True  # the next check tries again
+            return
+        async with self:
+            self._show_history(history)
 
     async def _refresh_sessions(self) -> None:
         try:
@@ -181,14 +223,15 @@ class AdminDashboardState(AppState):
         self.streaming_replies = count(figures["streamingReplies"])
         self.messages_last_minute = count(figures["messagesPerMinute"])
         self.tokens_today = count(figures["tokensToday"])
-        self.cost_today = f"${figures['costToday']}"
+        self.cost_today = money(figures["costToday"])
         self.errors_last_hour = count(figures["errorsLastHour"])
         self.ttft_p50 = _ms(figures["timeToFirstTokenP50Ms"])
         self.ttft_p95 = _ms(figures["timeToFirstTokenP95Ms"])
-        self.updated_at = f"{datetime.fromisoformat(figures['at']).astimezone(UTC):%H:%M:%S} UTC"
+        self.updated_at = _clock(figures["at"])
         self.live, self.live_error = "live", ""
 
     def _show_history(self, data: dict[str, Any]) -> None:
+        self.history_at = _clock(datetime.now(UTC).isoformat())
         days = data["dailyStats"]
         # Charts need numbers; the tables show each cost exactly as the API gives it.
         self.daily_chart = [
@@ -201,7 +244,7 @@ class AdminDashboardState(AppState):
                 "sessions": count(d["sessionsCreated"]),
                 "messages": count(d["messagesStored"]),
                 "tokens": count(d["tokensUsed"]),
-                "cost": f"${d['cost']}",
+                "cost": money(d["cost"]),
                 "errors": count(d["errors"]),
             }
             for d in reversed(days)
@@ -221,7 +264,7 @@ class AdminDashboardState(AppState):
                 "sessions": count(m["sessions"]),
                 "messages": count(m["totals"]["messages"]),
                 "tokens": count(m["totals"]["totalTokens"]),
-                "cost": f"${m['totals']['cost']}",
+                "cost": money(m["totals"]["cost"]),
             }
             for m in models
         ]
@@ -236,7 +279,7 @@ class AdminDashboardState(AppState):
                 "model": s["model"],
                 "started": readable_time(s["startedAt"]),
                 "messages": count(s["messageCount"]),
-                "cost": f"${s['estimatedCost']}",
+                "cost": money(s["estimatedCost"]),
                 "href": routes.transcript(s["id"]),
             }
             for s in connection["nodes"]
@@ -266,6 +309,6 @@ def _alert_row(alert: dict[str, Any]) -> dict[str, str]:
         "id": alert["id"],
         "message": alert["message"],
         "percent": f"{alert['percent']} %",
-        "spent": f"${alert['spentUsd']} of ${alert['limitUsd']}",
+        "spent": f"{money(alert['spentUsd'])} of {money(alert['limitUsd'])}",
         "time": readable_time(alert["createdAt"]),
     }

@@ -10,7 +10,6 @@ import reflex as rx
 
 from ui import routes
 from ui.format import readable_time
-from ui.graphql.client import ApiError
 from ui.state.base import AppState
 
 PAGE_SIZE = 25
@@ -123,17 +122,14 @@ class AdminErrorsState(AppState):
     async def _fetch(self, after: str | None):
         """Add the next page of events; returns a redirect when the sign-in expired."""
         self.error = ""
-        try:
-            data = await self._api(
-                "AdminErrorEvents", filter=self._filter(), first=PAGE_SIZE, after=after
-            )
-        except ApiError as error:
-            if (redirect := self._on_error(error)) is not None:
-                return redirect
-            self.error = error.message
-            self.session_id_error = error.fields.get("sessionId", "")
-            return None
-        connection = data["errorEvents"]
+        reply = await self._call(
+            "AdminErrorEvents", filter=self._filter(), first=PAGE_SIZE, after=after
+        )
+        if reply.failed:
+            self.error = reply.message
+            self.session_id_error = reply.field("sessionId")
+            return reply.redirect
+        connection = reply.data["errorEvents"]
         self.events = [*self.events, *[_row(e) for e in connection["nodes"]]]
         self.has_more = connection["pageInfo"]["hasNextPage"]
         self.cursor = connection["pageInfo"]["endCursor"] or ""

@@ -156,23 +156,29 @@ class AssignmentsState(AppState):
         self.chosen = []
 
     @rx.event
+    def open(self):
+        """`on_load`: no dialog left open, no message or error from the last visit."""
+        self.form_open, self.confirm_id, self.message = False, "", ""
+        self.saving = self.publishing = False
+        self.publish_error = ""
+        self._clear_errors()
+        return AssignmentsState.load
+
+    @rx.event
     async def load(self):
         self.error = ""
         self.loading = not self.sections
         yield
-        try:
-            data = await self._api("TeacherAssignments")
-        except ApiError as error:
-            self.loading = False
-            if (redirect := self._on_error(error)) is not None:
-                yield redirect
-                return
-            self.error = f"Your assignments could not be loaded. {error.message}"
+        reply = await self._call("TeacherAssignments")
+        self.loading = False
+        if reply.failed:
+            self.error = f"Your assignments could not be loaded. {reply.message}"
+            yield reply.redirect
             return
+        data = reply.data
         self.sections = [Option(s["id"], s["name"]) for s in data["sections"]["nodes"]]
         self.clients = [_client(c) for c in data["clientProfiles"]["nodes"]]
         self._group(data["assignments"]["nodes"])
-        self.loading = False
 
     def _group(self, nodes: list[dict]) -> None:
         by_section = {s.id: SectionGroup(s.id, s.name) for s in self.sections}
@@ -203,16 +209,13 @@ class AssignmentsState(AppState):
             "clientProfileIds": self.chosen,
             "dueAt": due_at or None,
         }
-        try:
-            created = (await self._api("CreateAssignment", input=new))["createAssignment"]
-        except ApiError as error:
-            self.saving = False
-            if (redirect := self._on_error(error)) is not None:
-                yield redirect
-                return
-            self._show_field_errors(error)
-            return
+        reply = await self._call("CreateAssignment", input=new)
         self.saving = False
+        if reply.failed:
+            self._show_field_errors(reply.error)
+            yield reply.redirect
+            return
+        created = reply.data["createAssignment"]
         self.form_open = False
         self._clear_form()
         self.message = (
@@ -249,16 +252,13 @@ class AssignmentsState(AppState):
     async def publish(self):
         self.publishing, self.publish_error = True, ""
         yield
-        try:
-            await self._api("PublishAssignment", id=self.confirm_id)
-        except ApiError as error:
-            self.publishing = False
-            if (redirect := self._on_error(error)) is not None:
-                yield redirect
-                return
-            self.publish_error = error.message
+        reply = await self._call("PublishAssignment", id=self.confirm_id)
+        self.publishing = False
+        if reply.failed:
+            self.publish_error = reply.message
+            yield reply.redirect
             return
-        self.publishing, self.confirm_id = False, ""
+        self.confirm_id = ""
         self.message = (
             f"“{self.confirm_title}” is published: students of {self.confirm_section} can "
             "now practise with its clients."

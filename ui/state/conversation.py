@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Awaitable, Callable
-from datetime import datetime
 from typing import Any
 
-from ui.format import readable_time
+from ui.format import clock, readable_time
 
 STATUS_LABELS = {"ACTIVE": "Active", "COMPLETED": "Ended"}
 SIMULATOR_MODEL = "practicum-simulator"
@@ -33,14 +32,10 @@ class ChatMessage:
             content=message["content"],
             status=message["status"],
             time=readable_time(message["timestamp"]),
-            clock=_clock(message["timestamp"]),
+            clock=clock(message["timestamp"]),
             seq=message["sequenceNumber"],
             fallback=message["isFallback"],
         )
-
-
-def _clock(iso: str) -> str:
-    return f"{datetime.fromisoformat(iso.replace('Z', '+00:00')):%H:%M}"
 
 
 def upsert(messages: list[ChatMessage], message: ChatMessage) -> list[ChatMessage]:

@@ -8,7 +8,6 @@ from typing import Any
 import reflex as rx
 
 from ui.format import difficulty_text, readable_time
-from ui.graphql.client import ApiError
 from ui.state.base import AppState
 from ui.state.conversation import STATUS_LABELS
 
@@ -66,13 +65,11 @@ class HistoryState(AppState):
         self.loading_more = False
 
     async def _next_page(self):
-        try:
-            data = (await self._api("StudentHistory", after=self._cursor))["sessions"]
-        except ApiError as error:
-            if (redirect := self._on_error(error)) is not None:
-                return redirect
-            self.error = f"{error.message} Reload the page to try again."
-            return None
+        reply = await self._call("StudentHistory", after=self._cursor)
+        if reply.failed:
+            self.error = f"{reply.message} Reload the page to try again."
+            return reply.redirect
+        data = reply.data["sessions"]
         self.sessions = [*self.sessions, *(PastSession.of(n) for n in data["nodes"])]
         self.has_more = data["pageInfo"]["hasNextPage"]
         self._cursor = data["pageInfo"]["endCursor"]

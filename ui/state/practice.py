@@ -9,7 +9,6 @@ import reflex as rx
 
 from ui import routes
 from ui.format import difficulty_text, readable_date
-from ui.graphql.client import ApiError
 from ui.state.base import AppState
 
 
@@ -64,8 +63,15 @@ class PracticeState(AppState):
     starting: str = ""  # the client whose session is being started
     join_code: str = ""
     join_error: str = ""
-    joined: str = ""  # the section just joined
+    joined: str = ""  # what joining a section did, e.g. "You joined Group 1."
     joining: bool = False
+
+    @rx.event
+    def open(self):
+        """`on_load`: what joining said last time belongs to that visit."""
+        self.joined = self.join_error = self.join_code = self.starting = ""
+        self.joining = False
+        return PracticeState.load
 
     @rx.event
     async def load(self):
@@ -73,34 +79,27 @@ class PracticeState(AppState):
             return
         self.loading, self.error = True, ""
         yield
-        try:
-            data = await self._api("StudentPractice")
-        except ApiError as error:
-            self.loading = False
-            if (redirect := self._on_error(error)) is not None:
-                yield redirect
-                return
-            self.error = f"{error.message} Reload the page to try again."
-            return
-        self.clients = _clients(data)
+        reply = await self._call("StudentPractice")
         self.loading = False
+        if reply.failed:
+            self.error = f"{reply.message} Reload the page to try again."
+            yield reply.redirect
+            return
+        self.clients = _clients(reply.data)
 
     @rx.event
     async def start(self, client_id: str, assignment_id: str):
         self.starting, self.error = client_id, ""
         yield
-        try:
-            data = await self._api(
-                "StudentStartSession", clientId=client_id, assignmentId=assignment_id or None
-            )
-        except ApiError as error:
+        reply = await self._call(
+            "StudentStartSession", clientId=client_id, assignmentId=assignment_id or None
+        )
+        if reply.failed:
             self.starting = ""
-            if (redirect := self._on_error(error)) is not None:
-                yield redirect
-                return
-            self.error = error.message
+            self.error = reply.message
+            yield reply.redirect
             return
-        yield rx.redirect(routes.session(data["startSession"]["session"]["id"]))
+        yield rx.redirect(routes.session(reply.data["startSession"]["session"]["id"]))
 
     @rx.event
     def set_join_code(self, value: str):
@@ -115,16 +114,16 @@ class PracticeState(AppState):
             return
         self.joining = True
         yield
-        try:
-            data = await self._api("StudentJoinSection", joinCode=code)
-        except ApiError as error:
-            self.joining = False
-            if (redirect := self._on_error(error)) is not None:
-                yield redirect
-                return
-            self.join_error = error.fields.get("joinCode", error.message)
-            return
+        reply = await self._call("StudentJoinSection", joinCode=code)
         self.joining = False
-        self.joined = data["joinSection"]["section"]["name"]
+        if reply.failed:
+            self.join_error = reply.field("joinCode", reply.message)
+            yield reply.redirect
+            return
+        joined = reply.data["joinSection"]
+        name = joined["section"]["name"]
+        self.joined = (
+            f"You're already in {name}." if joined["alreadyMember"] else f"You joined {name}."
+        )
         self.join_code = ""
         yield PracticeState.load

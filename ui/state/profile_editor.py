@@ -10,8 +10,7 @@ import reflex as rx
 
 from ui import routes
 from ui.format import difficulty_text, readable_time
-from ui.graphql.client import ApiError
-from ui.state.base import AppState
+from ui.state.base import AppState, Reply
 
 NEW = "new"
 DEFAULT_MODEL = "default"  # the model select's value for "no model of its own"
@@ -54,6 +53,7 @@ class ProfileEditorState(AppState):
     title: str = "New client"
     loading: bool = True
     load_error: str = ""
+    not_found: bool = False  # the address names no client this user may edit
     models: list[str] = []
 
     name: str = ""
@@ -87,7 +87,6 @@ class ProfileEditorState(AppState):
     preview_tokens: int = 0
     preview_template: int = 0
 
-    _had_age: bool = False
     _just_created: bool = False
 
     # --- what the page shows
@@ -128,18 +127,17 @@ class ProfileEditorState(AppState):
             return
         self.reset()  # this page's vars only; the sign-in stays
         yield
-        try:
-            if profile_id == NEW:
-                data = await self._api("ProfileEditorModels")
-            else:
-                data = await self._api("ProfileEditorProfile", id=profile_id)
-        except ApiError as error:
+        if profile_id == NEW:
+            reply = await self._call("ProfileEditorModels")
+        else:
+            reply = await self._call("ProfileEditorProfile", id=profile_id)
+        if reply.failed:
             self.loading = False
-            if (redirect := self._on_error(error)) is not None:
-                yield redirect
-                return
-            self.load_error = error.message
+            self.not_found = reply.not_found
+            self.load_error = reply.message
+            yield reply.redirect
             return
+        data = reply.data
         self.models = data["availableModels"]
         if profile := data.get("clientProfile"):
             self._fill(profile)
@@ -154,7 +152,6 @@ class ProfileEditorState(AppState):
         for field, var in TEXT_FIELDS.items():
             setattr(self, var, profile[field] or "")
         self.age = "" if profile["age"] is None else str(profile["age"])
-        self._had_age = profile["age"] is not None
         self.traits = list(profile["personalityTraits"])
         self.difficulty = profile["difficulty"]
         self.model = profile["model"] or DEFAULT_MODEL
@@ -242,8 +239,6 @@ class ProfileEditorState(AppState):
         age = self.age.strip()
         if age and not age.isdigit():  # the range is the API's to check
             problems["age"] = "Age must be a whole number of years."
-        elif not age and self._had_age:
-            problems["age"] = "A saved age cannot be removed; enter an age from 1 to 120."
         return problems
 
     def _show_field_errors(self, problems: dict[str, str]):
@@ -254,12 +249,12 @@ class ProfileEditorState(AppState):
         first = next(field for field in FIELD_ORDER + tuple(problems) if problems.get(field))
         return rx.call_script(f"document.getElementById('{field_id(first)}')?.focus()")
 
-    def _show_error(self, error: ApiError):
-        if (redirect := self._on_error(error)) is not None:
-            return redirect
-        if error.code == "BAD_USER_INPUT" and error.fields:
-            return self._show_field_errors(error.fields)
-        self.error = error.message
+    def _show_error(self, reply: Reply):
+        if reply.redirect is not None:
+            return reply.redirect
+        if reply.error.code == "BAD_USER_INPUT" and reply.error.fields:
+            return self._show_field_errors(reply.error.fields)
+        self.error = reply.message
         return None
 
     def _clear_messages(self):
@@ -286,16 +281,15 @@ class ProfileEditorState(AppState):
         if problems := self._problems():
             return False, self._show_field_errors(problems)
         creating = not self.profile_id
-        try:
-            if creating:
-                data = await self._api("CreateProfile", input=self._input())
-                profile = data["createClientProfile"]["clientProfile"]
-            else:
-                data = await self._api("UpdateProfile", id=self.profile_id, input=self._input())
-                profile = data["updateClientProfile"]["clientProfile"]
-        except ApiError as error:
-            return False, self._show_error(error)
-        self._fill(profile)
+        if creating:
+            reply = await self._call("CreateProfile", input=self._input())
+        else:
+            reply = await self._call("UpdateProfile", id=self.profile_id, input=self._input())
+        if reply.failed:
+            return False, self._show_error(reply)
+        payload = reply.data["createClientProfile" if creating else "updateClientProfile"]
+        self._fill(payload["clientProfile"])
+        self.preview_needs_save = False
         self.status = f"Saved: version {self.version}."
         if not creating:
             return True, None
@@ -315,15 +309,12 @@ class ProfileEditorState(AppState):
         self._clear_messages()
         self.archiving = True
         yield
-        try:
-            data = await self._api(
-                "UpdateProfile", id=self.profile_id, input={"archived": archived}
-            )
-        except ApiError as error:
+        reply = await self._call("UpdateProfile", id=self.profile_id, input={"archived": archived})
+        if reply.failed:
             self.archiving = False
-            yield self._show_error(error)
+            yield self._show_error(reply)
             return
-        profile = data["updateClientProfile"]["clientProfile"]
+        profile = reply.data["updateClientProfile"]["clientProfile"]
         self.archived, self.version = profile["archived"], profile["version"]
         self.updated = readable_time(profile["updatedAt"])
         self.status = "Client archived." if self.archived else "Client restored."
@@ -334,8 +325,8 @@ class ProfileEditorState(AppState):
     @rx.event
     async def preview(self):
         self.preview_open = True
-        if not self.profile_id:
-            self.preview_needs_save = True
+        self.preview_needs_save = not self.profile_id
+        if self.preview_needs_save:
             return
         self._clear_messages()
         self._take_trait_draft()
@@ -362,14 +353,13 @@ class ProfileEditorState(AppState):
         yield event
 
     async def _fetch_preview(self):
-        try:
-            data = await self._api(
-                "PreviewProfilePrompt", clientId=self.profile_id, input=self._input()
-            )
-        except ApiError as error:
+        reply = await self._call(
+            "PreviewProfilePrompt", clientId=self.profile_id, input=self._input()
+        )
+        if reply.failed:
             self.previewing = False
-            return self._show_error(error)
-        preview = data["previewSystemPrompt"]
+            return self._show_error(reply)
+        preview = reply.data["previewSystemPrompt"]
         self.preview_text = preview["systemPrompt"]
         self.preview_tokens = preview["estimatedTokens"]
         self.preview_template = preview["templateVersion"]
@@ -391,12 +381,11 @@ class ProfileEditorState(AppState):
                 self.starting = False
                 yield event
                 return
-        try:
-            data = await self._api("StartProfileTestSession", clientId=self.profile_id)
-        except ApiError as error:
+        reply = await self._call("StartProfileTestSession", clientId=self.profile_id)
+        if reply.failed:
             self.starting = False
-            yield self._show_error(error)
+            yield self._show_error(reply)
             return
         self._just_created = False
-        yield rx.redirect(routes.session(data["startSession"]["session"]["id"]))
+        yield rx.redirect(routes.session(reply.data["startSession"]["session"]["id"]))
         self.starting = False

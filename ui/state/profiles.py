@@ -7,7 +7,6 @@ import dataclasses
 import reflex as rx
 
 from ui.format import difficulty_text, readable_date
-from ui.graphql.client import ApiError
 from ui.state.base import AppState
 
 PAGE_SIZE = 24  # fills rows of 1, 2 or 3 cards
@@ -74,20 +73,14 @@ class ProfilesState(AppState):
         yield await self._fetch(after=None)
 
     async def _fetch(self, after: str | None):
-        try:
-            data = await self._api(
-                "TeacherProfiles",
-                first=PAGE_SIZE,
-                after=after,
-                includeArchived=self.show_archived,
-            )
-        except ApiError as error:
+        reply = await self._call(
+            "TeacherProfiles", first=PAGE_SIZE, after=after, includeArchived=self.show_archived
+        )
+        if reply.failed:
             self.loading = self.loading_more = False
-            if (redirect := self._on_error(error)) is not None:
-                return redirect
-            self.error = error.message
-            return None
-        page = data["clientProfiles"]
+            self.error = reply.message
+            return reply.redirect
+        page = reply.data["clientProfiles"]
         rows = [ProfileRow.of(node) for node in page["nodes"]]
         self.rows = self.rows + rows if after else rows
         self.has_more = page["pageInfo"]["hasNextPage"]
@@ -98,8 +91,5 @@ class ProfilesState(AppState):
 
     async def _any_archived(self) -> bool:
         """For the empty list: are all of them archived, or are there none at all?"""
-        try:
-            data = await self._api("TeacherProfiles", first=1, includeArchived=True)
-        except ApiError:
-            return False
-        return bool(data["clientProfiles"]["nodes"])
+        reply = await self._call("TeacherProfiles", first=1, includeArchived=True)
+        return bool(reply.data and reply.data["clientProfiles"]["nodes"])

@@ -7,7 +7,6 @@ import dataclasses
 import reflex as rx
 
 from ui.format import readable_time
-from ui.graphql.client import ApiError
 from ui.state.base import AppState
 
 
@@ -84,21 +83,24 @@ class SectionsState(AppState):
         self.name_error = ""
 
     @rx.event
+    def open(self):
+        """`on_load`: what the last visit said or was typing belongs to that visit."""
+        self.new_name = self.name_error = self.create_error = self.created = ""
+        self.copied_id, self.creating = "", False
+        return SectionsState.load
+
+    @rx.event
     async def load(self):
         self.error = ""
         self.loading = not self.sections  # a reload keeps the list in view
         yield
-        try:
-            data = await self._api("TeacherSections")
-        except ApiError as error:
-            self.loading = False
-            if (redirect := self._on_error(error)) is not None:
-                yield redirect
-                return
-            self.error = f"Your sections could not be loaded. {error.message}"
-            return
-        self.sections = [_row(node) for node in data["sections"]["nodes"]]
+        reply = await self._call("TeacherSections")
         self.loading = False
+        if reply.failed:
+            self.error = f"Your sections could not be loaded. {reply.message}"
+            yield reply.redirect
+            return
+        self.sections = [_row(node) for node in reply.data["sections"]["nodes"]]
 
     @rx.event
     def toggle(self, section_id: str):
@@ -118,17 +120,14 @@ class SectionsState(AppState):
             return
         self.creating = True
         yield
-        try:
-            section = (await self._api("CreateSection", name=name))["createSection"]["section"]
-        except ApiError as error:
-            self.creating = False
-            if (redirect := self._on_error(error)) is not None:
-                yield redirect
-                return
-            self.name_error = error.fields.get("name", "")
-            self.create_error = "" if self.name_error else error.message
-            return
+        reply = await self._call("CreateSection", name=name)
         self.creating = False
+        if reply.failed:
+            self.name_error = reply.field("name")
+            self.create_error = "" if self.name_error else reply.message
+            yield reply.redirect
+            return
+        section = reply.data["createSection"]["section"]
         self.new_name = ""
         self.created = (
             f"Section “{section['name']}” created. Students join it with the code "

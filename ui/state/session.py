@@ -11,9 +11,9 @@ from typing import Any
 
 import reflex as rx
 
-from ui.format import difficulty_text
+from ui.format import difficulty_text, money
 from ui.graphql.client import UNREACHABLE, ApiError, execute, subscribe
-from ui.state.base import AppState
+from ui.state.base import AppState, Reply
 from ui.state.conversation import SIMULATOR_MODEL, ChatMessage, load_session, upsert
 
 logger = logging.getLogger(__name__)
@@ -33,6 +33,7 @@ LONGEST_WAIT_SECONDS = 15  # between attempts to reconnect to the session's even
 class SessionState(AppState):
     loading: bool = True
     load_error: str = ""
+    not_found: bool = False  # the address names no session this user may open
     shown_id: str = ""  # the session on the screen
 
     status: str = ""  # ACTIVE | COMPLETED
@@ -46,7 +47,7 @@ class SessionState(AppState):
     student_id: str = ""
     student_name: str = ""
     total_tokens: int = 0
-    estimated_cost: str = "0"
+    estimated_cost: str = ""  # "$0.0042"
 
     messages: list[ChatMessage] = []
     reply_id: str = ""  # the reply streaming in, shown apart from the stored messages
@@ -56,6 +57,7 @@ class SessionState(AppState):
     failed_retryable: bool = False
 
     draft_id: str = ""  # changes once a message is sent: a second submit of it is ignored
+    waited_reply: str = ""  # the reply a message waits for, sent while it was streaming
     error: str = ""  # what went wrong with the last action, and what to do next
     content_error: str = ""  # the API's word on the message itself
     sending: bool = False
@@ -77,6 +79,11 @@ class SessionState(AppState):
     @rx.var
     def streaming(self) -> bool:
         return self.reply_id != ""
+
+    @rx.var
+    def waiting(self) -> bool:
+        """A message waits in the box for the reply streaming now."""
+        return self.streaming and self.waited_reply == self.reply_id
 
     @rx.var
     def is_simulator(self) -> bool:
@@ -104,7 +111,7 @@ class SessionState(AppState):
 
     @rx.var
     def totals(self) -> str:
-        return f"{self.total_tokens:,} tokens · ${self.estimated_cost}"
+        return f"{self.total_tokens:,} tokens · {self.estimated_cost}"
 
     # Loading ------------------------------------------------------------------------------
 
@@ -121,30 +128,28 @@ class SessionState(AppState):
         else:
             self._clear(self.session_id)
             yield
-        try:
-            data, messages = await load_session(self._api, self.shown_id)
-        except ApiError as error:
+        reply = await self._reply(load_session(self._api, self.shown_id))
+        if reply.failed:
             self.loading = False
-            if (redirect := self._on_error(error)) is not None:
-                yield redirect
-            elif refreshing and error.code == UNREACHABLE:
+            if refreshing and reply.error.code == UNREACHABLE and reply.redirect is None:
                 self.reconnecting = True  # the watch reloads once the API answers
                 yield SessionState.watch
-            else:
-                self.load_error = error.message
+                return
+            self.load_error, self.not_found = reply.message, reply.not_found
+            yield reply.redirect
             return
-        self._show(data, messages)
+        self._show(*reply.data)
         self.loading = False
         if self.status == "ACTIVE":
             yield SessionState.watch
 
     def _clear(self, session_id: str) -> None:
         self.shown_id = session_id
-        self.loading, self.load_error = True, ""
+        self.loading, self.load_error, self.not_found = True, "", False
         self.status = self.model = self.client_id = self.client_name = ""
         self.difficulty = self.concern = self.assignment_title = ""
         self.student_id = self.student_name = ""
-        self.total_tokens, self.estimated_cost = 0, "0"
+        self.total_tokens, self.estimated_cost = 0, ""
         self.messages, self.reply_id, self.reply_text = [], "", ""
         self._no_failure()
         self.error = self.content_error = ""
@@ -152,6 +157,7 @@ class SessionState(AppState):
         self.rating = self.comment = self.rating_error = ""
         self.rating_saving = self.rated = False
         self.draft_id = uuid.uuid4().hex
+        self.waited_reply = ""
         self._pending_text = self._pending_key = ""
 
     def _show(self, data: dict[str, Any], messages: list[dict[str, Any]]) -> None:
@@ -181,7 +187,7 @@ class SessionState(AppState):
     def _totals(self, totals: dict[str, Any]) -> None:
         self.status = totals["status"]
         self.total_tokens = totals["totalTokens"]
-        self.estimated_cost = str(totals["estimatedCost"])
+        self.estimated_cost = money(totals["estimatedCost"])
 
     def _failure(self, message_id: str, reason: str, retryable: bool) -> None:
         self.failed_id, self.failed_reason = message_id, reason
@@ -299,6 +305,7 @@ class SessionState(AppState):
         self.messages = upsert(self.messages, message)
         if self.reply_id == message.id:
             self.reply_id = self.reply_text = ""
+            self.error = ""  # e.g. "still answering": it belonged to the reply now over
         if self.failed_id == message.id and message.status in FINAL:
             self._no_failure()
 
@@ -313,24 +320,25 @@ class SessionState(AppState):
         if not text.strip():
             self.content_error = "Write a message first."
             return
+        if self.streaming:  # Enter while the client answers: the message waits in the box
+            self.waited_reply = self.reply_id
+            return
         if text != self._pending_text or not self._pending_key:
             self._pending_text, self._pending_key = text, uuid.uuid4().hex
         self.sending = True
         yield
-        try:
-            turn = (
-                await self._api(
-                    "StudentSendMessage",
-                    sessionId=self.shown_id,
-                    content=text,
-                    idempotencyKey=self._pending_key,
-                )
-            )["sendMessage"]
-        except ApiError as error:
-            self.sending = False
-            yield self._refused(error)
-            return
+        reply = await self._call(
+            "StudentSendMessage",
+            sessionId=self.shown_id,
+            content=text,
+            idempotencyKey=self._pending_key,
+        )
         self.sending = False
+        if reply.failed:
+            self._refused(reply)
+            yield reply.redirect
+            return
+        turn = reply.data["sendMessage"]
         self.draft_id = uuid.uuid4().hex
         self._pending_text = self._pending_key = ""
         self.messages = upsert(self.messages, ChatMessage.of(turn["userMessage"]))
@@ -340,54 +348,41 @@ class SessionState(AppState):
                 self.reply_id, self.reply_text = reply.id, reply.content
         else:  # a resend of a turn already answered
             self._settle(reply)
-        yield rx.set_value(MESSAGE_BOX, "")
+        yield rx.call_script("window.practicumChat && window.practicumChat.sent()")
 
-    def _refused(self, error: ApiError):
+    def _refused(self, reply: Reply) -> None:
         """Show why the API refused; the message stays in the box to send again."""
-        if (redirect := self._on_error(error)) is not None:
-            return redirect
-        if "content" in error.fields:
-            self.content_error = f"{error.fields['content']} Edit it and send it again."
+        if reply.field("content"):
+            self.content_error = f"{reply.field('content')} Edit it and send it again."
         else:
-            self.error = f"{error.message} Your message is still in the box."
-        return None
+            self.error = f"{reply.message} Your message is still in the box."
 
     @rx.event
     async def stop(self):
         self.stopping, self.error = True, ""
         yield
-        try:
-            data = await self._api("StudentStopReply", sessionId=self.shown_id)
-        except ApiError as error:
-            self.stopping = False
-            yield self._shown_error(error)
+        reply = await self._call("StudentStopReply", sessionId=self.shown_id)
+        self.stopping, self.error = False, reply.message
+        if reply.failed:
+            yield reply.redirect
             return
-        self.stopping = False
-        if (message := data["stopReply"]["message"]) is not None:
+        if (message := reply.data["stopReply"]["message"]) is not None:
             self._settle(ChatMessage.of(message))
 
     @rx.event
     async def retry(self):
         self.retrying, self.error = True, ""
         yield
-        try:
-            data = await self._api("StudentRetryReply", messageId=self.failed_id)
-        except ApiError as error:
-            self.retrying = False
-            yield self._shown_error(error)
+        reply = await self._call("StudentRetryReply", messageId=self.failed_id)
+        self.retrying, self.error = False, reply.message
+        if reply.failed:
+            yield reply.redirect
             return
-        self.retrying = False
-        reply = ChatMessage.of(data["retryReply"]["assistantMessage"])
-        self.messages = [m for m in self.messages if m.id != reply.id]
-        if self.reply_id != reply.id:
-            self.reply_id, self.reply_text = reply.id, reply.content
+        retried = ChatMessage.of(reply.data["retryReply"]["assistantMessage"])
+        self.messages = [m for m in self.messages if m.id != retried.id]
+        if self.reply_id != retried.id:
+            self.reply_id, self.reply_text = retried.id, retried.content
         self._no_failure()
-
-    def _shown_error(self, error: ApiError):
-        if (redirect := self._on_error(error)) is not None:
-            return redirect
-        self.error = error.message
-        return None
 
     # Ending and feedback ------------------------------------------------------------------
 
@@ -395,14 +390,12 @@ class SessionState(AppState):
     async def end(self):
         self.ending, self.error = True, ""
         yield
-        try:
-            data = await self._api("StudentEndSession", sessionId=self.shown_id)
-        except ApiError as error:
-            self.ending = False
-            yield self._shown_error(error)
+        reply = await self._call("StudentEndSession", sessionId=self.shown_id)
+        self.ending, self.error = False, reply.message
+        if reply.failed:
+            yield reply.redirect
             return
-        self.ending = False
-        self._totals(data["endSession"]["session"])
+        self._totals(reply.data["endSession"]["session"])
         self.reply_id = self.reply_text = ""
         self.failed_retryable = False
 
@@ -421,20 +414,15 @@ class SessionState(AppState):
             return
         self.rating_saving, self.rating_error = True, ""
         yield
-        try:
-            await self._api(
-                "StudentRateSession",
-                sessionId=self.shown_id,
-                rating=int(self.rating),
-                comment=self.comment.strip() or None,
-            )
-        except ApiError as error:
-            self.rating_saving = False
-            if (redirect := self._on_error(error)) is not None:
-                yield redirect
-                return
-            self.rating_error = error.fields.get("rating") or error.fields.get(
-                "comment", error.message
-            )
+        reply = await self._call(
+            "StudentRateSession",
+            sessionId=self.shown_id,
+            rating=int(self.rating),
+            comment=self.comment.strip() or None,
+        )
+        self.rating_saving = False
+        if reply.failed:
+            self.rating_error = reply.field("rating") or reply.field("comment", reply.message)
+            yield reply.redirect
             return
-        self.rating_saving, self.rated = False, True
+        self.rated = True

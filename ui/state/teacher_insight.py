@@ -7,8 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import reflex as rx
 
-from ui.format import count, percent, short_day
-from ui.graphql.client import ApiError
+from ui.format import count, money, percent, readable_date, short_day
 from ui.state.base import AppState
 
 DEFAULT_DAYS = 30
@@ -46,7 +45,7 @@ def _usage_row(bucket: dict) -> UsageRow:
         sessions=count(bucket["sessions"]),
         messages=count(totals["messages"]),
         tokens=count(totals["totalTokens"]),
-        cost=f"${totals['cost']}",
+        cost=money(totals["cost"]),
     )
 
 
@@ -60,17 +59,12 @@ def _day_problem(value: str, missing: str) -> str:
     return ""
 
 
-def _long(iso: str) -> str:
-    day = date.fromisoformat(iso)
-    return f"{day.day} {day:%b %Y}"
-
-
 def _day_row(stat: dict) -> DayRow:
     return DayRow(
         day=short_day(stat["day"]),
         sessions=count(stat["sessionsCreated"]),
         tokens=count(stat["tokensUsed"]),
-        cost=f"${stat['cost']}",
+        cost=money(stat["cost"]),
     )
 
 
@@ -81,9 +75,9 @@ def _summary(summary: dict) -> dict[str, str]:
         "completed": count(summary["completedSessions"]),
         "messages": count(totals["messages"]),
         "tokens": count(totals["totalTokens"]),
-        "cost": f"${totals['cost']}",
-        "average": f"${summary['averageCostPerCompletedSession']}",
-        "median": f"${summary['medianCostPerCompletedSession']}",
+        "cost": money(totals["cost"]),
+        "average": money(summary["averageCostPerCompletedSession"]),
+        "median": money(summary["medianCostPerCompletedSession"]),
         "cache": percent(totals["cacheReadShare"]),
     }
 
@@ -141,19 +135,15 @@ class TeacherInsightState(AppState):
             return
         self.loading = True
         yield
-        try:
-            data = await self._api("TeacherUsage", range=span)
-        except ApiError as error:
-            self.loading = False
-            if (redirect := self._on_error(error)) is not None:
-                yield redirect
-                return
-            self.range_error = error.fields.get("range", "")
-            self.error = "" if self.range_error else f"Usage could not be loaded. {error.message}"
-            return
-        self._show(data)
-        self.period = f"{_long(self.start)} to {_long(self.end)} (whole days, UTC)"
+        reply = await self._call("TeacherUsage", range=span)
         self.loading = False
+        if reply.failed:
+            self.range_error = reply.field("range")
+            self.error = "" if self.range_error else f"Usage could not be loaded. {reply.message}"
+            yield reply.redirect
+            return
+        self._show(reply.data)
+        self.period = f"{readable_date(self.start)} to {readable_date(self.end)} (whole days, UTC)"
 
     def _show(self, data: dict) -> None:
         self.summary = _summary(data["usageSummary"])

@@ -7,8 +7,7 @@ import dataclasses
 import reflex as rx
 
 from ui import routes
-from ui.format import count, readable_time
-from ui.graphql.client import ApiError
+from ui.format import count, money, readable_time
 from ui.state.base import AppState
 
 PAGE_SIZE = 25
@@ -49,7 +48,7 @@ def _row(node: dict) -> SessionRow:
         status=STATUS_LABELS.get(node["status"], node["status"]),
         messages=count(node["messageCount"]),
         tokens=count(node["totalTokens"]),
-        cost=f"${node['estimatedCost']}",
+        cost=money(node["estimatedCost"]),
         rating=f"{feedback['rating']}/5" if feedback else "—",
     )
 
@@ -69,13 +68,11 @@ class TeacherSessionsState(AppState):
     async def load(self):
         self.loading, self.error = True, ""
         yield
-        try:
-            clients = (await self._api("TeacherSessionClients"))["clientProfiles"]["nodes"]
-        except ApiError as error:
-            clients = []
-            if (redirect := self._on_error(error)) is not None:
-                yield redirect
-                return
+        reply = await self._call("TeacherSessionClients")
+        if reply.redirect:
+            yield reply.redirect
+            return
+        clients = [] if reply.failed else reply.data["clientProfiles"]["nodes"]
         self.clients = [ClientFilter(c["id"], c["name"]) for c in clients]
         async for update in self._fetch(fresh=True):
             yield update
@@ -107,27 +104,22 @@ class TeacherSessionsState(AppState):
         if fresh:
             self.loading, self.error = True, ""
             yield
-        try:
-            sessions = (
-                await self._api(
-                    "TeacherSessions",
-                    filter=self._filter() or None,
-                    first=PAGE_SIZE,
-                    after=None if fresh else self.cursor,
-                )
-            )["sessions"]
-        except ApiError as error:
-            self.loading = self.loading_more = False
-            if (redirect := self._on_error(error)) is not None:
-                yield redirect
-                return
-            self.error = f"The sessions could not be loaded. {error.message}"
+        reply = await self._call(
+            "TeacherSessions",
+            filter=self._filter() or None,
+            first=PAGE_SIZE,
+            after=None if fresh else self.cursor,
+        )
+        self.loading = self.loading_more = False
+        if reply.failed:
+            self.error = f"The sessions could not be loaded. {reply.message}"
+            yield reply.redirect
             return
+        sessions = reply.data["sessions"]
         rows = [_row(node) for node in sessions["nodes"]]
         self.rows = rows if fresh else [*self.rows, *rows]
         self.cursor = sessions["pageInfo"]["endCursor"] or ""
         self.has_more = sessions["pageInfo"]["hasNextPage"]
-        self.loading = self.loading_more = False
 
     @rx.var
     def filtered(self) -> bool:

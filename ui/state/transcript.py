@@ -6,8 +6,7 @@ from typing import Any
 
 import reflex as rx
 
-from ui.format import difficulty_text, readable_time
-from ui.graphql.client import ApiError
+from ui.format import difficulty_text, money, readable_time
 from ui.state.base import AppState
 from ui.state.conversation import SIMULATOR_MODEL, STATUS_LABELS, ChatMessage, load_session
 
@@ -15,6 +14,7 @@ from ui.state.conversation import SIMULATOR_MODEL, STATUS_LABELS, ChatMessage, l
 class TranscriptState(AppState):
     loading: bool = True
     error: str = ""
+    not_found: bool = False  # the address names no session this user may see
     shown_id: str = ""
     client_name: str = ""
     difficulty: str = ""
@@ -33,7 +33,7 @@ class TranscriptState(AppState):
     cache_write_tokens: str = ""
     cache_read_tokens: str = ""
     total_tokens: str = ""
-    estimated_cost: str = "0"
+    estimated_cost: str = ""  # "$0.0042"
     rating: int = 0  # 0: no feedback
     comment: str = ""
     rated_at: str = ""
@@ -56,19 +56,18 @@ class TranscriptState(AppState):
         if not self.signed_in:
             return
         self.shown_id, self.loading, self.error, self.messages = self.session_id, True, "", []
+        self.not_found = False
         yield
-        try:
-            data, messages = await load_session(self._api, self.shown_id)
-        except ApiError as error:
-            self.loading = False
-            if (redirect := self._on_error(error)) is not None:
-                yield redirect
-                return
-            self.error = error.message
+        reply = await self._reply(load_session(self._api, self.shown_id))
+        self.loading = False
+        if reply.failed:
+            self.not_found = reply.not_found
+            self.error = reply.message
+            yield reply.redirect
             return
+        data, messages = reply.data
         self._show(data)
         self.messages = [ChatMessage.of(m) for m in messages]
-        self.loading = False
 
     def _show(self, data: dict[str, Any]) -> None:
         client = data.get("clientProfile") or {}
@@ -87,7 +86,7 @@ class TranscriptState(AppState):
         self.cache_write_tokens = f"{data['cacheWriteTokens']:,}"
         self.cache_read_tokens = f"{data['cacheReadTokens']:,}"
         self.total_tokens = f"{data['totalTokens']:,}"
-        self.estimated_cost = str(data["estimatedCost"])
+        self.estimated_cost = money(data["estimatedCost"])
         feedback = data.get("feedback") or {}
         self.rating, self.comment = feedback.get("rating", 0), feedback.get("comment", "")
         self.rated_at = readable_time(feedback.get("createdAt"))
