@@ -100,6 +100,8 @@ class Settings(BaseSettings):
     max_query_depth: int = 12
     max_query_aliases: int = 15
     max_query_tokens: int = 2000
+    # Objects a document may ask for, page sizes multiplied down the tree (api/graphql/cost.py)
+    max_query_cost: int = 50_000
     max_request_bytes: int = 64 * 1024
 
     graphiql: bool = True

@@ -25,6 +25,7 @@ from api.graphql.classes import ClassMutations, ClassQueries
 from api.graphql.clients import ClientMutations, ClientQueries
 from api.graphql.context import UnitOfWork
 from api.graphql.conversations import ConversationMutations, ConversationQueries
+from api.graphql.cost import CostLimit
 from api.graphql.errors import ErrorCodes, log_errors
 from api.graphql.limits import LimitMutations, LimitQueries
 from api.graphql.session_events import ConversationSubscriptions
@@ -110,6 +111,7 @@ def build_schema(settings: Settings) -> PracticumSchema:
             lambda: DocumentCache(maxsize=DOCUMENT_CACHE_SIZE),
             _abuse_limits(settings),
             lambda: ValidationCache(maxsize=DOCUMENT_CACHE_SIZE),
+            lambda: CostLimit(settings),  # after validation: it needs a valid document
             UnitOfWork,
         ],
     )
