@@ -29,6 +29,7 @@ from api.graphql.cost import CostLimit
 from api.graphql.errors import ErrorCodes, log_errors
 from api.graphql.limits import LimitMutations, LimitQueries
 from api.graphql.session_events import ConversationSubscriptions
+from api.graphql.time_slices import TimeSlices
 from api.graphql.usage import UsageMutations, UsageQueries, UsageSubscriptions
 
 
@@ -113,6 +114,7 @@ def build_schema(settings: Settings) -> PracticumSchema:
             lambda: ValidationCache(maxsize=DOCUMENT_CACHE_SIZE),
             lambda: CostLimit(settings),  # after validation: it needs a valid document
             UnitOfWork,
+            TimeSlices,  # large answers let the loop serve other requests as they go
         ],
     )
 
