@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -22,7 +23,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from api.config import Settings, get_settings
 from api.db.migrate import current_revision, head_revision
 from api.graphql.context import Context
-from api.graphql.http import GraphQLHTTP
+from api.graphql.http import GraphQLHTTP, TooDeep, load_json
 from api.graphql.schema import build_schema
 from api.limits.rate import seconds_until
 from api.ops import metrics
@@ -44,6 +45,13 @@ class GraphQLWebSocket(GraphQLRouter):
                 {"message": context.auth_error.message, "code": context.auth_error.code.value}
             )
         return None
+
+    def decode_json(self, data: str | bytes) -> object:
+        # Too deep to handle is invalid JSON to Strawberry: it closes the socket with 4400.
+        try:
+            return load_json(data)
+        except TooDeep as error:
+            raise json.JSONDecodeError(f"The message is {error}.", "", 0) from error
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
