@@ -24,7 +24,7 @@ def to_graphql_error(error: GraphQLError) -> GraphQLError:
     if original is None or isinstance(original, GraphQLError):
         # Parse, validation and variable errors (including depth, alias, token and cost
         # limits, which may add details such as the cost).
-        extensions = {**(error.extensions or {}), "code": ErrorCode.BAD_USER_INPUT.value}
+        extensions = {"code": ErrorCode.BAD_USER_INPUT.value, **(error.extensions or {})}
         return _copy(error, error.message, extensions)
     return _copy(error, INTERNAL_MESSAGE, {"code": ErrorCode.INTERNAL.value})
 

@@ -27,6 +27,7 @@ from api.graphql.context import UnitOfWork
 from api.graphql.conversations import ConversationMutations, ConversationQueries
 from api.graphql.cost import CostLimit
 from api.graphql.errors import ErrorCodes, log_errors
+from api.graphql.introspection import SignedInIntrospection
 from api.graphql.limits import LimitMutations, LimitQueries
 from api.graphql.session_events import ConversationSubscriptions
 from api.graphql.time_slices import TimeSlices
@@ -113,6 +114,7 @@ def build_schema(settings: Settings) -> PracticumSchema:
             _abuse_limits(settings),
             lambda: ValidationCache(maxsize=DOCUMENT_CACHE_SIZE),
             lambda: CostLimit(settings),  # after validation: it needs a valid document
+            *([] if settings.anonymous_introspection else [SignedInIntrospection]),
             UnitOfWork,
             TimeSlices,  # large answers let the loop serve other requests as they go
         ],
