@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from graphql import (
+    DocumentNode,
     FieldNode,
     FragmentDefinitionNode,
     FragmentSpreadNode,
@@ -31,7 +32,7 @@ from graphql import (
     is_list_type,
     value_from_ast_untyped,
 )
-from strawberry.extensions import SchemaExtension
+from strawberry.extensions import SchemaExtension, ValidationCache
 
 from api.config import Settings
 from api.errors import ErrorCode
@@ -164,3 +165,58 @@ class CostLimit(SchemaExtension):
                         over_cost_error(cost, self.settings.max_query_cost)
                     ]
         yield
+
+
+def expanded_fields(document: DocumentNode) -> int:
+    """How many fields the document's largest operation has once every fragment spread is
+    written out: fragments spreading each other twice over double at each step."""
+    fragments = {
+        d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
+    }
+    sizes: dict[str, int] = {}
+
+    def size(selection_set: SelectionSetNode | None) -> int:
+        total = 0
+        for selection in selection_set.selections if selection_set else ():
+            if isinstance(selection, FieldNode):
+                total += 1 + size(selection.selection_set)
+            elif isinstance(selection, InlineFragmentNode):
+                total += size(selection.selection_set)
+            elif isinstance(selection, FragmentSpreadNode):
+                name = selection.name.value
+                if name not in sizes and name in fragments:
+                    sizes[name] = 0  # a cycle counts nothing (validation refuses it)
+                    sizes[name] = size(fragments[name].selection_set)
+                total += sizes.get(name, 0)
+        return total
+
+    operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+    return max((size(o.selection_set) for o in operations), default=0)
+
+
+class ExpansionLimit(SchemaExtension):
+    """Refuses, before validation, a document whose fragments expand it past ten fields per
+    allowed token: validating it (the depth limit above all) would take seconds or hours."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.limit = 10 * settings.max_query_tokens
+
+    def on_validate(self) -> Iterator[None]:
+        context = self.execution_context
+        document = context.graphql_document
+        if document is not None and expanded_fields(document) > self.limit:
+            context.pre_execution_errors = [
+                GraphQLError(
+                    f"The document's fragments expand it to more than {self.limit:,} fields.",
+                    extensions={"code": ErrorCode.BAD_USER_INPUT.value},
+                )
+            ]
+        yield
+
+
+class ValidationCacheUnlessRefused(ValidationCache):
+    def on_validate(self) -> Iterator[None]:
+        if self.execution_context.pre_execution_errors:
+            yield
+        else:
+            yield from super().on_validate()

@@ -14,7 +14,6 @@ from strawberry.extensions import (
     MaxTokensLimiter,
     ParserCache,
     QueryDepthLimiter,
-    ValidationCache,
 )
 from strawberry.schema.types.base_scalars import DecimalDefinition
 from strawberry.types import ExecutionContext
@@ -25,7 +24,7 @@ from api.graphql.classes import ClassMutations, ClassQueries
 from api.graphql.clients import ClientMutations, ClientQueries
 from api.graphql.context import UnitOfWork
 from api.graphql.conversations import ConversationMutations, ConversationQueries
-from api.graphql.cost import CostLimit
+from api.graphql.cost import CostLimit, ExpansionLimit, ValidationCacheUnlessRefused
 from api.graphql.errors import ErrorCodes, log_errors
 from api.graphql.introspection import SignedInIntrospection
 from api.graphql.limits import LimitMutations, LimitQueries
@@ -112,7 +111,8 @@ def build_schema(settings: Settings) -> PracticumSchema:
             lambda: MaxTokensLimiter(max_token_count=settings.max_query_tokens),
             lambda: DocumentCache(maxsize=DOCUMENT_CACHE_SIZE),
             _abuse_limits(settings),
-            lambda: ValidationCache(maxsize=DOCUMENT_CACHE_SIZE),
+            lambda: ExpansionLimit(settings),  # before validation, which would take ages
+            lambda: ValidationCacheUnlessRefused(maxsize=DOCUMENT_CACHE_SIZE),
             lambda: CostLimit(settings),  # after validation: it needs a valid document
             *([] if settings.anonymous_introspection else [SignedInIntrospection]),
             UnitOfWork,

@@ -131,3 +131,20 @@ async def test_healthz_answers_while_a_large_allowed_query_runs(client, db, sett
     # Unloaded, the longest wait is about 50 ms (it was the whole answer, 2-6 s, before);
     # the margin is for machines busy with other work.
     assert max(waits) < 2.0, f"/healthz waited {max(waits):.2f} s"
+
+
+async def test_fragments_that_double_at_each_step_are_refused_at_once(client, settings, teacher):
+    """Within the token limit, 18 fragments each spreading the next twice write out half a
+    million fields: validating them held the loop for seconds (33 s for 20). Refused at once."""
+    steps = 18
+    fragments = " ".join(
+        f"fragment F{i} on Query {{ ...F{i + 1} ...F{i + 1} }}" for i in range(steps)
+    )
+    query = f"query {{ ...F0 }} {fragments} fragment F{steps} on Query {{ me {{ id }} }}"
+    started = time.perf_counter()
+    response = await post(client, token_for(settings, teacher), query)
+    assert time.perf_counter() - started < 2.0
+    assert response.status_code == 400, response.text
+    (error,) = response.json()["errors"]
+    assert error["extensions"] == {"code": "BAD_USER_INPUT"}
+    assert "fragments expand it to more than" in error["message"]
