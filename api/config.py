@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 from decimal import Decimal
@@ -157,14 +158,20 @@ class Settings(BaseSettings):
         """The data dir, and the embedded database in it, readable by their owner only: they
         hold the signing secret, password hashes and transcripts. SQLite gives the -wal and
         -shm files it makes the database file's mode."""
-        self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        _owner_only(self.data_dir, 0o700)
+        self._private_data_dir()
         if not self.database_url:  # the embedded database
             database = self.data_dir / "practicum.db"
-            os.close(os.open(database, os.O_WRONLY | os.O_CREAT, 0o600))
+            # Never opened once SQLite may have it open: closing any descriptor of the file
+            # would drop SQLite's locks on it.
+            with contextlib.suppress(FileExistsError):
+                os.close(os.open(database, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
             for path in (database, *self.data_dir.glob("practicum.db-*")):
                 _owner_only(path, 0o600)
         return self.data_dir
+
+    def _private_data_dir(self) -> None:
+        self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        _owner_only(self.data_dir, 0o700)
 
     def signing_secret(self) -> str:
         """PRACTICUM_JWT_SECRET, or (embedded mode) a secret made once and kept in the data dir."""
@@ -178,7 +185,7 @@ class Settings(BaseSettings):
         path = self.data_dir / "jwt-secret"
         if path.exists():
             return path.read_text().strip()
-        self.prepare_data_dir()
+        self._private_data_dir()
         # Written whole to a private file, then linked into place: two processes starting
         # at once agree on one secret, and nobody ever reads a half-written one.
         draft = self.data_dir / f".jwt-secret.{os.getpid()}"
