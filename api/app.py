@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -14,45 +13,18 @@ from slowapi.errors import RateLimitExceeded
 from slowapi.middleware import SlowAPIASGIMiddleware
 from slowapi.util import get_remote_address
 from sqlalchemy import text
-from starlette.routing import WebSocketRoute
-from strawberry.exceptions import ConnectionRejectionError
-from strawberry.fastapi import GraphQLRouter
-from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from api.config import Settings, get_settings
 from api.db.migrate import current_revision, head_revision
-from api.graphql.context import Context
-from api.graphql.http import GraphQLHTTP, TooDeep, load_json
+from api.graphql.http import GraphQLHTTP
 from api.graphql.schema import build_schema
+from api.graphql.websocket import graphql_websocket
 from api.limits.rate import seconds_until
 from api.ops import metrics
 from api.ops.headers import SecurityHeadersMiddleware
 from api.ops.logs import RequestIdMiddleware
 from api.runtime import Runtime
-
-
-class GraphQLWebSocket(GraphQLRouter):
-    """graphql-transport-ws on /graphql; the token comes in the `connection_init` payload."""
-
-    async def on_ws_connect(self, context: Context):
-        params = context.connection_params or {}
-        authorization = params.get("Authorization") or params.get("authorization")
-        if not authorization and params.get("token"):
-            authorization = f"Bearer {params['token']}"
-        context.authenticate(authorization)
-        if context.auth_error is not None:
-            raise ConnectionRejectionError(
-                {"message": context.auth_error.message, "code": context.auth_error.code.value}
-            )
-        return None
-
-    def decode_json(self, data: str | bytes) -> object:
-        # Too deep to handle is invalid JSON to Strawberry: it closes the socket with 4400.
-        try:
-            return load_json(data)
-        except TooDeep as error:
-            raise json.JSONDecodeError(f"The message is {error}.", "", 0) from error
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -71,15 +43,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     limiter = _http_limits(app, settings)
     app.add_route("/graphql", GraphQLHTTP(schema, runtime).handle, methods=["GET", "POST"])
 
-    websocket = GraphQLWebSocket(
-        schema,
-        path="/graphql",
-        graphql_ide=None,
-        context_getter=lambda: Context(runtime),
-        subscription_protocols=[GRAPHQL_TRANSPORT_WS_PROTOCOL],
-    )
-    websocket.routes = [r for r in websocket.routes if isinstance(r, WebSocketRoute)]
-    app.include_router(websocket)
+    app.include_router(graphql_websocket(schema, runtime, limiter))
 
     @app.get("/healthz", include_in_schema=False)
     @limiter.exempt

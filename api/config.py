@@ -16,7 +16,10 @@ MIN_SECRET_CHARS = 32  # HS256 wants a key of at least 256 bits
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="PRACTICUM_", extra="ignore")
+    # populate_by_name: a setting with its own env names is still set by its field name
+    model_config = SettingsConfigDict(
+        env_prefix="PRACTICUM_", extra="ignore", populate_by_name=True
+    )
 
     data_dir: Path = Path("data")
     database_url: str | None = Field(
@@ -55,6 +58,8 @@ class Settings(BaseSettings):
     first_token_timeout_seconds: float = 20.0  # no first token by then: try again
     stream_timeout_seconds: float = 180.0  # older STREAMING replies are INTERRUPTED
     retry_max_attempts: int = 4  # per model
+    # Every model of one reply together (the fallback keeps one): each try may be billed
+    retry_max_attempts_per_reply: int = Field(default=5, ge=1)
     retry_deadline_seconds: float = 45.0  # for the whole turn, fallback model included
     retry_base_delay_seconds: float = 0.5
     retry_max_delay_seconds: float = 8.0
@@ -62,7 +67,13 @@ class Settings(BaseSettings):
 
     # Rate limits ("<count>/<second|minute|hour|day>", moving windows; memory, or Redis
     # when REDIS_URL is set, shared by every process)
-    rate_limit_messages_per_user: str = "10/minute"
+    rate_limit_messages_per_student: str = Field(
+        default="10/minute",
+        validation_alias=AliasChoices(
+            "PRACTICUM_RATE_LIMIT_MESSAGES_PER_STUDENT",
+            "PRACTICUM_RATE_LIMIT_MESSAGES_PER_USER",  # its old name, still read
+        ),
+    )
     rate_limit_messages_global: str = "1000/hour"
     rate_limit_logins_per_ip: str = "30/minute"
     rate_limit_logins_per_email: str = "5/minute"
@@ -73,6 +84,12 @@ class Settings(BaseSettings):
     # Admins change the message and login limits at run time (`setRateLimits`, stored in
     # the database); every process re-reads them at most this often.
     rate_limit_refresh_seconds: float = 5.0
+    # Websockets (graphql-transport-ws), per process: open sockets per address and per
+    # account, and how long a socket running nothing stays open (without a login; with one).
+    ws_max_sockets_per_ip: int = 20
+    ws_max_sockets_per_user: int = 10
+    ws_anonymous_idle_seconds: float = 30.0
+    ws_idle_seconds: float = 600.0
 
     # Budgets and alerts
     budget_alert_percents: list[int] = [50, 80, 100]
@@ -89,6 +106,9 @@ class Settings(BaseSettings):
     # Authentication
     jwt_secret: SecretStr | None = None
     token_ttl_minutes: int = 12 * 60
+    # A subscription re-reads its user's account (active, role) and rights before an event
+    # when the last check is older than this.
+    subscription_recheck_seconds: float = 10.0
 
     # Input limits
     max_message_chars: int = 4000

@@ -60,7 +60,7 @@ async def databases() -> AsyncIterator[list[tuple[str, str | None]]]:
 # Throughput runs send far more than a class would: the limits stay on (their cost is
 # measured) but high enough never to refuse.
 UNREACHED_LIMITS = dict(
-    rate_limit_messages_per_user="1000000/minute",
+    rate_limit_messages_per_student="1000000/minute",
     rate_limit_messages_global="1000000/minute",
     http_rate_limit_per_ip="10000000/minute",
 )

@@ -31,8 +31,28 @@ class LoginResult:
     user: User
 
 
+GONE = "Your account is no longer available; log in again."
+DISABLED = "This account is disabled. Ask your teacher or an admin."
+
+
 def actor_of(user: User) -> Actor:
     return Actor(id=user.id, role=user.role)
+
+
+def check_active(user: User | None) -> User:
+    """The one rule on who may act at all: an account that exists and is active."""
+    if user is None:
+        raise AccountError.unauthenticated(GONE)
+    if not user.active:
+        raise AccountError.unauthenticated(DISABLED)
+    return user
+
+
+async def stored_actor(session: AsyncSession, user_id: uuid.UUID) -> Actor:
+    """The acting user as the database holds them now. Every operation authorises from
+    this, never from the role a token named when it was issued: a demoted or disabled
+    account loses its rights at its next operation."""
+    return actor_of(check_active(await repository.get(session, user_id)))
 
 
 async def create_user(
@@ -78,10 +98,7 @@ async def login(
     ok = verify_password(user.password_hash if user else None, password or "")
     if not ok or user is None:
         raise AccountError(ErrorCode.UNAUTHENTICATED, "Email or password is incorrect.")
-    if not user.active:
-        raise AccountError(
-            ErrorCode.FORBIDDEN, "This account is disabled. Ask your teacher or an admin."
-        )
+    check_active(user)
     user.last_login_at = utcnow()
     token, expires_at = issue_token(
         actor_of(user), settings.signing_secret(), timedelta(minutes=settings.token_ttl_minutes)
@@ -90,17 +107,4 @@ async def login(
 
 
 async def get_me(session: AsyncSession, actor: Actor) -> User:
-    user = await repository.get(session, actor.id)
-    if user is None or not user.active:
-        raise AccountError.unauthenticated("Your account is no longer available; log in again.")
-    return user
-
-
-async def get_visible_user(session: AsyncSession, actor: Actor, user_id: uuid.UUID) -> User:
-    """Students see themselves; teachers and admins see anyone (names on transcripts)."""
-    if actor.is_student and user_id != actor.id:
-        raise AccountError.not_found("User")
-    user = await repository.get(session, user_id)
-    if user is None:
-        raise AccountError.not_found("User")
-    return user
+    return check_active(await repository.get(session, actor.id))

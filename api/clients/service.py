@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 import uuid
 from dataclasses import dataclass
 
@@ -20,6 +21,11 @@ from api.pagination import Order, Page, PageRequest, paginate
 
 MAX_TRAITS = 20
 MAX_TRAIT_CHARS = 60
+# A client's name is how the model is told to speak, so it is kept to what names are made of.
+MAX_NAME_CHARS = 60
+NAME_PUNCTUATION = frozenset(" -'’.")
+NAME_CHARACTERS = "letters, digits, spaces, hyphens, apostrophes and periods"
+NAME_RULE = f"Name may contain only {NAME_CHARACTERS}."
 BY_NAME = Order((ClientProfile.name, ClientProfile.id))
 
 # (field, label, required on create) for the free-text fields, in the order a form shows them
@@ -58,9 +64,11 @@ def _checked(data: ProfileFields, settings: Settings, *, creating: bool) -> dict
     values: dict = {}
     for field, label, required in TEXT_FIELDS:
         raw = getattr(data, field)
-        limit = settings.max_name_chars if field == "name" else settings.max_text_chars
+        limit = MAX_NAME_CHARS if field == "name" else settings.max_text_chars
         if raw is not None or (creating and required):
             values[field] = check.text(field, raw, label=label, max_chars=limit, required=required)
+    if values.get("name") and "name" not in check.problems and not _is_a_name(values["name"]):
+        check.add("name", NAME_RULE)
     check.int_range("age", data.age, label="Age", low=1, high=120)
     check.int_range("difficulty", data.difficulty, label="Difficulty", low=1, high=5)
     if data.personality_traits is not None:
@@ -80,6 +88,13 @@ def _checked(data: ProfileFields, settings: Settings, *, creating: bool) -> dict
             values[field] = getattr(data, field)
     # A model of None is kept: it means "back to the default model".
     return {k: v for k, v in values.items() if v is not None or k == "model"}
+
+
+def _is_a_name(text: str) -> bool:
+    return all(
+        char.isalnum() or unicodedata.category(char).startswith("M") or char in NAME_PUNCTUATION
+        for char in text
+    )
 
 
 def _checked_model(check: FieldChecker, model: str, settings: Settings) -> str | None:

@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator, Callable
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.accounts import service as accounts
 from api.accounts.security import Actor
 from api.conversations.events import MessageDelta, SessionEnded, SessionEvent, session_channel
 from api.conversations.models import SessionStatus
@@ -23,14 +22,13 @@ async def watch_session(
     actor: Actor,
     session_id: uuid.UUID,
 ) -> AsyncIterator[SessionEvent]:
-    """Events of a session the actor may see, until it ends. A reply in flight comes
+    """Events of a session the actor (as stored now) may see, until it ends. A reply in flight comes
     first as one delta with its text so far."""
     # Subscribed before anything is read, so that nothing published meanwhile (the
     # session ending, more of the reply) is missed; deltas the snapshot already holds
     # are dropped below.
     async with broker.subscribe(session_channel(session_id)) as subscription:
         async with sessions() as db:
-            await accounts.get_me(db, actor)
             conversation = await get_session(db, actor, session_id)
         if conversation.status is not SessionStatus.ACTIVE:
             yield SessionEnded(conversation)
@@ -46,6 +44,14 @@ async def watch_session(
             yield event
             if isinstance(event, SessionEnded):
                 return
+
+
+async def may_watch(
+    sessions: Callable[[], AsyncSession], actor: Actor, session_id: uuid.UUID
+) -> None:
+    """The actor (as stored now) may still see the session: NOT_FOUND otherwise."""
+    async with sessions() as db:
+        await get_session(db, actor, session_id)
 
 
 def _already_seen(delta: MessageDelta, known: dict[uuid.UUID, int]) -> bool:

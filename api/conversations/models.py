@@ -19,6 +19,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from api.db.base import Base, CreatedAtMixin, IdMixin, utcnow
+from api.llm.base import total_tokens
 
 
 class SessionStatus(StrEnum):
@@ -90,12 +91,7 @@ class Session(IdMixin, Base):
 
     @property
     def total_tokens(self) -> int:
-        return (
-            self.input_tokens
-            + self.output_tokens
-            + self.cache_write_tokens
-            + self.cache_read_tokens
-        )
+        return total_tokens(self)
 
 
 class Message(IdMixin, Base):

@@ -32,6 +32,7 @@ from api.llm.base import ChatRequest, ErrorKind, ProviderError, TextDelta
 from api.llm.resilience import (
     AttemptFailed,
     AttemptFinished,
+    AttemptSent,
     AttemptStarted,
     ReplyFailed,
     ResilientStreamer,
@@ -102,7 +103,7 @@ class Reply:
     task: asyncio.Task | None = None
     parts: list[str] = field(default_factory=list)
     length: int = 0
-    current: AttemptStarted | None = None  # the call under way, not billed yet
+    current: AttemptSent | AttemptStarted | None = None  # the call under way, not billed yet
     ttft_ms: int | None = None
     calls: list[BilledCall] = field(default_factory=list)
     failures: list[AttemptFailed] = field(default_factory=list)
@@ -125,7 +126,7 @@ class Reply:
             self.parts.append(event.text)
             self.length += len(event.text)
             return delta
-        if isinstance(event, AttemptStarted):
+        if isinstance(event, AttemptSent | AttemptStarted):
             self.current = event
         elif isinstance(event, AttemptFinished):
             self._bill(event.provider, event.model, "COMPLETE", event.usage, event.attempt)
@@ -160,7 +161,8 @@ class Reply:
         )
 
     def cut_short(self, status: MessageStatus) -> ReplyOutcome:
-        """The outcome of a reply stopped mid-stream: billed for what was generated."""
+        """The outcome of a reply stopped mid-stream: billed for what was generated (for
+        the whole prompt, estimated, when the provider had not said anything yet)."""
         if self.current is not None:
             usage = billed_so_far(self.current.usage, self.text, None)
             current = self.current

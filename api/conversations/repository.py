@@ -1,15 +1,16 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection
 from datetime import datetime
 from typing import NamedTuple
 
-from sqlalchemy import Select, bindparam, or_, select, update
+from sqlalchemy import ColumnElement, Select, bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
 from api.accounts.security import Actor
-from api.classes.models import Assignment, Section
+from api.classes.models import Section
 from api.clients.models import ClientProfile
 from api.conversations.models import (
     Message,
@@ -21,24 +22,37 @@ from api.conversations.models import (
 )
 
 
+def taught_by(
+    teacher_id: uuid.UUID,
+    table=Session,
+    *,
+    sections: Collection[uuid.UUID] | None = None,
+    profiles: Collection[uuid.UUID] | None = None,
+) -> ColumnElement[bool]:
+    """The one rule for which sessions a teacher sees, in lists and in analytics alike: the
+    ones they held themselves, the ones held with their client profiles and the ones in
+    their sections. On sessions, or on a table that carries each session's student,
+    profile and section (the usage rollup). `sections` and `profiles`: the teacher's own,
+    when already looked up (so that the database can use its indexes)."""
+    if sections is None:
+        sections = select(Section.id).where(Section.teacher_id == teacher_id)
+    if profiles is None:
+        profiles = select(ClientProfile.id).where(ClientProfile.owner_id == teacher_id)
+    return or_(
+        table.student_id == teacher_id,
+        table.client_profile_id.in_(profiles),
+        table.section_id.in_(sections),
+    )
+
+
 def sessions_visible_to(actor: Actor) -> Select[tuple[Session]]:
-    """Students: their own. Teachers: sessions with their profiles or in their sections."""
+    """Students: their own. Teachers: see `taught_by`. Admins: every session."""
     stmt = select(Session)
     if actor.is_admin:
         return stmt
     if actor.is_student:
         return stmt.where(Session.student_id == actor.id)
-    owns_profile = select(ClientProfile.id).where(
-        ClientProfile.id == Session.client_profile_id, ClientProfile.owner_id == actor.id
-    )
-    in_own_section = (
-        select(Assignment.id)
-        .join(Section, Section.id == Assignment.section_id)
-        .where(Assignment.id == Session.assignment_id, Section.teacher_id == actor.id)
-    )
-    return stmt.where(
-        or_(Session.student_id == actor.id, owns_profile.exists(), in_own_section.exists())
-    )
+    return stmt.where(taught_by(actor.id))
 
 
 async def get_visible(

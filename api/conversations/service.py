@@ -30,9 +30,9 @@ from api.conversations.replies import UNAVAILABLE, ReplyEngine, ReplyJob, ReplyO
 from api.conversations.transcript import build_request
 from api.db.base import utcnow
 from api.db.session import after_commit
-from api.errors import FieldChecker
+from api.errors import ErrorCode, FieldChecker
 from api.limits.turns import TurnLimits
-from api.llm.base import ChatRequest, estimate_tokens
+from api.llm.base import ChatRequest, ProviderError, estimate_tokens
 from api.ops import metrics
 from api.ops import service as ops
 from api.ops.logs import current_request_id
@@ -49,6 +49,10 @@ MAX_IDEMPOTENCY_KEY = 100
 MAX_COMMENT_CHARS = 2000
 RETRYABLE = frozenset({MessageStatus.FAILED, MessageStatus.INTERRUPTED})
 STILL_ANSWERING = "The client is still answering. Wait for the reply, or stop it, then send again."
+NO_MODEL = (
+    "The client cannot answer: no language model is set up for this session. Your message "
+    "was not sent; please tell your teacher."
+)
 
 
 @dataclass
@@ -137,9 +141,13 @@ async def get_own_session(
 ) -> Session:
     """A session the actor practises in (admins may act on any)."""
     found = await get_session(session, actor, session_id, lock=lock)
-    if found.student_id != actor.id and not actor.is_admin:
-        raise ConversationError.forbidden("Only the student practising in a session can do that.")
+    _require_practising(actor, found)
     return found
+
+
+def _require_practising(actor: Actor, conversation: Session) -> None:
+    if conversation.student_id != actor.id and not actor.is_admin:
+        raise ConversationError.forbidden("Only the student practising in a session can do that.")
 
 
 async def get_active_session(
@@ -245,6 +253,7 @@ async def send_message(
         if earlier is not None:
             return Turn(earlier, await repository.reply_to(session, earlier))
     _require_active(conversation)
+    _require_a_model(replies, conversation)
     history = await repository.conversation_so_far(session, conversation.id)
     _require_no_reply_in_flight(history)
     user_message = Message(
@@ -263,6 +272,15 @@ async def send_message(
     await rollup.count_messages(session, conversation, 2, first=user_message.sequence_number == 1)
     _stream_once_committed(session, replies, conversation, reply, request)
     return Turn(user_message, reply)
+
+
+def _require_a_model(replies: ReplyEngine, conversation: Session) -> None:
+    """PROVIDER_UNAVAILABLE, before anything is stored, when no provider serves the
+    session's model any more (say, its API key was removed since the session started)."""
+    try:
+        replies.streamer.provider_for(conversation.model)
+    except ProviderError as error:
+        raise ConversationError(ErrorCode.PROVIDER_UNAVAILABLE, NO_MODEL) from error
 
 
 def _require_no_reply_in_flight(history: list[repository.Said]) -> None:
@@ -345,9 +363,12 @@ async def retry_reply(
     """Ask again for a reply that failed or was interrupted; it streams into the same place.
     It counts against the budgets, not the message rate limit (no new message)."""
     reply = await repository.get_message(session, message_id)
-    if reply is None:
+    conversation = None
+    if reply is not None:
+        conversation = await repository.get_visible(session, actor, reply.session_id, lock=True)
+    if conversation is None:  # a message in a session you may not see is not there for you
         raise ConversationError.not_found("Message")
-    conversation = await get_own_session(session, actor, reply.session_id, lock=True)
+    _require_practising(actor, conversation)
     if reply.role is not MessageRole.ASSISTANT or reply.status not in RETRYABLE:
         raise ConversationError.conflict(
             "Only a reply that failed or was interrupted can be retried."
@@ -357,6 +378,7 @@ async def retry_reply(
             "Only the latest reply can be retried. Send a new message instead."
         )
     _require_active(conversation)
+    _require_a_model(replies, conversation)
     history = await repository.conversation_so_far(session, conversation.id)
     _require_no_reply_in_flight(history)
     request = await _prompt(session, settings, conversation, history)
@@ -456,13 +478,6 @@ async def interrupt_stale_replies(session: AsyncSession, settings: Settings) -> 
     stopped or crashed): mark them INTERRUPTED so the student can retry them."""
     cutoff = utcnow() - timedelta(seconds=settings.stream_timeout_seconds)
     return await repository.interrupt_streaming_before(session, cutoff)
-
-
-async def list_messages(
-    session: AsyncSession, actor: Actor, session_id: uuid.UUID, page: PageRequest
-) -> Page[Message]:
-    conversation = await get_session(session, actor, session_id)
-    return await messages_page(session, conversation.id, page)
 
 
 async def messages_page(

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import functools
+import inspect
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, AsyncSessionTransaction
 
 log = logging.getLogger("practicum.db")
 _AFTER_COMMIT = "practicum.after_commit"
@@ -22,26 +24,47 @@ def after_commit(session: AsyncSession, callback: Callable[[], None]) -> None:
     session.info.setdefault(_AFTER_COMMIT, []).append(callback)
 
 
-def _taking_turns(name: str):
-    method = getattr(AsyncSession, name)
+class _Turns:
+    """An asyncio.Lock the task holding it may take again: AsyncSession's methods call one
+    another (`scalars` calls `execute`), and which calls which is SQLAlchemy's business."""
 
+    def __init__(self) -> None:
+        self._lock = asyncio.Lock()
+        self._holder: asyncio.Task | None = None
+        self._depth = 0
+
+    async def __aenter__(self) -> None:
+        task = asyncio.current_task()
+        if self._holder is not task:
+            await self._lock.acquire()
+            self._holder = task
+        self._depth += 1
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self._depth -= 1
+        if not self._depth:
+            self._holder = None
+            self._lock.release()
+
+
+def _in_turn(method: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+    @functools.wraps(method)
     async def call(self: SerialSession, *args: Any, **kwargs: Any) -> Any:
         async with self.turn:
             return await method(self, *args, **kwargs)
 
-    call.__name__ = name
-    call.__doc__ = method.__doc__
     return call
 
 
-class _Nested:
-    """`begin_nested()` whose SAVEPOINT and RELEASE/ROLLBACK also wait for their turn."""
+class _InTurn:
+    """`begin()` or `begin_nested()`, whose BEGIN/SAVEPOINT and COMMIT/RELEASE/ROLLBACK
+    also wait for their turn."""
 
-    def __init__(self, session: SerialSession) -> None:
+    def __init__(self, session: SerialSession, transaction: AsyncSessionTransaction) -> None:
         self.session = session
-        self.transaction = AsyncSession.begin_nested(session)
+        self.transaction = transaction
 
-    async def __aenter__(self) -> _Nested:
+    async def __aenter__(self) -> _InTurn:
         async with self.session.turn:
             await self.transaction.__aenter__()
         return self
@@ -51,32 +74,38 @@ class _Nested:
             await self.transaction.__aexit__(*exc_info)
 
 
-class SerialSession(AsyncSession):
-    """GraphQL resolves sibling fields concurrently, and one AsyncSession (one connection,
-    one transaction per operation) allows one statement at a time: calls take turns here.
-    `scalars` and `stream_scalars` go through `execute`/`stream`, so they are covered."""
+class _TakingTurns(AsyncSession):
+    """AsyncSession whose every awaitable method waits for the session's turn."""
+
+
+for _name, _method in vars(AsyncSession).items():
+    if not _name.startswith("_") and inspect.iscoroutinefunction(_method):
+        setattr(_TakingTurns, _name, _in_turn(_method))
+
+
+class SerialSession(_TakingTurns):
+    """GraphQL resolves sibling fields concurrently, and they share one AsyncSession (one
+    connection, one transaction per operation), which allows one call at a time.
+
+    SQLAlchemy has no public way to share a session between tasks (its advice is a session
+    per task), so every awaitable method takes turns on one lock, found by introspection
+    rather than listed, so that a method SQLAlchemy adds is covered too; the rest of
+    AsyncSession (add, expunge...) does no I/O. tests/unit/test_db_session.py fails when
+    a call on a shared session escapes the lock (run it on a SQLAlchemy upgrade).
+    """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.turn = asyncio.Lock()
+        self.turn = _Turns()
 
-    def begin_nested(self) -> _Nested:  # type: ignore[override]
-        return _Nested(self)
+    def begin(self) -> _InTurn:  # type: ignore[override]
+        return _InTurn(self, AsyncSession.begin(self))
 
-    execute = _taking_turns("execute")
-    scalar = _taking_turns("scalar")
-    get = _taking_turns("get")
-    get_one = _taking_turns("get_one")
-    stream = _taking_turns("stream")
-    refresh = _taking_turns("refresh")
-    merge = _taking_turns("merge")
-    delete = _taking_turns("delete")
-    flush = _taking_turns("flush")
-    run_sync = _taking_turns("run_sync")
+    def begin_nested(self) -> _InTurn:  # type: ignore[override]
+        return _InTurn(self, AsyncSession.begin_nested(self))
 
     async def commit(self) -> None:
-        async with self.turn:
-            await AsyncSession.commit(self)
+        await super().commit()
         for callback in self.info.pop(_AFTER_COMMIT, ()):
             try:
                 callback()
@@ -85,9 +114,8 @@ class SerialSession(AsyncSession):
 
     async def rollback(self) -> None:
         self.info.pop(_AFTER_COMMIT, None)
-        async with self.turn:
-            await AsyncSession.rollback(self)
+        await super().rollback()
 
     async def close(self) -> None:
         self.info.pop(_AFTER_COMMIT, None)
-        await AsyncSession.close(self)
+        await super().close()

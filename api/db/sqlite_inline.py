@@ -100,7 +100,14 @@ class InlineCursor:
 
 
 class InlineConnection:
-    """The parts of aiosqlite.Connection that SQLAlchemy's aiosqlite dialect uses."""
+    """The parts of aiosqlite.Connection that SQLAlchemy's aiosqlite dialect uses.
+
+    That dialect reads aiosqlite's private `_conn`, `_connection` and `_tx`, so this
+    imitates them: neither library has a public way to run statements without the thread
+    (plain aiosqlite took 60% more CPU per turn in bench/turns_per_second.py). Hence the
+    exact pins of SQLAlchemy and aiosqlite, and tests/unit/test_sqlite_inline.py, which
+    fails when what the dialect reads changes.
+    """
 
     def __init__(self, connection: sqlite3.Connection, busy_timeout: float) -> None:
         self._conn: sqlite3.Connection | None = connection

@@ -68,9 +68,12 @@ class ClientProfile:
         )
 
 
+NAME = f"At most {service.MAX_NAME_CHARS} characters: {service.NAME_CHARACTERS}."
+
+
 @strawberry.input
 class CreateClientProfileInput:
-    name: str
+    name: str = strawberry.field(description=NAME)
     presenting_concern: str
     age: int | None = None
     background: str | None = None
@@ -87,7 +90,7 @@ class CreateClientProfileInput:
 
 @strawberry.input(description="Only the fields given are changed.")
 class UpdateClientProfileInput:
-    name: str | None = None
+    name: str | None = strawberry.field(default=None, description=NAME)
     presenting_concern: str | None = None
     age: int | None = None
     background: str | None = None

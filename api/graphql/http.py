@@ -25,7 +25,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from strawberry.exceptions import MissingQueryError
 from strawberry.http.ides import get_graphql_ide_html
-from strawberry.schema.exceptions import InvalidOperationTypeError
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.types.graphql import OperationType
 
 from api.errors import ErrorCode
@@ -170,8 +170,19 @@ async def _from_body(request: Request, max_bytes: int) -> GraphQLParams:
         raise BadRequest("The request body is not valid JSON.") from exc
 
 
+class _JSONResponse(JSONResponse):
+    def render(self, content: Any) -> bytes:
+        text = json.dumps(content, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+        try:
+            return text.encode()
+        except UnicodeEncodeError:
+            # Text stored before inputs were checked may hold an unpaired surrogate, which
+            # UTF-8 cannot carry: send U+FFFD in its place rather than fail the response.
+            return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace").encode()
+
+
 def _respond(payload: dict[str, Any], status: int, media: str, **headers: str) -> Response:
-    return JSONResponse(
+    return _JSONResponse(
         payload, status_code=status, media_type=f"{media}; charset=utf-8", headers=headers
     )
 
@@ -257,6 +268,9 @@ class GraphQLHTTP:
             return _respond(payload, 405, media, allow="POST" if request.method == "GET" else "GET")
         except MissingQueryError:
             return _bad_request(BadRequest("The request has no `query` parameter."), media)
+        except CannotGetOperationTypeError:
+            message = "The document has no operation by the name given in `operationName`."
+            return _bad_request(BadRequest(message), media)
 
         payload: dict[str, Any] = {}
         if result.errors:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterator
+from datetime import datetime
 from decimal import Decimal
 
 import strawberry
@@ -26,6 +27,7 @@ from api.graphql.context import UnitOfWork
 from api.graphql.conversations import ConversationMutations, ConversationQueries
 from api.graphql.cost import CostLimit, ExpansionLimit, ValidationCacheUnlessRefused
 from api.graphql.errors import ErrorCodes, log_errors
+from api.graphql.inputs import STORABLE_DATETIME, StorableText
 from api.graphql.introspection import SignedInIntrospection
 from api.graphql.limits import LimitMutations, LimitQueries
 from api.graphql.session_events import ConversationSubscriptions
@@ -102,7 +104,7 @@ def build_schema(settings: Settings) -> PracticumSchema:
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
-        scalar_overrides={Decimal: PLAIN_DECIMAL},
+        scalar_overrides={Decimal: PLAIN_DECIMAL, datetime: STORABLE_DATETIME},
         # Classes or factories, never instances: each operation gets fresh extensions
         # (Strawberry sets per-request state on them). Clients send the same few
         # documents over and over, so parsing and validation are cached.
@@ -115,6 +117,7 @@ def build_schema(settings: Settings) -> PracticumSchema:
             lambda: ValidationCacheUnlessRefused(maxsize=DOCUMENT_CACHE_SIZE),
             lambda: CostLimit(settings),  # after validation: it needs a valid document
             *([] if settings.anonymous_introspection else [SignedInIntrospection]),
+            StorableText,
             UnitOfWork,
             TimeSlices,  # large answers let the loop serve other requests as they go
         ],

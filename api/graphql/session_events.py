@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, AsyncIterator
 from datetime import datetime
 from decimal import Decimal
 from typing import Annotated
 
 import strawberry
 
+from api.accounts.security import Actor
 from api.conversations import events, live, models
 from api.graphql.context import Info
 from api.graphql.conversations import Message, SessionStatus
 from api.graphql.ids import parse_id, to_id
+from api.graphql.subscriptions import while_allowed
 
 
 @strawberry.type(description="A session's status and running totals at the time of the event.")
@@ -113,14 +115,16 @@ class ConversationSubscriptions:
     async def session_events(
         self, info: Info, session_id: strawberry.ID
     ) -> AsyncGenerator[SessionEvent, None]:
-        ctx = info.context
-        runtime = ctx.runtime
-        stream = live.watch_session(
-            runtime.read_sessions,
-            runtime.broker,
-            runtime.replies,
-            ctx.actor,
-            parse_id(session_id, "sessionId"),
-        )
-        async for event in stream:
+        runtime = info.context.runtime
+        watched = parse_id(session_id, "sessionId")
+
+        def events_for(actor: Actor) -> AsyncIterator[events.SessionEvent]:
+            return live.watch_session(
+                runtime.read_sessions, runtime.broker, runtime.replies, actor, watched
+            )
+
+        async def still_allowed(actor: Actor) -> None:
+            await live.may_watch(runtime.read_sessions, actor, watched)
+
+        async for event in while_allowed(info, events_for, still_allowed):
             yield _to_graphql(event)

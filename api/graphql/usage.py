@@ -9,11 +9,13 @@ from decimal import Decimal
 import strawberry
 from strawberry.scalars import JSON
 
+from api.accounts.security import Actor
 from api.db.session import after_commit
 from api.graphql.context import Info
 from api.graphql.ids import parse_id, parse_optional_id, to_id
 from api.graphql.permissions import IsAuthenticated
 from api.graphql.relay import Connection
+from api.graphql.subscriptions import while_allowed
 from api.ops import models as ops_models
 from api.usage import analytics, budgets, live, models
 from api.usage.alerts import COST_ALERTS_CHANNEL, describe, publish
@@ -392,15 +394,29 @@ class UsageSubscriptions:
         description="Admins: live usage, pushed when it changes, at most once a second."
     )
     async def usage_metrics(self, info: Info) -> AsyncGenerator[UsageMetrics, None]:
-        runtime = info.context.runtime
-        await live.authorize(runtime.read_sessions, info.context.actor)
-        async for figures in runtime.live_usage.watch():
-            yield UsageMetrics.of(figures)
+        watch = info.context.runtime.live_usage.watch
+
+        async def figures(actor: Actor) -> AsyncGenerator[UsageMetrics, None]:
+            live.authorize(actor)
+            async for snapshot in watch():
+                yield UsageMetrics.of(snapshot)
+
+        async for update in while_allowed(info, figures, _admins_only):
+            yield update
 
     @strawberry.subscription(description="Admins: cost alerts as they fire.")
     async def cost_alerts(self, info: Info) -> AsyncGenerator[CostAlert, None]:
-        runtime = info.context.runtime
-        await live.authorize(runtime.read_sessions, info.context.actor)
-        async with runtime.broker.subscribe(COST_ALERTS_CHANNEL) as alerts:
-            async for alert in alerts:
-                yield CostAlert.from_model(alert)
+        broker = info.context.runtime.broker
+
+        async def alerts(actor: Actor) -> AsyncGenerator[CostAlert, None]:
+            live.authorize(actor)
+            async with broker.subscribe(COST_ALERTS_CHANNEL) as fired:
+                async for alert in fired:
+                    yield CostAlert.from_model(alert)
+
+        async for alert in while_allowed(info, alerts, _admins_only):
+            yield alert
+
+
+async def _admins_only(actor: Actor) -> None:
+    live.authorize(actor)

@@ -39,8 +39,9 @@ def seconds_until(reset_time: float) -> int:
 
 
 class RateLimited(PracticumError):
-    def __init__(self, message: str, retry_after: int) -> None:
+    def __init__(self, message: str, retry_after: int, rule: str = "") -> None:
         super().__init__(ErrorCode.RATE_LIMITED, message, retryAfter=retry_after)
+        self.rule = rule  # which rule refused (not shown to clients)
 
 
 @dataclass(frozen=True)
@@ -77,7 +78,7 @@ class RateLimitSpecs:
     def of(cls, settings: Settings) -> RateLimitSpecs:
         """The environment's rules."""
         return cls(
-            messages_per_student=settings.rate_limit_messages_per_user,
+            messages_per_student=settings.rate_limit_messages_per_student,
             messages_global=settings.rate_limit_messages_global,
             logins_per_address=settings.rate_limit_logins_per_ip,
             logins_per_email=settings.rate_limit_logins_per_email,
@@ -109,8 +110,8 @@ class RateLimits:
     def use(self, specs: RateLimitSpecs) -> None:
         """Apply these rules from the next request on."""
         self.specs = specs
-        self.per_user = Rule.of(
-            "messages_per_user",
+        self.per_student = Rule.of(
+            "messages_per_student",
             specs.messages_per_student,
             "You are sending messages faster than practice allows",
         )
@@ -127,6 +128,14 @@ class RateLimits:
         self.login_email = Rule.of(
             "logins_per_email",
             specs.logins_per_email,
+            "Too many login attempts for this account",
+        )
+        # One attempt per window of the per-email rule from an address that has not tried
+        # this email: how its owner gets past a lock-out that someone else caused.
+        per_email = self.login_email.limit
+        self.login_email_address = Rule(
+            "logins_per_email_and_address",
+            type(per_email)(1, per_email.multiples) if per_email else None,
             "Too many login attempts for this account",
         )
         self._changes += 1
@@ -181,17 +190,39 @@ class RateLimits:
         stats = await self.window.get_window_stats(rule.limit, rule.name, key)
         retry_after = seconds_until(stats.reset_time)
         metrics.RATE_LIMITED.labels(rule=rule.name).inc()
-        raise RateLimited(f"{rule.message}. Try again in {retry_after} s.", retry_after)
+        raise RateLimited(f"{rule.message}. Try again in {retry_after} s.", retry_after, rule.name)
 
     async def message(self, user_id: uuid.UUID, session: AsyncSession | None = None) -> None:
         """A student's message to a client (per student, and for everyone). `session`:
         the request's, to re-read the stored rules on when they are due."""
         await self._refresh(session)
-        await self.take((self.per_user, str(user_id)), (self.everyone, "all"))
+        await self.take((self.per_student, str(user_id)), (self.everyone, "all"))
 
     async def login(self, ip: str | None, email: str, session: AsyncSession | None = None) -> None:
+        """An attempt to log in, before the password is checked: it counts per address and
+        per email. But an address's first attempt at an email within the email rule's
+        window is never refused for the email's sake (only for the address's): someone
+        guessing, or typing an email to lock its owner out, cannot keep the owner out."""
         await self._refresh(session)
-        await self.take((self.login_ip, ip or "unknown"), (self.login_email, email.lower()))
+        address = (self.login_ip, ip or "unknown")
+        first = await self._first_try(ip, email)
+        try:
+            await self.take(address, (self.login_email, email.lower()))
+        except RateLimited as refused:
+            if refused.rule != self.login_email.name or not first:
+                raise
+            await self.take(address)
+
+    async def _first_try(self, ip: str | None, email: str) -> bool:
+        """Mark this address as having tried this email; True if it had not yet."""
+        rule = self.login_email_address
+        if rule.limit is None:
+            return False
+        key = f"{email.lower()} {ip or 'unknown'}"
+        try:
+            return await self.window.hit(rule.limit, rule.name, key)
+        except StorageError:
+            return True  # like every limit: unlimited while the store is unreachable
 
     async def reset(self) -> None:
         await self.storage.reset()

@@ -120,6 +120,14 @@ class AnthropicProvider(Provider):
             raise _provider_error(exc, _StreamState()) from exc
         return counted.input_tokens
 
+    def unanswered_usage(self, request: ChatRequest) -> Usage:
+        """With cache breakpoints the prompt may have been written to the cache, the
+        dearest way to read it (what budgets assume of a turn beforehand, too)."""
+        tokens = request.estimated_input_tokens()
+        if request.cache:
+            return Usage(cache_write_tokens=tokens, estimated=True)
+        return Usage(input_tokens=tokens, estimated=True)
+
     async def test_connection(self, model: str) -> ConnectionCheck:
         probe = ChatRequest(
             system="", messages=(ChatMessage("user", "ping"),), model=model, cache=False

@@ -20,6 +20,15 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 CHARS_PER_TOKEN = 4  # the estimate for text no provider counted
+# The four kinds of tokens a provider bills, as usage, sessions, records and the rollup
+# name them.
+TOKEN_KINDS = ("input_tokens", "output_tokens", "cache_write_tokens", "cache_read_tokens")
+
+
+def total_tokens(counts: object) -> int:
+    """The one rule for a total: every kind of token billed, cache writes and reads too.
+    `counts`: anything with the four counts (usage, a session, analytics totals)."""
+    return sum(getattr(counts, kind) for kind in TOKEN_KINDS)
 
 
 def estimate_tokens(text: str) -> int:
@@ -82,8 +91,7 @@ class Usage:
 
     @property
     def total_tokens(self) -> int:
-        cached = self.cache_write_tokens + self.cache_read_tokens
-        return self.input_tokens + self.output_tokens + cached
+        return total_tokens(self)
 
 
 @dataclass(frozen=True)
@@ -187,6 +195,11 @@ class Provider(ABC):
     @abstractmethod
     async def test_connection(self, model: str) -> ConnectionCheck:
         """A cheap call that says whether the provider answers for `model`."""
+
+    def unanswered_usage(self, request: ChatRequest) -> Usage:
+        """What a request sent but never answered may have cost: its whole prompt read as
+        input (estimated; the provider never said)."""
+        return Usage(input_tokens=request.estimated_input_tokens(), estimated=True)
 
     async def aclose(self) -> None:  # noqa: B027 - optional hook
         """Release connections."""

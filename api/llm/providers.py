@@ -18,19 +18,27 @@ class Providers:
             # reply, where it would stall every request and stream of the process.
             import api.llm.anthropic  # noqa: F401
 
-    def for_model(self, model: str) -> Provider:
+    def served_by(self, model: str) -> str | None:
+        """The one rule for which provider serves a model: "simulator", "openai",
+        "anthropic", or None when no provider is configured for it."""
         settings = self.settings
         if model == settings.simulator_model:
-            return self._get("simulator")
+            return "simulator"
         if settings.openai_base_url and model == (settings.openai_model or settings.model):
-            return self._get("openai")
+            return "openai"
         if model.startswith("claude"):
-            if settings.anthropic_api_key is None:
-                raise ProviderError(
-                    ErrorKind.UNAVAILABLE, f"{model} needs ANTHROPIC_API_KEY, which is not set"
-                )
-            return self._get("anthropic")
-        raise ProviderError(ErrorKind.UNAVAILABLE, f"no provider is configured for {model}")
+            return "anthropic"
+        return None
+
+    def for_model(self, model: str) -> Provider:
+        name = self.served_by(model)
+        if name is None:
+            raise ProviderError(ErrorKind.UNAVAILABLE, f"no provider is configured for {model}")
+        if name == "anthropic" and self.settings.anthropic_api_key is None:
+            raise ProviderError(
+                ErrorKind.UNAVAILABLE, f"{model} needs ANTHROPIC_API_KEY, which is not set"
+            )
+        return self._get(name)
 
     def _get(self, name: str) -> Provider:
         if name not in self._made:
@@ -67,11 +75,14 @@ class Providers:
         settings = self.settings
         policy = RetryPolicy(
             max_attempts=settings.retry_max_attempts,
+            max_attempts_per_reply=settings.retry_max_attempts_per_reply,
             deadline=settings.retry_deadline_seconds,
             base_delay=settings.retry_base_delay_seconds,
             max_delay=settings.retry_max_delay_seconds,
         )
-        return ResilientStreamer(self.for_model, policy, settings.fallback_model)
+        return ResilientStreamer(
+            self.for_model, policy, settings.fallback_model, served_by=self.served_by
+        )
 
     async def aclose(self) -> None:
         for provider in self._made.values():

@@ -2,6 +2,8 @@
 
 `ResilientStreamer.stream` yields, for each call to a provider:
 
+    AttemptSent        the call is on its way; until the provider reports, it may cost its
+                       whole prompt (an estimate)
     AttemptStarted     the provider accepted the call (input usage known)
     TextDelta…         text of this attempt
     AttemptFailed      this call failed; `billed` is what it cost, `will_retry` whether
@@ -38,6 +40,7 @@ NOT_WORTH_A_FALLBACK = frozenset({ErrorKind.AUTH, ErrorKind.UNAVAILABLE})
 @dataclass(frozen=True)
 class RetryPolicy:
     max_attempts: int = 4  # per model
+    max_attempts_per_reply: int = 5  # every model together; each fallback keeps one
     deadline: float = 45.0  # seconds for the whole reply
     base_delay: float = 0.5
     max_delay: float = 8.0
@@ -49,6 +52,14 @@ class RetryPolicy:
             return max(0.0, error.retry_after)
         ceiling = min(self.max_delay, self.base_delay * 2 ** (retry - 1))
         return rng.uniform(ceiling / 2, ceiling)
+
+
+@dataclass(frozen=True)
+class AttemptSent:
+    attempt: int
+    model: str
+    provider: str
+    usage: Usage  # what it may cost before the provider says: the prompt, estimated
 
 
 @dataclass(frozen=True)
@@ -80,7 +91,7 @@ class AttemptFinished:
     stop_reason: str | None
 
 
-ReplyEvent = AttemptStarted | TextDelta | AttemptFailed | AttemptFinished
+ReplyEvent = AttemptSent | AttemptStarted | TextDelta | AttemptFailed | AttemptFinished
 
 
 class ReplyFailed(Exception):
@@ -110,6 +121,16 @@ def billed_so_far(started: Usage | None, text: str, error: ProviderError | None)
     return usage
 
 
+def billed_unanswered(
+    provider: Provider | None, request: ChatRequest, error: ProviderError
+) -> Usage | None:
+    """What a call that timed out before the provider reported anything may have cost: it
+    was sent, so the provider may have read (and billed) the whole prompt."""
+    if provider is None or error.kind is not ErrorKind.TIMEOUT:
+        return None  # refused, unreachable or unanswered with a status: nothing was billed
+    return provider.unanswered_usage(request)
+
+
 class ResilientStreamer:
     def __init__(
         self,
@@ -117,18 +138,31 @@ class ResilientStreamer:
         policy: RetryPolicy,
         fallback_model: str | None = None,
         *,
+        served_by: Callable[[str], str | None],
         rng: random.Random | None = None,
     ) -> None:
+        """`served_by` names the provider serving a model (None: none does); the fallback
+        model is asked only when the same provider serves it."""
         self.provider_for = provider_for
+        self.served_by = served_by
         self.policy = policy
         self.fallback_model = fallback_model
         self.rng = rng or random.Random()
 
     def _models(self, model: str) -> list[str]:
         fallback = self.fallback_model
-        if fallback and fallback != model and _same_family(model, fallback):
-            return [model, fallback]
+        if fallback and fallback != model:
+            provider = self.served_by(fallback)
+            if provider is not None and provider == self.served_by(model):
+                return [model, fallback][: self.policy.max_attempts_per_reply]
         return [model]
+
+    def _tries_on(self, models: list[str], index: int, attempts_so_far: int) -> int:
+        """Tries allowed on `models[index]`: per model, and within the reply's total with
+        one try kept for each model after it."""
+        kept_for_later = len(models) - index - 1
+        left = self.policy.max_attempts_per_reply - attempts_so_far - kept_for_later
+        return max(1, min(self.policy.max_attempts, left))
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[ReplyEvent]:
         deadline = time.monotonic() + self.policy.deadline
@@ -137,7 +171,8 @@ class ResilientStreamer:
         models = self._models(request.model)
         for index, model in enumerate(models):
             is_last_model = index == len(models) - 1
-            for try_number in range(1, self.policy.max_attempts + 1):
+            tries = self._tries_on(models, index, attempt)
+            for try_number in range(1, tries + 1):
                 attempt += 1
                 failures: list[AttemptFailed] = []
                 async for event in self._attempt(request.with_model(model), attempt, failures):
@@ -148,9 +183,7 @@ class ResilientStreamer:
                 last_error = error = failed.error
                 delay = self.policy.delay(try_number, error, self.rng)
                 retry_same = (
-                    error.retryable
-                    and try_number < self.policy.max_attempts
-                    and time.monotonic() + delay < deadline
+                    error.retryable and try_number < tries and time.monotonic() + delay < deadline
                 )
                 give_up = not retry_same and (
                     is_last_model
@@ -176,6 +209,9 @@ class ResilientStreamer:
         text: list[str] = []
         try:
             provider = self.provider_for(request.model)
+            yield AttemptSent(
+                attempt, request.model, provider.name, provider.unanswered_usage(request)
+            )
             async for event in provider.stream(request):
                 if isinstance(event, TextDelta):
                     text.append(event.text)
@@ -193,13 +229,16 @@ class ResilientStreamer:
             raise ProviderError(ErrorKind.STREAM_CUT, "the stream ended without finishing")
         except ProviderError as error:
             text_so_far = "".join(text)
+            billed = billed_so_far(started, text_so_far, error)
+            if billed is None:
+                billed = billed_unanswered(provider, request, error)
             failures.append(
                 AttemptFailed(
                     attempt=attempt,
                     model=request.model,
                     provider=provider.name if provider else "none",
                     error=error,
-                    billed=billed_so_far(started, text_so_far, error),
+                    billed=billed,
                     will_retry=False,
                     text_discarded=bool(text_so_far),
                 )
@@ -218,9 +257,3 @@ def _logged(failed: AttemptFailed) -> AttemptFailed:
         failed.will_retry,
     )
     return failed
-
-
-def _same_family(model: str, fallback: str) -> bool:
-    """Falling back only makes sense between models of one provider (never from the
-    simulator or a self-hosted model to Claude)."""
-    return model.startswith("claude") == fallback.startswith("claude")

@@ -11,6 +11,7 @@ import httpx
 
 from api.events.broker import Broker
 from api.usage.models import BudgetScope, CostAlert
+from api.usage.pricing import usd
 
 log = logging.getLogger("practicum.alerts")
 
@@ -27,7 +28,7 @@ def describe(alert: CostAlert) -> str:
     }[alert.scope]
     return (
         f"{alert.percent}% of the {alert.period.value.lower()} budget for {scope} is spent: "
-        f"${alert.spent:.2f} of ${alert.limit_usd:.2f}"
+        f"{usd(alert.spent)} of {usd(alert.limit_usd)}"
     )
 
 

@@ -1,6 +1,7 @@
-"""Usage analytics for admins (everything) and teachers (their sections, and the sessions
-they held themselves). Every figure is aggregated in the database, mostly from the daily
-rollup, so the queries stay fast with millions of messages."""
+"""Usage analytics for admins (everything) and teachers (the sessions they see in lists
+too: in their sections, with their client profiles, and the ones they held themselves).
+Every figure is aggregated in the database, mostly from the daily rollup, so the queries
+stay fast with millions of messages."""
 
 from __future__ import annotations
 
@@ -19,7 +20,9 @@ from api.classes.models import Assignment, Section
 from api.clients.models import ClientProfile
 from api.config import Settings
 from api.conversations.models import Session, SessionFeedback, SessionStatus
+from api.conversations.repository import taught_by
 from api.errors import FieldChecker
+from api.llm.base import total_tokens
 from api.ops.models import ErrorEvent
 from api.pagination import Order, Page, PageRequest, paginate
 from api.usage.errors import UsageError
@@ -74,19 +77,22 @@ def checked_range(settings: Settings, first: date, last: date) -> DayRange:
 
 @dataclass(frozen=True)
 class Scope:
-    """Whose sessions an analyst's figures cover: everyone's (an admin), or a teacher's
-    own and their sections' (their section ids are looked up once, so that the database
-    can use the section and student indexes)."""
+    """Whose sessions an analyst's figures cover: everyone's (an admin), or the ones a
+    teacher sees in lists too (`taught_by`). Their section and profile ids are looked up
+    once, so that the database can use the section and profile indexes."""
 
     teacher_id: uuid.UUID | None = None
     section_ids: tuple[uuid.UUID, ...] = ()
+    profile_ids: tuple[uuid.UUID, ...] = ()
 
     def condition(self, table=Session):
-        """On sessions, or on the rollup, which carries each session's student and section."""
+        """On sessions, or on the rollup, which carries each session's student, profile
+        and section."""
         if self.teacher_id is None:
             return None
-        own = table.student_id == self.teacher_id
-        return or_(own, table.section_id.in_(self.section_ids)) if self.section_ids else own
+        return taught_by(
+            self.teacher_id, table, sections=self.section_ids, profiles=self.profile_ids
+        )
 
 
 async def _scope_of(session: AsyncSession, actor: Actor) -> Scope:
@@ -95,7 +101,10 @@ async def _scope_of(session: AsyncSession, actor: Actor) -> Scope:
     if actor.is_admin:
         return Scope()
     sections = await session.scalars(select(Section.id).where(Section.teacher_id == actor.id))
-    return Scope(actor.id, tuple(sections))
+    profiles = await session.scalars(
+        select(ClientProfile.id).where(ClientProfile.owner_id == actor.id)
+    )
+    return Scope(actor.id, tuple(sections), tuple(profiles))
 
 
 def _scoped(stmt: Select, scope: Scope, *, join_on=None) -> Select:
@@ -133,12 +142,7 @@ class Totals:
 
     @property
     def total_tokens(self) -> int:
-        return (
-            self.input_tokens
-            + self.output_tokens
-            + self.cache_write_tokens
-            + self.cache_read_tokens
-        )
+        return total_tokens(self)
 
     @property
     def cache_read_share(self) -> Decimal:

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.accounts.models import Role, User
 from api.accounts.security import Actor
-from api.classes.models import Section
+from api.classes import service as classes
 from api.config import Settings
 from api.conversations.models import Session
 from api.db.base import NANOS_PER_USD, utcnow
@@ -35,17 +35,11 @@ from api.usage.models import (
     DailyUsage,
     UsageRecord,
 )
+from api.usage.pricing import usd
 from api.usage.rollup import SessionDimensions
 
 NEWEST_ALERTS = Order((CostAlert.created_at, CostAlert.id), descending=True)
 MAX_ALERT_PERCENTS = 10
-
-
-def usd(amount: Decimal) -> str:
-    """Dollars as people read them: cents, or every digit of an amount below a cent."""
-    if amount == 0 or abs(amount) >= Decimal("0.01"):
-        return f"${amount:,.2f}"
-    return f"${amount.normalize():f}"
 
 
 def period_start(period: BudgetPeriod, now: datetime) -> date:
@@ -192,7 +186,7 @@ def _checked(fields: BudgetFields, settings: Settings) -> tuple[Decimal, list[in
     if not finite or limit <= 0:
         check.add("limit_usd", "The limit must be a positive amount of US dollars.")
     elif limit > settings.max_budget_usd:
-        check.add("limit_usd", f"The limit can be at most ${settings.max_budget_usd:,}.")
+        check.add("limit_usd", f"The limit can be at most {usd(settings.max_budget_usd)}.")
     elif limit * NANOS_PER_USD != (limit * NANOS_PER_USD).to_integral_value():
         check.add("limit_usd", "The limit can have at most 9 decimal places.")
     asked = fields.alert_percents
@@ -214,11 +208,7 @@ def _checked(fields: BudgetFields, settings: Settings) -> tuple[Decimal, list[in
 async def _scope_id(session: AsyncSession, actor: Actor, fields: BudgetFields) -> uuid.UUID | None:
     """Who may set which caps: admins any; teachers their own sections' caps only."""
     if fields.scope is BudgetScope.SECTION:
-        section = await session.get(Section, fields.section_id)
-        if section is None or not (actor.is_admin or section.teacher_id == actor.id):
-            if actor.is_teacher and section is not None:
-                raise UsageError.forbidden("Teachers can set budgets for their own sections only.")
-            raise UsageError.not_found("Section")
+        section = await classes.get_managed_section(session, actor, fields.section_id)
         return section.id
     if not actor.is_admin:
         raise UsageError.forbidden("Only admins can set global and per-student budgets.")
@@ -241,7 +231,7 @@ async def _within_global_cap(
     if cap is not None and limit > cap:
         raise UsageError.invalid(
             "limit_usd",
-            f"The limit cannot be more than the global {period.value.lower()} cap (${cap:f}).",
+            f"The limit cannot be more than the global {period.value.lower()} cap ({usd(cap)}).",
         )
 
 

@@ -9,9 +9,9 @@ from sqlalchemy import JSON, Enum, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from api.db.base import Base, CreatedAtMixin, IdMixin, utcnow
+from api.llm.base import TOKEN_KINDS
 
-# The four kinds of tokens a provider bills, as sessions, records and the rollup name them.
-TOKEN_COLUMNS = ("input_tokens", "output_tokens", "cache_write_tokens", "cache_read_tokens")
+TOKEN_COLUMNS = TOKEN_KINDS  # records, sessions and the rollup each have these columns
 
 
 class UsageRecord(IdMixin, CreatedAtMixin, Base):

@@ -44,6 +44,19 @@ class Price:
         return cost.quantize(NANO_DOLLAR, rounding=ROUND_HALF_EVEN).normalize()
 
 
+CENT = Decimal("0.01")
+
+
+def usd(amount: Decimal) -> str:
+    """Dollars as every message writes them: exact, to the cent at least and with every
+    sub-cent digit there is ($0.005, $0.0123, $20.00, $1,000,000.00), so that one amount
+    never reads as two (or as nothing, rounded away)."""
+    exact = amount.normalize()
+    if exact.as_tuple().exponent > -2:
+        exact = exact.quantize(CENT)
+    return f"${exact:,f}"
+
+
 FREE = Price(Decimal(0), Decimal(0), Decimal(0), Decimal(0))
 
 DEFAULT_PRICES: dict[str, Price] = {

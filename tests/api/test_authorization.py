@@ -38,6 +38,8 @@ from api.conversations.models import (
     SessionStatus,
 )
 from api.errors import ErrorCode
+from api.usage import budgets
+from api.usage.models import BudgetPeriod, BudgetScope
 from tests.factories.accounts import actor, make_user
 from tests.factories.classes import make_assignment
 from tests.factories.clients import make_profile
@@ -75,6 +77,9 @@ class Matrix:
     b_sessions: Conversations
     tokens: dict[str, str | None]
     users: dict[str, User | None]
+    # Made only by the tests that need them:
+    a_reply_id: uuid.UUID | None = None  # a failed reply in A's active session
+    a_budget_id: uuid.UUID | None = None  # a monthly cap on A's section
 
     def world(self, key: str) -> World:
         return self.a if key == "a" else self.b
@@ -668,25 +673,165 @@ async def test_role_against_someone_elses_objects(db, settings, gql, name, role,
 
 # A hidden object and a missing one look exactly alike
 
-HIDDEN_LOOKUPS = {
-    "clientProfile": lambda m: m.a.profile.id,
-    "section": lambda m: m.a.section.id,
-    "assignment": lambda m: m.a.assignment.id,
-    "session": lambda m: m.a_sessions.active_id,
+
+@dataclass
+class Probe:
+    """An operation on one of world A's objects that B's users may not see: `id` is the
+    object's id, swapped for a random one to compare."""
+
+    document: str
+    id: Callable[[Matrix], uuid.UUID]
+    roles: tuple[str, ...]
+    variables: Callable[[Matrix], dict] = no_variables
+
+
+async def a_failed_reply(db, m: Matrix) -> uuid.UUID:
+    conversation = await db.get(Session, m.a_sessions.active_id)
+    *_, reply = await say(db, conversation, "Again?", "Sorry, I", reply_status=MessageStatus.FAILED)
+    return reply.id
+
+
+async def a_section_budget(db, settings, m: Matrix) -> uuid.UUID:
+    fields = budgets.BudgetFields(
+        scope=BudgetScope.SECTION,
+        period=BudgetPeriod.MONTHLY,
+        limit_usd="5",
+        section_id=m.a.section.id,
+    )
+    done = await budgets.set_budget(db, actor(m.a.teacher), settings, fields)
+    await db.commit()
+    return done.status.budget.id
+
+
+STUDENTS, TEACHERS = ("other_student",), ("other_teacher",)
+OTHERS = STUDENTS + TEACHERS
+# Every operation taking the id of something that may be hidden.
+PROBES: dict[str, Probe] = {
+    "clientProfile": Probe(
+        "query($id: ID!) { clientProfile(id: $id) { id } }", lambda m: m.a.profile.id, OTHERS
+    ),
+    "section": Probe(
+        "query($id: ID!) { section(id: $id) { id } }", lambda m: m.a.section.id, OTHERS
+    ),
+    "section.students": Probe(
+        "query($id: ID!) { section(id: $id) { students { nodes { id } } } }",
+        lambda m: m.a.section.id,
+        TEACHERS,
+    ),
+    "assignment": Probe(
+        "query($id: ID!) { assignment(id: $id) { id } }", lambda m: m.a.assignment.id, OTHERS
+    ),
+    "session": Probe(
+        "query($id: ID!) { session(id: $id) { id } }", lambda m: m.a_sessions.active_id, OTHERS
+    ),
+    "activeSession": Probe(
+        "query($id: ID!) { activeSession(clientId: $id) { id } }",
+        lambda m: m.a.profile.id,
+        STUDENTS,
+    ),
+    "updateClientProfile": Probe(
+        'mutation($id: ID!) { updateClientProfile(id: $id, input: {name: "X"}) { clientProfile '
+        "{ id } } }",
+        lambda m: m.a.profile.id,
+        TEACHERS,
+    ),
+    "previewSystemPrompt": Probe(
+        "mutation($id: ID!) { previewSystemPrompt(clientId: $id) { systemPrompt } }",
+        lambda m: m.a.profile.id,
+        TEACHERS,
+    ),
+    "createAssignment.sectionId": Probe(
+        """mutation($id: ID!, $client: ID!) { createAssignment(input: {sectionId: $id,
+             title: "T", clientProfileIds: [$client]}) { assignment { id } } }""",
+        lambda m: m.a.section.id,
+        TEACHERS,
+        lambda m: {"client": str(m.b.profile.id)},
+    ),
+    "createAssignment.clientProfileIds": Probe(
+        """mutation($id: ID!, $section: ID!) { createAssignment(input: {sectionId: $section,
+             title: "T", clientProfileIds: [$id]}) { assignment { id } } }""",
+        lambda m: m.a.profile.id,
+        TEACHERS,
+        lambda m: {"section": str(m.b.section.id)},
+    ),
+    "publishAssignment": Probe(
+        "mutation($id: ID!) { publishAssignment(id: $id) { assignment { id } } }",
+        lambda m: m.a_draft_id,
+        TEACHERS,
+    ),
+    "startSession.clientId": Probe(
+        "mutation($id: ID!) { startSession(clientId: $id) { resumed } }",
+        lambda m: m.a.profile.id,
+        STUDENTS,
+    ),
+    "startSession.assignmentId": Probe(
+        """mutation($id: ID!, $client: ID!) {
+             startSession(clientId: $client, assignmentId: $id, new: true) { resumed } }""",
+        lambda m: m.a.assignment.id,
+        STUDENTS,
+        lambda m: {"client": str(m.b.profile.id)},
+    ),
+    "sendMessage": Probe(
+        'mutation($id: ID!) { sendMessage(sessionId: $id, content: "x") { userMessage { id } } }',
+        lambda m: m.a_sessions.active_id,
+        OTHERS,
+    ),
+    "endSession": Probe(
+        "mutation($id: ID!) { endSession(sessionId: $id) { session { id } } }",
+        lambda m: m.a_sessions.active_id,
+        OTHERS,
+    ),
+    "rateSession": Probe(
+        "mutation($id: ID!) { rateSession(sessionId: $id, rating: 3) { feedback { rating } } }",
+        lambda m: m.a_sessions.ended_id,
+        OTHERS,
+    ),
+    "stopReply": Probe(
+        "mutation($id: ID!) { stopReply(sessionId: $id) { message { id } } }",
+        lambda m: m.a_sessions.active_id,
+        OTHERS,
+    ),
+    "retryReply": Probe(
+        "mutation($id: ID!) { retryReply(messageId: $id) { assistantMessage { id } } }",
+        lambda m: m.a_reply_id,
+        OTHERS,
+    ),
+    "setBudget.sectionId": Probe(
+        """mutation($id: ID!) { setBudget(input: {scope: SECTION, period: DAILY, limitUsd: "1",
+             sectionId: $id}) { budget { id } } }""",
+        lambda m: m.a.section.id,
+        TEACHERS,
+    ),
+    "deleteBudget": Probe(
+        "mutation($id: ID!) { deleteBudget(id: $id) { deletedId } }",
+        lambda m: m.a_budget_id,
+        TEACHERS,
+    ),
 }
 
 
-@pytest.mark.parametrize("field", HIDDEN_LOOKUPS)
-async def test_hidden_object_answers_like_a_missing_one(db, settings, gql, field):
+@pytest.mark.parametrize(
+    ("name", "role"), [(name, role) for name, probe in PROBES.items() for role in probe.roles]
+)
+async def test_hidden_object_answers_like_a_missing_one(db, settings, gql, name, role):
+    """The same code and words for someone else's object as for an id that was never used:
+    nothing tells a caller that the object exists."""
     m = await build_matrix(db, settings)
-    query = f"query($id: ID!) {{ {field}(id: $id) {{ id }} }}"
-    token = m.tokens["other_teacher"]
+    m.a_reply_id = await a_failed_reply(db, m)
+    m.a_budget_id = await a_section_budget(db, settings, m)
+    probe = PROBES[name]
+    before = await snapshot(db, m)
 
-    hidden = await gql.error(query, {"id": str(HIDDEN_LOOKUPS[field](m))}, token)
-    missing = await gql.error(query, {"id": str(uuid.uuid4())}, token)
+    async def error_for(object_id: uuid.UUID) -> dict:
+        variables = {**probe.variables(m), "id": str(object_id)}
+        error = await gql.error(probe.document, variables, m.tokens[role])
+        said = json.dumps({"message": error["message"], "extensions": error["extensions"]})
+        return json.loads(said.replace(str(object_id), "<the id sent>"))
 
-    assert hidden["extensions"] == missing["extensions"] == {"code": NOT_FOUND}
-    assert hidden["message"] == missing["message"]
+    hidden, missing = await error_for(probe.id(m)), await error_for(uuid.uuid4())
+
+    assert hidden == missing
+    assert await snapshot(db, m) == before
 
 
 # Objects reached through others, and filters, stay inside what you may see

@@ -48,11 +48,11 @@ async def test_teacher_previews_own_client_with_unsaved_edits(db, settings, gql)
 
     preview = data["previewSystemPrompt"]
     prompt = preview["systemPrompt"]
-    assert prompt.startswith("You are Jordan Lee, a client in a practice conversation")
+    assert "<persona>\nName: Jordan Lee\n" in prompt
     assert "Background: Recently separated; sleeping on a friend's sofa." in prompt
     assert "Difficulty 5 of 5" in prompt
     assert "<boundaries>\nAvoids talking about family.\n</boundaries>" in prompt
-    assert preview["templateVersion"] == 1
+    assert preview["templateVersion"] == 2
     assert preview["estimatedTokens"] == estimate_tokens(prompt) > 100
     stored = await gql.ok(PROFILE, {"id": str(world.profile.id)}, token)
     assert stored["clientProfile"] == {
@@ -90,7 +90,7 @@ async def test_admin_can_preview_any_client(db, settings, gql):
     world = await make_world(db, settings)
     admin = await make_user(db, Role.ADMIN)
     data = await gql.ok(PREVIEW, {"id": str(world.profile.id)}, token_for(settings, admin))
-    assert "You are Jordan Lee" in data["previewSystemPrompt"]["systemPrompt"]
+    assert "Name: Jordan Lee" in data["previewSystemPrompt"]["systemPrompt"]
 
 
 async def test_unknown_model_is_refused_by_field_in_preview_and_update(db, settings, gql):

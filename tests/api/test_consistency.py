@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from api.accounts.models import Role
 from api.accounts.security import issue_token
 from api.classes.models import Section
+from api.conversations import service as conversations
 from tests.factories.accounts import actor, make_user
 from tests.factories.world import make_world
 
@@ -36,6 +37,38 @@ async def test_a_disabled_account_loses_access_at_once(db, settings, gql):
     error = await gql.error("{ clientProfiles { nodes { id } } }", token=token)
     assert error["extensions"]["code"] == "UNAUTHENTICATED"
     assert "disabled" in error["message"]
+
+
+SET_RATE_LIMITS = """
+mutation { setRateLimits(input: {messagesPerStudent: "3/minute"}) {
+  rateLimits { messagesPerStudent } } }
+"""
+TRANSCRIPT = "query($id: ID!) { session(id: $id) { id messages { nodes { content } } } }"
+
+
+async def test_a_demoted_admin_loses_admin_rights_with_the_same_token(db, settings, gql):
+    """The role is the stored account's, read at each operation, not the token's."""
+    world = await make_world(db, settings)
+    conversation, _ = await conversations.start_session(
+        db, actor(world.student), settings, world.profile.id
+    )
+    admin = await make_user(db, Role.ADMIN)
+    await db.commit()
+    token = token_for(settings, admin)
+    await gql.ok(SET_RATE_LIMITS, token=token)
+    await gql.ok(TRANSCRIPT, {"id": str(conversation.id)}, token=token)
+
+    admin.role = Role.TEACHER
+    await db.commit()
+    refused = await gql.error(SET_RATE_LIMITS, token=token)
+    hidden = await gql.error(TRANSCRIPT, {"id": str(conversation.id)}, token=token)
+    assert refused["extensions"]["code"] == "FORBIDDEN"
+    assert hidden["extensions"]["code"] == "NOT_FOUND"
+    assert (await gql.ok("{ me { role } }", token=token))["me"]["role"] == "TEACHER"
+
+    admin.role = Role.ADMIN  # and promoted again: at once too
+    await db.commit()
+    await gql.ok(SET_RATE_LIMITS, token=token)
 
 
 async def test_variables_of_the_wrong_type_are_a_request_error(db, settings, client):

@@ -37,7 +37,7 @@ STARTUP_SECONDS = 600
 TEST_SETTINGS = {
     # Replies long enough to be seen streaming and to be stopped.
     "PRACTICUM_SIMULATOR_DELAY_SECONDS": "0.06",
-    "PRACTICUM_RATE_LIMIT_MESSAGES_PER_USER": "100/minute",
+    "PRACTICUM_RATE_LIMIT_MESSAGES_PER_STUDENT": "100/minute",
     # Every test signs in through the page; many share the demo accounts.
     "PRACTICUM_RATE_LIMIT_LOGINS_PER_EMAIL": "200/minute",
     "PRACTICUM_RATE_LIMIT_LOGINS_PER_IP": "600/minute",

@@ -9,7 +9,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 
+from tests.conftest import skip_or_fail
 from tests.e2e.app import (
     CHROMIUM,
     CHROMIUM_ARGS,
@@ -27,15 +29,16 @@ SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
 DESKTOP = {"width": 1280, "height": 860}
 PHONE = {"width": 390, "height": 844}
 
-if not Path(CHROMIUM).exists():
-    pytest.skip(
-        f"Debian's chromium is not at {CHROMIUM} (apt-get install chromium); .ci/run installs it",
-        allow_module_level=True,
-    )
-
-from playwright.sync_api import Browser, Page, expect, sync_playwright  # noqa: E402
-
 expect.set_options(timeout=15_000)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def chromium() -> None:
+    if not Path(CHROMIUM).exists():
+        skip_or_fail(
+            f"Debian's chromium is not at {CHROMIUM} (apt-get install chromium); "
+            ".ci/run installs it"
+        )
 
 
 @pytest.fixture(scope="session")

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import skip_or_fail
 from tests.e2e.app import DemoApi
 
 AXE = Path(__file__).resolve().parents[1] / "audit" / "node_modules" / "axe-core" / "axe.min.js"
@@ -31,12 +32,11 @@ def axe_violations(page) -> list[str]:
     ]
 
 
-@pytest.mark.skipif(
-    not AXE.exists(), reason="axe-core is not installed (npm ci --prefix tests/audit)"
-)
 @pytest.mark.parametrize("phone", [False, True], ids=["desktop", "phone"])
 @pytest.mark.parametrize(("who", "path"), CASES, ids=[p for _, p in CASES])
 def test_page_has_no_serious_accessibility_violations(open_page, app_url, who, path, phone):
+    if not AXE.exists():
+        skip_or_fail("axe-core is not installed (npm ci --prefix tests/audit)")
     page = open_page(who, phone=phone)
     page.goto(f"{app_url}{path}")
     page.wait_for_load_state("networkidle")

@@ -52,6 +52,7 @@ class Reply:
     chunk_chars: int = 10
     delay_between_chunks: float = 0.0
     first_token_delay: float = 0.0  # after message_start, before the first text delta
+    start_delay: float = 0.0  # before the answer starts: no headers, no message_start yet
     stop_reason: str = "end_turn"
 
 
@@ -98,6 +99,12 @@ class Fault:
     def slow_first_token(seconds: float) -> Reply:
         """A reply whose first text delta comes `seconds` after message_start."""
         return Reply(first_token_delay=seconds)
+
+    @staticmethod
+    def slow_start(seconds: float) -> Reply:
+        """A reply that starts (headers, message_start) only `seconds` after the request
+        arrived: the request is billed when it arrives, as Anthropic's would be."""
+        return Reply(start_delay=seconds)
 
 
 Script = Reply | Fault
@@ -211,7 +218,7 @@ class FakeAnthropic:
     ) -> None:
         """A non-streaming reply: stream faults become a dropped connection or a status."""
         reply = script if isinstance(script, Reply) else Reply()
-        await asyncio.sleep(reply.first_token_delay)
+        await asyncio.sleep(reply.start_delay + reply.first_token_delay)
         if isinstance(script, Fault) and script.kind == "cut":
             return _hang_up(receive)
         if isinstance(script, Fault):
@@ -247,6 +254,7 @@ class FakeAnthropic:
         fault = script if isinstance(script, Fault) else None
         text = _reply_text(body, reply)
         chunks = [text[i : i + reply.chunk_chars] for i in range(0, len(text), reply.chunk_chars)]
+        await asyncio.sleep(reply.start_delay)
         await send(_start(200, "text/event-stream", billed["request_id"]))
         await _sse(send, "message_start", message=_message(body, billed))
         await _sse(send, "content_block_start", index=0, content_block={"type": "text", "text": ""})

@@ -1,22 +1,27 @@
 """Fixtures for the rate limit tests: apps of the test's own with limits turned on, counting
-in memory or in Redis (127.0.0.1:6379) under a key prefix of the test's own, and students
-with as many practice sessions as a test needs."""
+in memory or in Redis (127.0.0.1:6379, or PRACTICUM_TEST_REDIS) under a key prefix of the
+test's own, and students with as many practice sessions as a test needs."""
 
 from __future__ import annotations
 
 import asyncio
+import os
 import secrets
+import ssl
+import subprocess
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
 from fastapi import FastAPI
 from limits.aio.storage import MemoryStorage, Storage
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from api.accounts.models import Role, User
 from api.accounts.security import issue_token
@@ -26,13 +31,13 @@ from api.conversations import service
 from api.errors import PracticumError
 from api.limits.rate import RateLimits, storage_for
 from api.runtime import Runtime
-from tests.conftest import GraphQLClient
+from tests.conftest import GraphQLClient, skip_or_fail
 from tests.factories.accounts import actor, make_user
 from tests.factories.classes import make_assignment, make_section
 from tests.factories.clients import make_profile
 from tests.factories.conversations import settled
 
-REDIS_URL = "redis://127.0.0.1:6379"
+REDIS_URL = os.environ.get("PRACTICUM_TEST_REDIS", "redis://127.0.0.1:6379")
 QUESTION = "How have you been sleeping lately?"
 
 
@@ -41,7 +46,7 @@ async def _redis_unreachable() -> str | None:
     try:
         async with asyncio.timeout(3):
             await redis.ping()
-    except (TimeoutError, OSError, ConnectionError) as exc:
+    except (TimeoutError, OSError, RedisError) as exc:
         return f"Redis at {REDIS_URL} does not answer ({exc.__class__.__name__}: {exc})"
     finally:
         await redis.aclose()
@@ -51,10 +56,10 @@ async def _redis_unreachable() -> str | None:
 @asynccontextmanager
 async def _redis_prefix() -> AsyncIterator[str]:
     """A key prefix no other test uses; its keys are deleted afterwards. Skips the test
-    when Redis does not answer."""
+    when Redis does not answer (fails it under CI=true)."""
     reason = await _redis_unreachable()
     if reason:
-        pytest.skip(reason)
+        skip_or_fail(reason)
     prefix = f"practicum-test-{secrets.token_hex(6)}"
     try:
         yield prefix
@@ -70,6 +75,52 @@ async def _redis_prefix() -> AsyncIterator[str]:
 async def redis_prefix() -> AsyncIterator[str]:
     async with _redis_prefix() as prefix:
         yield prefix
+
+
+@dataclass
+class TlsRedis:
+    url: str
+    connections: int = 0
+
+
+async def _relay(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    try:
+        while data := await reader.read(65536):
+            writer.write(data)
+            await writer.drain()
+    except OSError:
+        pass
+    finally:
+        writer.close()
+
+
+@pytest.fixture
+async def redis_over_tls(tmp_path, redis_prefix: str) -> AsyncIterator[TlsRedis]:
+    """A rediss:// URL that reaches the test Redis: a TLS listener on loopback with a
+    self-signed certificate, relaying to Redis. Counts the connections it relayed."""
+    cert, key = tmp_path / "redis.crt", tmp_path / "redis.key"
+    openssl = ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"]
+    subject = ["-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"]
+    await asyncio.to_thread(
+        subprocess.run,
+        [*openssl, *subject, "-keyout", str(key), "-out", str(cert)],
+        check=True,
+        capture_output=True,
+    )
+    tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    tls.load_cert_chain(cert, key)
+    upstream = urlsplit(REDIS_URL)
+
+    async def relay(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        served.connections += 1
+        to_redis = await asyncio.open_connection(upstream.hostname, upstream.port or 6379)
+        await asyncio.gather(_relay(reader, to_redis[1]), _relay(to_redis[0], writer))
+
+    server = await asyncio.start_server(relay, "127.0.0.1", 0, ssl=tls)
+    port = server.sockets[0].getsockname()[1]
+    served = TlsRedis(f"rediss://127.0.0.1:{port}{upstream.path}?ssl_ca_certs={cert}")
+    async with server:
+        yield served
 
 
 @pytest.fixture(params=["memory", "redis"])

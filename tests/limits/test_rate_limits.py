@@ -13,9 +13,9 @@ from decimal import Decimal
 
 import pytest
 from prometheus_client import REGISTRY
+from redis.asyncio import Redis
 
 from api.accounts.models import Role
-from api.app import create_app
 from api.config import Settings
 from api.conversations import service
 from api.conversations.models import MessageStatus, Session
@@ -34,7 +34,7 @@ from tests.limits.conftest import (
     students,
 )
 
-MESSAGE_LIMITS = {"rate_limit_messages_per_user": "10/minute"}
+MESSAGE_LIMITS = {"rate_limit_messages_per_student": "10/minute"}
 SEND = """
 mutation($s: ID!, $c: String!) {
   sendMessage(sessionId: $s, content: $c) { assistantMessage { status } }
@@ -133,7 +133,7 @@ async def test_refused_requests_do_not_use_up_the_quota(limited):
 
 
 async def test_retrying_a_failed_reply_is_not_a_new_message(limited):
-    rt = limited(rate_limit_messages_per_user="1/minute").state.runtime
+    rt = limited(rate_limit_messages_per_student="1/minute").state.runtime
     alice = await student(rt, sessions=2)
     async with rt.sessions() as db:
         conversation = await db.get(Session, alice.sessions[1])
@@ -177,7 +177,7 @@ async def test_the_limits_hold_while_replies_stream(limited):
 
 
 async def test_the_quota_comes_back_after_the_window(limited):
-    rt = limited(rate_limit_messages_per_user="3/2 second").state.runtime
+    rt = limited(rate_limit_messages_per_student="3/2 second").state.runtime
     alice = await student(rt, sessions=4)
     began = time.time()
 
@@ -207,15 +207,33 @@ async def test_processes_sharing_redis_share_the_limits(redis_prefix):
         await other.aclose()
 
 
-async def test_practicum_starts_with_a_tls_redis_url(settings):
-    app = create_app(settings.model_copy(update={"redis_url": "rediss://redis.example:6380"}))
-    await app.state.runtime.close()
+async def test_the_limits_count_in_redis_reached_over_tls(redis_over_tls, redis_prefix):
+    """Hosted Redis services want TLS: with a rediss:// URL the limits still count there."""
+    over_tls = Settings(
+        redis_url=redis_over_tls.url, **MESSAGE_LIMITS, rate_limit_messages_global=""
+    )
+    limits = RateLimits(over_tls, storage_for(over_tls, redis_prefix))
+    alice = uuid.uuid4()
+    try:
+        for _ in range(10):
+            await limits.message(alice)
+        with pytest.raises(PracticumError) as refused:  # were Redis not reached, it would let
+            await limits.message(alice)  # the message through (see the next test)
+        assert_rate_limited(refused.value)
+    finally:
+        await limits.aclose()
+    assert redis_over_tls.connections >= 1
+    redis = Redis.from_url(REDIS_URL)
+    try:
+        assert [key async for key in redis.scan_iter(f"{redis_prefix}*")]
+    finally:
+        await redis.aclose()
 
 
 async def test_messages_go_through_when_redis_cannot_be_reached(settings, caplog):
     """The limits guard against abuse: a Redis outage must not stop students practising."""
     unreachable = settings.model_copy(
-        update={"redis_url": "redis://127.0.0.1:1/0", "rate_limit_messages_per_user": "1/minute"}
+        update={"redis_url": "redis://127.0.0.1:1/0", "rate_limit_messages_per_student": "1/minute"}
     )
     limits = RateLimits(unreachable)
     student = uuid.uuid4()
@@ -238,35 +256,64 @@ async def login(gql, email: str, password: str) -> dict:
     return body["errors"][0] if "errors" in body else body["data"]["login"]
 
 
+def login_refused(answer: dict) -> str:
+    return answer["extensions"]["code"]
+
+
 async def test_logins_are_limited_per_account(limited):
     app = limited(rate_limit_logins_per_email="3/minute")
     async with app.state.runtime.sessions() as db:
         alice, bob = await make_user(db), await make_user(db)
     guesses = [alice.email.upper(), f"  {alice.email} ", alice.email]
+    guessing = an_address()
 
-    for email in guesses:  # from three addresses, however the email is written
-        async with graphql_from(app, an_address()) as gql:
+    async with graphql_from(app, guessing) as gql:
+        for email in guesses:  # however the email is written
             error = await login(gql, email, "a wrong guess")
             assert error["extensions"]["code"] == "UNAUTHENTICATED"
-    async with graphql_from(app, an_address()) as gql:
         # The right password gets the answer a wrong one gets: it is never checked.
         assert_rate_limited_error(await login(gql, alice.email, "another guess"))
         assert_rate_limited_error(await login(gql, alice.email, PASSWORD))
         assert "token" in await login(gql, bob.email, PASSWORD)
+    async with graphql_from(app, an_address()) as gql:
+        # Another address gets one attempt past the limit, no more.
+        assert login_refused(await login(gql, alice.email, "a wrong guess")) == "UNAUTHENTICATED"
+        assert_rate_limited_error(await login(gql, alice.email, PASSWORD))
 
 
-async def test_guessing_a_password_all_at_once_gets_five_tries(limited):
+async def test_guessing_cannot_lock_the_owner_out(limited):
+    """Anyone can type a student's email: five wrong passwords from one place must not keep
+    the student, at another address, from logging in with the right one."""
     app = limited(rate_limit_logins_per_email="5/minute")
     async with app.state.runtime.sessions() as db:
         alice = await make_user(db)
 
-    async def guess(n: int) -> str:
-        async with graphql_from(app, an_address()) as gql:
-            return (await login(gql, alice.email, f"guess {n}"))["extensions"]["code"]
+    async with graphql_from(app, an_address()) as gql:
+        answers = [login_refused(await login(gql, alice.email, f"guess {n}")) for n in range(8)]
+        assert_rate_limited_error(await login(gql, alice.email, PASSWORD))
+    assert answers == ["UNAUTHENTICATED"] * 5 + ["RATE_LIMITED"] * 3
 
-    answers = Counter(await asyncio.gather(*(guess(n) for n in range(30))))
+    async with graphql_from(app, an_address()) as gql:
+        assert "token" in await login(gql, alice.email, PASSWORD)
 
-    assert answers == {"UNAUTHENTICATED": 5, "RATE_LIMITED": 25}
+
+async def test_guessing_a_password_all_at_once_gets_five_tries_and_one_per_address(limited):
+    app = limited(rate_limit_logins_per_email="5/minute")
+    async with app.state.runtime.sessions() as db:
+        alice = await make_user(db)
+    guessing = an_address()
+
+    async def guess(n: int, address: str) -> str:
+        async with graphql_from(app, address) as gql:
+            return login_refused(await login(gql, alice.email, f"guess {n}"))
+
+    answers = Counter(await asyncio.gather(*(guess(n, guessing) for n in range(30))))
+    # Five, and the address's first attempt if the five took the quota before it came.
+    assert answers["UNAUTHENTICATED"] in {5, 6} and answers.total() == 30, answers
+    assert set(answers) == {"UNAUTHENTICATED", "RATE_LIMITED"}
+
+    elsewhere = Counter(await asyncio.gather(*(guess(n, an_address()) for n in range(10))))
+    assert elsewhere == {"UNAUTHENTICATED": 10}  # one each; the address limit bounds them
 
 
 async def test_logins_are_limited_per_address(limited):

@@ -17,6 +17,7 @@ from fastapi import FastAPI
 from sqlalchemy import delete, event
 
 from api.accounts.models import Role, User
+from api.config import Settings
 from api.db.migrate import upgrade
 from api.errors import ErrorCode, PracticumError
 from api.limits.models import StoredRateLimits
@@ -35,7 +36,7 @@ mutation($input: SetRateLimitsInput!) {
 }"""
 LOGIN = "mutation($e: String!, $p: String!) { login(email: $e, password: $p) { token } }"
 ENVIRONMENT = {
-    "rate_limit_messages_per_user": "",
+    "rate_limit_messages_per_student": "",
     "rate_limit_messages_global": "500/hour",
     "rate_limit_logins_per_ip": "",
     "rate_limit_logins_per_email": "",
@@ -83,6 +84,18 @@ async def no_stored_limits(practicum) -> AsyncIterator[None]:
     async with practicum().state.runtime.sessions() as db:
         await db.execute(delete(StoredRateLimits))
         await db.commit()
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "PRACTICUM_RATE_LIMIT_MESSAGES_PER_STUDENT",
+        "PRACTICUM_RATE_LIMIT_MESSAGES_PER_USER",  # the old name: deployments keep working
+    ],
+)
+def test_the_per_student_limit_has_one_name_and_still_reads_its_old_one(monkeypatch, name):
+    monkeypatch.setenv(name, "7/minute")
+    assert RateLimitSpecs.of(Settings()).messages_per_student == "7/minute"
 
 
 async def user(app: FastAPI, role: Role) -> User:
@@ -239,7 +252,7 @@ async def test_a_new_per_student_limit_applies_at_once(practicum):
 
 
 async def test_an_empty_limit_turns_the_rule_off(practicum):
-    app = practicum(rate_limit_messages_per_user="1/minute")
+    app = practicum(rate_limit_messages_per_student="1/minute")
     admin = await user(app, Role.ADMIN)
     alice = await student(app.state.runtime, sessions=4)
     assert refused_codes(await send_one_by_one(alice, 2)) == [None, ErrorCode.RATE_LIMITED]
@@ -314,7 +327,7 @@ async def test_when_the_stored_limits_cannot_be_read_the_current_ones_stay(setti
 
     limits = RateLimits(
         settings.model_copy(
-            update={"rate_limit_messages_per_user": "1/minute", "rate_limit_refresh_seconds": 0}
+            update={"rate_limit_messages_per_student": "1/minute", "rate_limit_refresh_seconds": 0}
         ),
         stored=unreachable,
     )

@@ -305,3 +305,37 @@ def test_text_logs_at_warning_level_keep_the_failures_with_their_request_id(tmp_
     for line in failures:
         assert re.match(rf"^\S+ \S+ WARNING practicum\.llm \[{request_id}\] model call", line)
     assert not [line for line in lines if "POST /graphql" in line]  # INFO is left out
+
+
+BAD_INPUTS = {
+    "unpaired-surrogate-in-login": (None, LOGIN, {"e": STUDENT + "\ud800", "p": DEMO_PASSWORD}),
+    "nul-in-a-filter": (
+        ADMIN,
+        "query($c: String) { errorEvents(filter: {category: $c}) { nodes { id } } }",
+        {"c": "a\x00b"},
+    ),
+    "time-past-year-9999-in-utc": (
+        ADMIN,
+        "query($t: DateTime) { errorEvents(filter: {since: $t}) { nodes { id } } }",
+        {"t": "9999-12-31T23:59:59-14:00"},
+    ),
+}
+
+
+@pytest.mark.parametrize(("who", "query", "variables"), BAD_INPUTS.values(), ids=BAD_INPUTS)
+def test_bad_input_is_logged_without_a_traceback_or_sql(server, who, query, variables):
+    token = log_in(server, who) if who else None
+    headers = {"content-type": "application/json"}
+    if token:
+        headers["authorization"] = f"Bearer {token}"
+    body = json.dumps({"query": query, "variables": variables})  # escapes "\ud800"
+    response = httpx.post(f"{server.url}/graphql", content=body, headers=headers, timeout=20)
+    request_id = response.headers["x-request-id"]
+
+    assert response.json()["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+    access_lines(server, request_id)
+    lines = [line for line in log_lines(server) if line.get("request_id") == request_id]
+    for line in lines:
+        text = json.dumps(line)
+        assert line["level"] in ("DEBUG", "INFO"), line
+        assert "Traceback" not in text and "[SQL:" not in text, line

@@ -117,7 +117,7 @@ async def test_upstream_errors_are_counted_by_kind_and_a_failed_reply_by_its_end
 async def test_a_rate_limited_message_is_counted_by_its_rule_and_costs_nothing(
     deploy, fake_anthropic
 ):
-    app = await deploy(rate_limit_messages_per_user="2/minute")
+    app = await deploy(rate_limit_messages_per_student="2/minute")
     student = await app.student()
     before = await scrape(app.gql)
     await student.turn("Hello.")
@@ -126,7 +126,7 @@ async def test_a_rate_limited_message_is_counted_by_its_rule_and_costs_nothing(
     after = await scrape(app.gql)
 
     assert refused["errors"][0]["extensions"]["code"] == "RATE_LIMITED"
-    assert grew(before, after, "practicum_rate_limited_total", rule="messages_per_user") == 1
+    assert grew(before, after, "practicum_rate_limited_total", rule="messages_per_student") == 1
     assert grew(before, after, "practicum_rate_limited_total", rule="messages_global") == 0
     assert len(fake_anthropic.requests) == 2  # the refused message never reached the model
     assert grew(before, after, "practicum_replies_total", status="COMPLETE") == 2

@@ -314,9 +314,10 @@ def _login(url: str, email: str) -> User:
 
 
 @contextmanager
-def deploy(data_dir: Path, delay: str) -> Iterator[Deployment]:
-    """`practicum serve` with the simulator's pause set, the demo in it, the demo logged in."""
-    with serve(data_dir, env={DELAY_ENV: delay}) as server:
+def deploy(data_dir: Path, delay: str, **env: str) -> Iterator[Deployment]:
+    """`practicum serve` with the simulator's pause set (and `env`), the demo in it, the demo
+    logged in."""
+    with serve(data_dir, env={DELAY_ENV: delay, **env}) as server:
         demo = run_ok(data_dir, "demo")
         join_code = re.search(r"join code: (\S+)", demo.stdout).group(1)
         users = {email: _login(server.url, email) for email in (STUDENT, STUDENT2, TEACHER)}
@@ -362,6 +363,15 @@ async def new_students(deployment: Deployment, count: int) -> list[User]:
     minute. So the accounts share one password hash and get their tokens signed with the
     server's own secret; everything else they do goes through the API.
     """
+    async with server_runtime(deployment) as runtime:
+        async with runtime.sessions() as db:
+            users = [await make_user(db, Role.STUDENT) for _ in range(count)]
+        return [User(deployment.url, signed_token(runtime, user)) for user in users]
+
+
+@asynccontextmanager
+async def server_runtime(deployment: Deployment) -> AsyncIterator[Runtime]:
+    """The server's database and signing secret, reached from the test."""
     data_dir = deployment.server.data_dir
     settings = Settings(
         data_dir=data_dir,
@@ -370,15 +380,13 @@ async def new_students(deployment: Deployment, count: int) -> list[User]:
     )
     runtime = Runtime.create(settings)
     try:
-        async with runtime.sessions() as db:
-            users = [await make_user(db, Role.STUDENT) for _ in range(count)]
+        yield runtime
     finally:
         await runtime.close()
-    secret = settings.signing_secret()
-    return [
-        User(deployment.url, issue_token(actor(user), secret, timedelta(hours=1))[0])
-        for user in users
-    ]
+
+
+def signed_token(runtime: Runtime, user, ttl: timedelta = timedelta(hours=1)) -> str:
+    return issue_token(actor(user), runtime.settings.signing_secret(), ttl)[0]
 
 
 # --- the tests ----------------------------------------------------------------------------

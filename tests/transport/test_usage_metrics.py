@@ -47,7 +47,9 @@ WITHIN = 8.0  # seconds for a change to show
 
 @pytest.fixture(scope="module")
 def live(tmp_path_factory) -> Iterator[Deployment]:
-    with deploy(tmp_path_factory.mktemp("usage-metrics") / "data", FAST_DELAY) as deployment:
+    data_dir = tmp_path_factory.mktemp("usage-metrics") / "data"
+    # One admin account stands for fifty admins here: past the usual sockets per account.
+    with deploy(data_dir, FAST_DELAY, PRACTICUM_WS_MAX_SOCKETS_PER_USER="60") as deployment:
         yield deployment
 
 

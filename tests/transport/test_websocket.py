@@ -113,3 +113,16 @@ async def test_mutation_runs_over_the_websocket(live_server):
             headers={"authorization": f"Bearer {data['login']['token']}"},
         )
     assert response.json() == {"data": {"me": {"email": STUDENT}}}
+
+
+@pytest.mark.parametrize("bad", ["\ud800", "\x00"], ids=["unpaired-surrogate", "nul"])
+async def test_text_that_cannot_be_stored_is_bad_input_over_the_websocket(live_server, bad):
+    request = GraphQLRequest(LOGIN, variable_values={"email": STUDENT + bad, "password": "x"})
+    async with ws_client(live_server) as session:
+        with pytest.raises(TransportQueryError) as raised:
+            await session.execute(request)
+        data = await session.execute(gql("{ __typename }"))
+    [error] = raised.value.errors
+    assert error["extensions"]["code"] == "BAD_USER_INPUT", error
+    assert [f["field"] for f in error["extensions"]["fields"]] == ["email"]
+    assert data == {"__typename": "Query"}

@@ -12,7 +12,7 @@ from api.accounts.models import Role
 from api.accounts.security import Actor, TokenError, issue_token, read_token
 from api.errors import ErrorCode, PracticumError
 from api.limits.rate import RateLimits
-from tests.factories.accounts import PASSWORD, actor, make_user
+from tests.factories.accounts import PASSWORD, make_user
 
 
 async def test_login_returns_a_token_for_the_user(db, settings):
@@ -26,7 +26,9 @@ async def test_login_returns_a_token_for_the_user(db, settings):
         client_ip="127.0.0.1",
     )
     assert result.user.id == user.id and result.user.last_login_at is not None
-    assert read_token(result.token, settings.signing_secret()) == actor(user)
+    login = read_token(result.token, settings.signing_secret())
+    assert login.user_id == user.id
+    assert login.expires_at == result.expires_at.timestamp()
 
 
 async def test_wrong_password_and_unknown_email_look_the_same(db, settings):
@@ -64,7 +66,8 @@ async def test_disabled_accounts_cannot_log_in(db, settings):
             limits=RateLimits(settings),
             client_ip="127.0.0.1",
         )
-    assert refused.value.code is ErrorCode.FORBIDDEN
+    assert refused.value.code is ErrorCode.UNAUTHENTICATED
+    assert refused.value.message == service.DISABLED
 
 
 async def test_duplicate_email_is_a_conflict(db, settings):

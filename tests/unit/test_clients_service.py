@@ -115,7 +115,7 @@ async def test_preview_without_changes_is_the_saved_profile(db, settings):
     teacher = await make_user(db, Role.TEACHER)
     profile = await make_profile(db, settings, teacher, name="Ari Moss")
     prompt = await service.preview_system_prompt(db, actor(teacher), settings, profile.id)
-    assert prompt.text.startswith("You are Ari Moss, a client")
+    assert "<persona>\nName: Ari Moss\n" in prompt.text
     assert prompt.persona.boundaries == "Avoids talking about family."
 
 

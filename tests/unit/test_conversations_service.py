@@ -105,9 +105,7 @@ async def test_fifty_parallel_sends_start_one_reply_and_the_rest_wait(db, settin
     assert (later.user_message.sequence_number, later.reply.sequence_number) == (3, 4)
     await settled(runtime.replies, conversation.id)
     async with runtime.sessions() as fresh:  # replies are stored in transactions of their own
-        page = await service.list_messages(
-            fresh, actor(world.student), conversation.id, PageRequest(first=100)
-        )
+        page = await service.messages_page(fresh, conversation.id, PageRequest(first=100))
     assert [(m.sequence_number, m.status) for m in page.items] == [
         (n, MessageStatus.COMPLETE) for n in (1, 2, 3, 4)
     ]
@@ -122,9 +120,7 @@ async def test_messages_page_in_order(db, settings):
 
     seen, after = [], None
     while True:
-        page = await service.list_messages(
-            db, actor(world.student), conversation.id, PageRequest(first=2, after=after)
-        )
+        page = await service.messages_page(db, conversation.id, PageRequest(first=2, after=after))
         seen += [m.content for m in page.items]
         if not page.has_next_page:
             break

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import pytest
+
 from api.config import Settings
 from api.llm.base import Usage
-from api.usage.pricing import PriceTable
+from api.usage.pricing import PriceTable, usd
 
 A_TURN = Usage(input_tokens=1200, output_tokens=150, cache_write_tokens=4100, cache_read_tokens=0)
 CACHED_TURN = Usage(input_tokens=30, output_tokens=150, cache_read_tokens=5300)
@@ -51,3 +53,20 @@ def test_costs_add_up_exactly_over_many_calls():
     prices = PriceTable()
     total = sum((prices.cost("claude-haiku-4-5", CACHED_TURN) for _ in range(1000)), Decimal(0))
     assert total == Decimal("1.31")
+
+
+@pytest.mark.parametrize(
+    ("amount", "text"),
+    [
+        ("0", "$0.00"),
+        ("0.005", "$0.005"),  # never "$0.01" (nor "$0.00")
+        ("0.0123", "$0.0123"),  # never "$0.01"
+        ("0.000000001", "$0.000000001"),
+        ("0.10", "$0.10"),
+        ("20", "$20.00"),
+        ("1E+3", "$1,000.00"),
+        ("1000000.005", "$1,000,000.005"),
+    ],
+)
+def test_money_reads_exactly_with_at_least_the_cents(amount, text):
+    assert usd(Decimal(amount)) == text

@@ -3,13 +3,30 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
+import re
 import sqlite3
 import threading
 import time
 
 import pytest
+import sqlalchemy.connectors.asyncio
+import sqlalchemy.dialects.sqlite.aiosqlite
 
 from api.db import sqlite_inline
+
+# What SQLAlchemy 2.1.9's aiosqlite adapter reads off the driver's connection and cursor,
+# private attributes of aiosqlite 0.22.1 included, and so what InlineConnection imitates.
+READ_OFF_THE_CONNECTION = {
+    "_conn", "_connection", "_tx", "close", "commit", "create_function", "cursor",
+    "isolation_level", "rollback", "stop",
+}  # fmt: skip
+READ_OFF_THE_CURSOR = {
+    "__aenter__", "__aiter__", "arraysize", "close", "description", "execute",
+    "executemany", "fetchall", "fetchmany", "fetchone", "lastrowid", "nextset", "rowcount",
+    "setinputsizes",
+}  # fmt: skip
+NEVER_CALLED_HERE = {"__aiter__", "nextset", "setinputsizes"}  # server-side cursors, scripts
 
 
 def _hold_write_lock(path, seconds: float, held: threading.Event) -> None:
@@ -72,3 +89,23 @@ async def test_a_writer_gives_up_after_the_busy_timeout(tmp_path):
         await connection.execute("BEGIN IMMEDIATE")
     await connection.close()
     holder.join()
+
+
+def _read_by_sqlalchemy(pattern: str) -> set[str]:
+    modules = (sqlalchemy.connectors.asyncio, sqlalchemy.dialects.sqlite.aiosqlite)
+    found = [re.findall(pattern, inspect.getsource(module)) for module in modules]
+    return {name for matches in found for groups in matches for name in groups if name}
+
+
+def test_sqlalchemy_reads_what_the_inline_connection_imitates():
+    """Fails on an upgrade that changes what SQLAlchemy reads off aiosqlite's connection:
+    then check sqlite_inline against the new adapter and update the pins and these sets."""
+    on_connection = _read_by_sqlalchemy(r"self\._connection\.(\w+)|\bconnection\.(cursor)\(")
+    on_cursor = _read_by_sqlalchemy(r"self\._cursor\.(\w+)|\bcursor\.(__a\w+__)\(")
+    assert on_connection == READ_OFF_THE_CONNECTION
+    assert on_cursor == READ_OFF_THE_CURSOR
+    inline = sqlite_inline.InlineConnection(sqlite3.connect(":memory:"), busy_timeout=1)
+    cursor = inline.cursor()
+    assert [n for n in READ_OFF_THE_CONNECTION if not hasattr(inline, n)] == []
+    assert [n for n in READ_OFF_THE_CURSOR - NEVER_CALLED_HERE if not hasattr(cursor, n)] == []
+    inline.stop()

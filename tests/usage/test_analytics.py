@@ -33,6 +33,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, timedelta
+from decimal import Decimal
 
 import pytest
 
@@ -246,17 +247,32 @@ async def test_teacher_summary_covers_their_section_and_their_own_practice(world
     assert tess == {
         "start": str(day(0)),
         "end": str(day(6)),
-        "sessions": 3,  # s1, s2 in Harbour, s4 her own; not Ada's free practice s3
+        # s1, s2 in Harbour, s4 her own, s3 Ada's free practice with her client Jordan
+        "sessions": 4,
         "completedSessions": 4,  # before, s1, s2, s4
         "averageCostPerCompletedSession": "0.0039375",  # 0.01575 / 4
         "medianCostPerCompletedSession": "0.0044",  # even count: (0.0028 + 0.006) / 2
-        "totals": totals(10, 5, 2800, 520, 1000, 1000, "0.00975", share="0.2083"),
+        "totals": totals(12, 6, 5800, 920, 1000, 1000, "0.01475", share="0.1282"),
     }
     theo = await ask(gql, settings, world.theo, SUMMARY, range=WEEK)
     assert (theo["sessions"], theo["completedSessions"]) == (2, 1)
     assert theo["averageCostPerCompletedSession"] == theo["medianCostPerCompletedSession"]
     assert theo["medianCostPerCompletedSession"] == "0.0056"
     assert theo["totals"] == totals(4, 2, 2400, 600, 0, 2000, "0.0056", share="0.4545")
+
+
+async def test_a_teachers_figures_cover_exactly_the_sessions_her_lists_show(world, gql, settings):
+    """One rule for both: her sections' sessions, her own practice, and every session held
+    with her client profiles (s3 and "late": practice with Jordan outside any section)."""
+    listed = await ask(
+        gql, settings, world.tess, "{ sessions(first: 100) { nodes { id estimatedCost } } }"
+    )
+    names = {str(s.id): name for name, s in world.sessions.items()}
+    shown = {names[node["id"]]: Decimal(node["estimatedCost"]) for node in listed["nodes"]}
+    assert sorted(shown) == ["after", "before", "late", "s1", "s2", "s3", "s4"]
+    everything = {"start": str(day(-1)), "end": str(day(7))}
+    summary = await ask(gql, settings, world.tess, SUMMARY, range=everything)
+    assert Decimal(summary["totals"]["cost"]) == sum(shown.values()) == Decimal("0.02081")
 
 
 async def test_a_quiet_range_sums_to_zero(world, gql, settings):
@@ -373,42 +389,43 @@ async def test_usage_buckets_come_in_order_of_their_labels(world, gql, settings,
 
 
 def tess_buckets(w: World) -> dict[str, dict]:
-    s1 = totals(4, 2, 1200, 300, 0, 1000, "0.0028", share="0.4545")
     s2 = totals(4, 2, 1500, 200, 1000, 0, "0.00675")
     s4 = totals(2, 1, 100, 20, 0, 0, "0.0002")
+    s3_and_s4 = totals(4, 2, 3100, 420, 0, 0, "0.0052")  # s3: Ada's practice with Jordan
     harbour = totals(8, 4, 2700, 500, 1000, 1000, "0.00955", share="0.2128")
     return {
         "DAY": {
             str(day(1)): (str(day(1)), 2, totals(6, 3, 1700, 400, 1000, 1000, "0.00505", "0.2703")),
             str(day(2)): (str(day(2)), 0, totals(2, 1, 1000, 100, 0, 0, "0.0045")),
-            str(day(3)): (str(day(3)), 1, s4),
+            str(day(3)): (str(day(3)), 2, s3_and_s4),
         },
         "MODEL": {
             "claude-haiku-4-5": (
                 "claude-haiku-4-5",
-                3,
-                totals(10, 4, 1800, 420, 1000, 1000, "0.00525", share="0.2632"),
+                4,
+                totals(12, 5, 4800, 820, 1000, 1000, "0.01025", share="0.1471"),
             ),
             SONNET: (SONNET, 0, totals(0, 1, 1000, 100, 0, 0, "0.0045")),
         },
         "STUDENT": {
-            str(w.ada.id): ("Ada", 1, s1),
+            # s1 (4, 2, 1200, 300, 0, 1000, $0.0028) and s3 (2, 1, 3000, 400, 0, 0, $0.005)
+            str(w.ada.id): ("Ada", 2, totals(6, 3, 4200, 700, 0, 1000, "0.0078", share="0.1923")),
             str(w.ben.id): ("Ben", 1, s2),
             str(w.tess.id): ("Tess", 1, s4),
         },
         "SECTION": {
             str(w.harbour.id): ("Harbour", 2, harbour),
-            "none": ("No section", 1, s4),
+            "none": ("No section", 2, s3_and_s4),
         },
         "ASSIGNMENT": {
             str(w.harbour_intake.id): ("Harbour intake", 2, harbour),
-            "none": ("No assignment", 1, s4),
+            "none": ("No assignment", 2, s3_and_s4),
         },
         "CLIENT": {
             str(w.sessions["s1"].client_profile_id): (
                 "Jordan",
-                3,
-                totals(10, 5, 2800, 520, 1000, 1000, "0.00975", share="0.2083"),
+                4,
+                totals(12, 6, 5800, 920, 1000, 1000, "0.01475", share="0.1282"),
             ),
         },
     }
@@ -458,10 +475,10 @@ async def test_teacher_daily_stats_leave_out_other_sessions_and_their_errors(wor
         stat(0),
         stat(1, created=2, messages=6, tokens=4100, cost="0.00505", errors=1),
         stat(2, messages=2, tokens=1100, cost="0.0045", errors=1),  # s2's Sonnet call
-        stat(3, created=1, messages=2, tokens=120, cost="0.0002"),  # s4; not s3, not the webhook
+        stat(3, created=2, messages=4, tokens=3520, cost="0.0052"),  # s3 and s4; not the webhook
         stat(4),
         stat(5),
-        stat(6),  # the timeout was in Ada's free practice, outside Harbour
+        stat(6, errors=1),  # the timeout in Ada's free practice with Tess's client
     ]
 
 
@@ -483,8 +500,8 @@ async def test_feedback_per_client_with_average_and_share_of_four_or_five(world,
         {"clientName": "Morgan", "ratings": 1, "averageRating": "2.00", "positiveShare": "0.0000"},
     ]
     tess = await ask(gql, settings, world.tess, FEEDBACK, range=WEEK)
-    assert tess == [  # "late" was Ben's free practice, outside Harbour
-        {"clientName": "Jordan", "ratings": 4, "averageRating": "3.25", "positiveShare": "0.5000"}
+    assert tess == [  # "late", Ben's free practice, was with Tess's client too
+        {"clientName": "Jordan", "ratings": 5, "averageRating": "3.60", "positiveShare": "0.6000"}
     ]
     theo = await ask(gql, settings, world.theo, FEEDBACK, range=WEEK)
     assert [(f["clientName"], f["ratings"]) for f in theo] == [("Morgan", 1)]
@@ -545,7 +562,8 @@ async def test_error_events_come_in_pages_newest_first(world, gql, settings):
 
 async def test_teachers_see_only_the_errors_of_their_sessions(world, gql, settings):
     tess = await error_names(world, gql, settings, world.tess)
-    assert tess == ["connection", "server", "overloaded"]  # not s3's, s5's or the webhook's
+    # s3's too (Ada's practice with Tess's client); not s5's or the webhook's
+    assert tess == ["connection", "timeout", "server", "overloaded"]
     theo = await error_names(world, gql, settings, world.theo)
     assert theo == ["rate_limited"]
     no_webhooks = await error_names(

@@ -8,12 +8,17 @@ shared by every test on the database, so each test removes the global cap it set
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
+from sqlalchemy import func, select
 
 from api.accounts.models import Role
+from api.usage import analytics
+from api.usage.models import UsageRecord
+from tests.factories.accounts import actor
 from tests.factories.budgets import (
     Practicum,
     first_of_next_month,
@@ -173,13 +178,17 @@ async def test_a_teacher_caps_their_own_section_only(practicum: Practicum, admin
     assert budget["alertPercents"] == [50, 80, 100]
 
     refused = {
-        "another teacher's section": dict(scope="SECTION", sectionId=str(theirs.section.id)),
-        "everyone": dict(scope="GLOBAL"),
-        "their own student": dict(scope="STUDENT", studentId=str(mine.student.id)),
+        # as if it did not exist: another teacher's section is not theirs to know of
+        "another teacher's section": (
+            "NOT_FOUND",
+            dict(scope="SECTION", sectionId=str(theirs.section.id)),
+        ),
+        "everyone": ("FORBIDDEN", dict(scope="GLOBAL")),
+        "their own student": ("FORBIDDEN", dict(scope="STUDENT", studentId=str(mine.student.id))),
     }
-    for what, fields in refused.items():
+    for what, (code, fields) in refused.items():
         error = await practicum.set_budget_error(teacher, period="DAILY", limitUsd="1", **fields)
-        assert error["extensions"]["code"] == "FORBIDDEN", what
+        assert error["extensions"]["code"] == code, what
     assert await caps_of_sections(practicum, teacher) == [budget["id"]]
     assert {b["sectionId"] for b in await practicum.budgets(admin)} >= {str(mine.section.id)}
 
@@ -480,3 +489,37 @@ async def test_a_daily_and_a_monthly_cap_of_one_scope_both_count_every_turn(
     billed = await practicum.billed(session_id)
     assert billed > 0
     assert [await spent(practicum, admin, cap) for cap in caps] == [billed, billed]
+
+
+async def test_a_call_abandoned_before_it_started_counts_toward_caps_and_analytics(
+    make_practicum, admin
+):
+    """A call that never started in time was sent, so it may be billed: its prompt counts,
+    marked estimated, wherever spending is seen."""
+    practicum = make_practicum(
+        first_token_timeout_seconds=0.3,
+        retry_base_delay_seconds=0.01,
+        retry_max_delay_seconds=0.02,
+    )
+    world = await practicum.world()
+    cap = await practicum.set_budget(
+        admin, scope="STUDENT", studentId=str(world.student.id), period="DAILY", limitUsd=PLENTY
+    )
+    session_id = await practicum.start(world.student, world)
+    practicum.fake.enqueue(Fault.slow_start(2.0), Fault.slow_start(2.0))  # then an answer
+    await practicum.send(world.student, session_id)
+
+    async with practicum.runtime.sessions() as db:
+        estimated = await db.scalar(
+            select(func.sum(UsageRecord.cost)).where(
+                UsageRecord.session_id == uuid.UUID(session_id), UsageRecord.estimated.is_(True)
+            )
+        )
+        today = datetime.now(UTC).date()
+        seen = await analytics.usage_summary(
+            db, actor(world.teacher), practicum.settings, today, today
+        )
+    billed = await practicum.billed(session_id)
+    assert estimated and estimated > 0 and billed > estimated
+    assert await spent(practicum, admin, cap) == billed
+    assert (seen.totals.calls, seen.totals.cost) == (3, billed)

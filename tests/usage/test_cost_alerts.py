@@ -127,6 +127,9 @@ async def test_one_turn_past_several_shares_raises_each_alert_once(practicum: Pr
         assert Decimal(alert["spentUsd"]) == spent == Decimal(budget["spentUsd"])
         assert Decimal(alert["limitUsd"]) == Decimal(budget["limitUsd"])
         assert f"{alert['percent']}% of the daily budget" in alert["message"]
+        # Sub-cent amounts read exactly, as in a BUDGET_EXCEEDED message, never rounded away
+        limit = Decimal(budget["limitUsd"])
+        assert f"${spent.normalize():f} of ${limit.normalize():f}" in alert["message"]
 
     pages = await pages_of_two(practicum, admin, 2)
     assert [a["id"] for page in pages for a in page][:3] == [a["id"] for a in alerts]

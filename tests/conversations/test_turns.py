@@ -13,7 +13,7 @@ import math
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from decimal import Decimal
 
@@ -27,6 +27,7 @@ from api.clients.models import ClientProfile
 from api.clients.prompt import build_system_prompt
 from api.config import Settings
 from api.conversations import service
+from api.conversations.errors import ConversationError
 from api.conversations.events import (
     MessageCompleted,
     MessageDelta,
@@ -37,6 +38,7 @@ from api.conversations.events import (
 from api.conversations.models import Message, MessageRole, MessageStatus, Session, SessionStatus
 from api.conversations.replies import FALLBACK_REPLY, UNAVAILABLE
 from api.db.base import utcnow
+from api.errors import ErrorCode
 from api.llm.anthropic import AnthropicProvider  # imported now: the SDK takes seconds to load
 from api.llm.base import estimate_tokens
 from api.ops.models import ErrorEvent
@@ -547,6 +549,64 @@ async def test_the_deadline_covers_the_fallback_model_too(make_runtime, fake):
     assert back.reply.status is MessageStatus.FAILED
 
 
+async def test_a_call_that_never_started_in_time_is_billed_as_its_prompt_estimated(rt, fake):
+    """The request was sent and may have been read: its whole prompt counts (as a cache
+    write, the dearest way, since caching is on), marked estimated, in the session totals."""
+    chat = await start(rt)
+    fake.enqueue(Fault.slow_start(3.0), Reply(text=ANSWER))  # no message_start within 1 s
+    back = await run_turn(chat, "How have you been sleeping?")
+
+    assert (back.reply.content, back.reply.status) == (ANSWER, MessageStatus.COMPLETE)
+    assert [e.category for e in back.errors] == ["provider.timeout"]
+    timed_out, completed = back.records
+    prompt = fake.billed[0]["input_tokens"] + fake.billed[0]["cache_write_tokens"]
+    assert (timed_out.outcome, timed_out.attempts, timed_out.estimated) == ("RETRIED", 1, True)
+    assert tokens_of(timed_out) == {
+        "input_tokens": 0,
+        "output_tokens": 0,
+        "cache_write_tokens": prompt,
+        "cache_read_tokens": 0,
+    }
+    assert timed_out.cost == cost(HAIKU, tokens_of(timed_out)) > 0
+    assert_billed_as_reported(completed, fake.billed[1])
+    assert back.session.estimated_cost == timed_out.cost + completed.cost  # read_back: totals
+
+
+async def test_one_reply_makes_at_most_the_configured_number_of_tries(make_runtime, fake):
+    """Every model together; the fallback model keeps one try of them."""
+    rt = make_runtime(
+        fallback_model=SONNET,
+        retry_max_attempts=4,
+        retry_max_attempts_per_reply=3,
+        first_token_timeout_seconds=0.3,
+    )
+    chat = await start(rt)
+    fake.enqueue(*[Fault.slow_start(2.0)] * 8)
+    back = await run_turn(chat, "Hello?")
+
+    assert [r.body["model"] for r in fake.requests] == [HAIKU, HAIKU, SONNET]
+    assert back.reply.status is MessageStatus.FAILED
+    assert [(r.model, r.outcome, r.estimated) for r in back.records] == [
+        (HAIKU, "RETRIED", True),
+        (HAIKU, "RETRIED", True),
+        (SONNET, "FAILED", True),
+    ]
+    assert back.session.estimated_cost == sum(r.cost for r in back.records) > 0
+
+
+async def test_a_session_whose_model_no_provider_serves_refuses_the_message(make_runtime, fake):
+    """Say ANTHROPIC_API_KEY was removed after the session started with Claude: the student
+    hears so at once (PROVIDER_UNAVAILABLE) and nothing is stored or used up."""
+    chat = await start(make_runtime())
+    without_key = make_runtime(anthropic_api_key=None)
+    with pytest.raises(ConversationError) as refused:
+        await send(replace(chat, rt=without_key), "Hello?")
+    assert refused.value.code is ErrorCode.PROVIDER_UNAVAILABLE
+    assert "not sent" in refused.value.message
+    back = await read_back(chat)
+    assert back.messages == [] and back.records == [] and fake.requests == []
+
+
 # 7. Stop means stop
 
 
@@ -587,6 +647,29 @@ async def test_stop_keeps_the_text_so_far_and_bills_only_what_was_generated(rt, 
         ("user", "Go on."),
     ]
     assert len(after.records) == 2
+
+
+async def test_a_reply_stopped_before_the_model_started_bills_its_prompt_estimated(rt, fake):
+    """The request was sent: the model may be reading it. Stopping does not make that free."""
+    chat = await start(rt)
+    fake.enqueue(Fault.slow_start(0.8))
+    await send(chat, "Tell me about your week.")
+    await eventually(lambda: fake.requests)
+    await asyncio.sleep(0.05)
+    async with rt.sessions() as db:
+        await service.stop_reply(db, chat.student, rt.replies, chat.session_id)
+        await db.commit()
+
+    back = await read_back(chat)
+    assert (back.reply.status, back.reply.content) == (MessageStatus.CANCELLED, "")
+    [record] = back.records
+    prompt = fake.billed[0]["input_tokens"] + fake.billed[0]["cache_write_tokens"]
+    assert (record.outcome, record.estimated, record.cache_write_tokens) == (
+        "CANCELLED",
+        True,
+        prompt,
+    )
+    assert back.session.estimated_cost == record.cost > 0
 
 
 async def test_ending_the_session_mid_reply_stops_it_the_same_way(rt, fake):

@@ -1,3 +1,3 @@
-"""Fixtures for the service tests."""
+"""Fixtures for the turn tests."""
 
 from tests.fakes.anthropic_server import fake_anthropic  # noqa: F401
