@@ -22,6 +22,7 @@ from api.graphql.schema import build_schema
 from api.graphql.websocket import graphql_websocket
 from api.limits.rate import seconds_until
 from api.ops import metrics
+from api.ops.headers import SecurityHeadersMiddleware
 from api.ops.logs import RequestIdMiddleware
 from api.runtime import Runtime
 
@@ -68,6 +69,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             return JSONResponse({"status": "database not migrated"}, status_code=503)
         return JSONResponse({"status": "ready"})
 
+    app.add_middleware(SecurityHeadersMiddleware)  # inside the proxy headers: sees https
     if settings.trusted_proxies.strip():
         # The per-address limits must see the browser's address, not the proxy's.
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)

@@ -23,7 +23,7 @@ def _prepare_embedded_database(settings: Settings) -> None:
     if settings.sqlalchemy_url.startswith("sqlite"):
         from api.db.migrate import upgrade
 
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        settings.prepare_data_dir()
         upgrade(settings.sqlalchemy_url)
 
 
@@ -56,7 +56,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 def _migrate(args: argparse.Namespace, settings: Settings) -> int:
     from api.db.migrate import upgrade
 
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    settings.prepare_data_dir()
     upgrade(settings.sqlalchemy_url)
     print("Database is up to date.")
     return 0

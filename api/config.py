@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 from decimal import Decimal
@@ -120,9 +121,14 @@ class Settings(BaseSettings):
     max_query_depth: int = 12
     max_query_aliases: int = 15
     max_query_tokens: int = 2000
+    # Objects a document may ask for, page sizes multiplied down the tree (api/graphql/cost.py)
+    max_query_cost: int = 50_000
     max_request_bytes: int = 64 * 1024
 
+    # In production an admin may turn these off: GraphiQL on GET /graphql in a browser,
+    # and introspection (`__schema`, `__type`) for requests without a token.
     graphiql: bool = True
+    anonymous_introspection: bool = True
     _generated_secret: str | None = PrivateAttr(default=None)
     host: str = "127.0.0.1"
     port: int = 8000
@@ -168,6 +174,25 @@ class Settings(BaseSettings):
             return profile_model
         return self.chat_model
 
+    def prepare_data_dir(self) -> Path:
+        """The data dir, and the embedded database in it, readable by their owner only: they
+        hold the signing secret, password hashes and transcripts. SQLite gives the -wal and
+        -shm files it makes the database file's mode."""
+        self._private_data_dir()
+        if not self.database_url:  # the embedded database
+            database = self.data_dir / "practicum.db"
+            # Never opened once SQLite may have it open: closing any descriptor of the file
+            # would drop SQLite's locks on it.
+            with contextlib.suppress(FileExistsError):
+                os.close(os.open(database, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+            for path in (database, *self.data_dir.glob("practicum.db-*")):
+                _owner_only(path, 0o600)
+        return self.data_dir
+
+    def _private_data_dir(self) -> None:
+        self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        _owner_only(self.data_dir, 0o700)
+
     def signing_secret(self) -> str:
         """PRACTICUM_JWT_SECRET, or (embedded mode) a secret made once and kept in the data dir."""
         if self.jwt_secret is not None:
@@ -180,7 +205,7 @@ class Settings(BaseSettings):
         path = self.data_dir / "jwt-secret"
         if path.exists():
             return path.read_text().strip()
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._private_data_dir()
         # Written whole to a private file, then linked into place: two processes starting
         # at once agree on one secret, and nobody ever reads a half-written one.
         draft = self.data_dir / f".jwt-secret.{os.getpid()}"
@@ -194,6 +219,14 @@ class Settings(BaseSettings):
         finally:
             draft.unlink()
         return path.read_text().strip()
+
+
+def _owner_only(path: Path, mode: int) -> None:
+    """Tighten what an earlier version made readable to others (if it is ours to change)."""
+    try:
+        path.chmod(mode)
+    except PermissionError:
+        pass
 
 
 @lru_cache

@@ -22,8 +22,10 @@ def to_graphql_error(error: GraphQLError) -> GraphQLError:
         extensions = {"code": original.code.value, **_in_graphql_names(original.details)}
         return _copy(error, original.message, extensions)
     if original is None or isinstance(original, GraphQLError):
-        # Parse, validation and variable errors (including depth, alias and token limits).
-        return _copy(error, error.message, {"code": ErrorCode.BAD_USER_INPUT.value})
+        # Parse, validation and variable errors (including depth, alias, token and cost
+        # limits, which may add details such as the cost).
+        extensions = {"code": ErrorCode.BAD_USER_INPUT.value, **(error.extensions or {})}
+        return _copy(error, error.message, extensions)
     return _copy(error, INTERNAL_MESSAGE, {"code": ErrorCode.INTERNAL.value})
 
 

@@ -37,6 +37,33 @@ GRAPHQL_RESPONSE = "application/graphql-response+json"
 JSON = "application/json"
 
 
+# Deeper JSON than any real request needs (an input object in a list in the variables is
+# five levels): the parser and everything after it recurse, and would crash past ~1,000.
+MAX_JSON_DEPTH = 32
+
+
+class TooDeep(ValueError):
+    def __init__(self) -> None:
+        super().__init__(f"nested deeper than {MAX_JSON_DEPTH} levels")
+
+
+def load_json(text: str | bytes) -> Any:
+    """`json.loads`, refusing JSON nested deeper than MAX_JSON_DEPTH."""
+    try:
+        value = json.loads(text)
+    except RecursionError as error:
+        raise TooDeep from error
+    pending = [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        if isinstance(item, dict | list):
+            if depth > MAX_JSON_DEPTH:
+                raise TooDeep
+            children = item.values() if isinstance(item, dict) else item
+            pending.extend((child, depth + 1) for child in children)
+    return value
+
+
 class BadRequest(Exception):
     def __init__(self, message: str, status: int = 400) -> None:
         super().__init__(message)
@@ -109,7 +136,9 @@ def _from_query_string(request: Request) -> GraphQLParams:
     for name in ("variables", "extensions"):
         if name in data:
             try:
-                data[name] = json.loads(data[name])
+                data[name] = load_json(data[name])
+            except TooDeep as exc:
+                raise BadRequest(f"The `{name}` parameter is {exc}.") from exc
             except json.JSONDecodeError as exc:
                 raise BadRequest(f"The `{name}` parameter is not valid JSON.") from exc
     return _params(data)
@@ -134,7 +163,9 @@ async def _from_body(request: Request, max_bytes: int) -> GraphQLParams:
     if not body:
         raise BadRequest("A POST request needs a JSON body with a `query`.")
     try:
-        return _params(json.loads(body))
+        return _params(load_json(body))
+    except TooDeep as exc:
+        raise BadRequest(f"The request body is {exc}.") from exc
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise BadRequest("The request body is not valid JSON.") from exc
 

@@ -15,7 +15,6 @@ from strawberry.extensions import (
     MaxTokensLimiter,
     ParserCache,
     QueryDepthLimiter,
-    ValidationCache,
 )
 from strawberry.schema.types.base_scalars import DecimalDefinition
 from strawberry.types import ExecutionContext
@@ -26,10 +25,13 @@ from api.graphql.classes import ClassMutations, ClassQueries
 from api.graphql.clients import ClientMutations, ClientQueries
 from api.graphql.context import UnitOfWork
 from api.graphql.conversations import ConversationMutations, ConversationQueries
+from api.graphql.cost import CostLimit, ExpansionLimit, ValidationCacheUnlessRefused
 from api.graphql.errors import ErrorCodes, log_errors
 from api.graphql.inputs import STORABLE_DATETIME, StorableText
+from api.graphql.introspection import SignedInIntrospection
 from api.graphql.limits import LimitMutations, LimitQueries
 from api.graphql.session_events import ConversationSubscriptions
+from api.graphql.time_slices import TimeSlices
 from api.graphql.usage import UsageMutations, UsageQueries, UsageSubscriptions
 
 
@@ -111,9 +113,13 @@ def build_schema(settings: Settings) -> PracticumSchema:
             lambda: MaxTokensLimiter(max_token_count=settings.max_query_tokens),
             lambda: DocumentCache(maxsize=DOCUMENT_CACHE_SIZE),
             _abuse_limits(settings),
-            lambda: ValidationCache(maxsize=DOCUMENT_CACHE_SIZE),
+            lambda: ExpansionLimit(settings),  # before validation, which would take ages
+            lambda: ValidationCacheUnlessRefused(maxsize=DOCUMENT_CACHE_SIZE),
+            lambda: CostLimit(settings),  # after validation: it needs a valid document
+            *([] if settings.anonymous_introspection else [SignedInIntrospection]),
             StorableText,
             UnitOfWork,
+            TimeSlices,  # large answers let the loop serve other requests as they go
         ],
     )
 

@@ -37,6 +37,7 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
 
 from api.config import Settings
 from api.graphql.context import Context
+from api.graphql.http import TooDeep, load_json
 from api.limits.rate import seconds_until
 from api.ops import metrics
 from api.runtime import Runtime
@@ -253,6 +254,13 @@ class GraphQLWebSocket(GraphQLRouter):
                 {"message": context.auth_error.message, "code": context.auth_error.code.value}
             )
         return None
+
+    def decode_json(self, data: str | bytes) -> object:
+        # Too deep to handle is invalid JSON to Strawberry: it closes the socket with 4400.
+        try:
+            return load_json(data)
+        except TooDeep as error:
+            raise JSONDecodeError(f"The message is {error}.", "", 0) from error
 
 
 def graphql_websocket(schema, runtime: Runtime, http_limiter: Limiter) -> GraphQLWebSocket:

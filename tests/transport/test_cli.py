@@ -210,6 +210,24 @@ def test_jwt_secret_file_is_private_and_survives_restarts(data_dir):
     assert stat.S_IMODE(secret.stat().st_mode) == 0o600
 
 
+def test_the_embedded_database_and_its_folder_are_private(data_dir):
+    """It holds password hashes and transcripts: after `practicum migrate` on a fresh data
+    dir, only its owner may read it, the files SQLite adds while it runs included."""
+    database = data_dir / "practicum.db"
+    assert stat.S_IMODE(data_dir.stat().st_mode) == 0o700
+    assert stat.S_IMODE(database.stat().st_mode) == 0o600
+    connection = sqlite3.connect(database)
+    try:
+        connection.execute("PRAGMA journal_mode=WAL")
+        connection.execute("CREATE TABLE probe (x)")
+        connection.commit()
+        side_files = [data_dir / "practicum.db-wal", data_dir / "practicum.db-shm"]
+        assert all(path.exists() for path in side_files)
+        assert {stat.S_IMODE(path.stat().st_mode) for path in side_files} == {0o600}
+    finally:
+        connection.close()
+
+
 def test_a_short_jwt_secret_is_refused_with_advice(tmp_path):
     result = run_practicum(tmp_path, "migrate", env={"PRACTICUM_JWT_SECRET": "short"})
     assert result.returncode == 2

@@ -175,6 +175,28 @@ async def test_malformed_json_is_400(client, accept):
     assert body["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
 
 
+DEEP = "[" * 1000 + "]" * 1000
+
+
+@pytest.mark.parametrize("field", ["variables", "extensions"])
+@pytest.mark.parametrize("method", ["POST", "GET"])
+async def test_deeply_nested_json_is_400_without_a_traceback(client, caplog, method, field):
+    value = '{"a": ' + DEEP + "}"
+    headers = {"accept": GRAPHQL_RESPONSE, "content-type": "application/json"}
+    if method == "POST":
+        body = '{"query": "{ __typename }", "' + field + '": ' + value + "}"
+        response = await client.post("/graphql", content=body, headers=headers)
+    else:
+        params = {"query": "{ __typename }", field: value}
+        response = await client.get("/graphql", params=params, headers=headers)
+    assert response.status_code == 400, response.text
+    body = response.json()
+    assert "data" not in body
+    assert body["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+    assert "nested deeper than 32 levels" in body["errors"][0]["message"]
+    assert not [r for r in caplog.records if r.exc_info], caplog.text
+
+
 @pytest.mark.parametrize(
     "body",
     [{}, {"query": 42}, {"query": "{ __typename }", "variables": "not an object"}],

@@ -5,8 +5,18 @@ import ast
 from pathlib import Path
 
 import pytest
-from graphql import build_schema, validate
+from graphql import (
+    FragmentDefinitionNode,
+    OperationDefinitionNode,
+    build_schema,
+    get_named_type,
+    get_operation_ast,
+    type_from_ast,
+    validate,
+)
 
+from api.config import Settings
+from api.graphql.cost import QueryCost
 from ui.graphql.operations import all_documents
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -38,3 +48,25 @@ def test_the_ui_never_imports_the_api_package():
                 f"{path.relative_to(ROOT)}: {n}" for n in names if n.split(".")[0] == "api"
             ]
     assert not offenders
+
+
+def largest_pages(operation: OperationDefinitionNode, max_page: int) -> dict[str, int]:
+    """Every Int variable at the largest page size: the most the UI could ask for."""
+    return {
+        d.variable.name.value: max_page
+        for d in operation.variable_definitions or ()
+        if get_named_type(type_from_ast(SCHEMA, d.type)).name == "Int"
+    }
+
+
+@pytest.mark.parametrize("name", sorted(all_documents()))
+def test_operation_stays_under_the_cost_limit(name):
+    settings = Settings()
+    document = all_documents()[name]
+    operation = get_operation_ast(document, name)
+    fragments = {
+        d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
+    }
+    variables = largest_pages(operation, settings.max_page_size)
+    cost = QueryCost(SCHEMA, fragments, operation, variables, settings).of(operation)
+    assert cost <= settings.max_query_cost, f"{name} costs {cost:,}"
