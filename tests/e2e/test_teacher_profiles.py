@@ -147,7 +147,7 @@ def test_the_apis_own_checks_are_shown_by_their_fields(page, app_url):
 
     page.get_by_role("button", name="Save", exact=True).click()
 
-    expect(page.locator("#profile-name-error")).to_contain_text("at most 120")
+    expect(page.locator("#profile-name-error")).to_contain_text("at most 60")
     expect(page.locator("#profile-openingLine-error")).to_contain_text("at most 4000")
     expect(page.locator("#profile-age-error")).to_have_text("Age must be between 1 and 120.")
     expect(page.locator("#profile-errors")).to_contain_text("Opening line is too long")

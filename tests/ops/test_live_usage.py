@@ -9,10 +9,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import event
+from sqlalchemy import event, func, select
 
 from api.accounts.models import Role
-from api.usage.live import LiveUsage, snapshot
+from api.usage.live import TTFT_WINDOW, LiveUsage, snapshot
+from api.usage.models import UsageRecord
 from tests.factories.accounts import make_user
 from tests.factories.clients import make_profile
 from tests.factories.usage import Call, add_usage, make_session
@@ -57,6 +58,16 @@ async def _replies_answered(db, conversation, *first_token_ms: int, ago=timedelt
     await add_usage(db, conversation, datetime.now(UTC) - ago, calls=calls)
 
 
+async def _timed_replies_in_window(runtime) -> int:
+    window = datetime.now(UTC) - TTFT_WINDOW
+    async with runtime.read_sessions() as session:
+        return await session.scalar(
+            select(func.count()).where(
+                UsageRecord.created_at >= window, UsageRecord.ttft_ms.is_not(None)
+            )
+        )
+
+
 async def test_time_to_first_token_follows_the_replies_of_the_last_five_minutes(
     runtime, db, settings
 ):
@@ -71,10 +82,12 @@ async def test_time_to_first_token_follows_the_replies_of_the_last_five_minutes(
 
     # Everything other tests left in the window, then slower replies that must move both.
     before = await first_token()
+    others = await _timed_replies_in_window(runtime)
     await _replies_answered(db, conversation, *[1_000_000] * 50)
     slower = await first_token()
     assert slower[1] == 1_000_000 and slower != before
-    await _replies_answered(db, conversation, *[2_000_000] * 200)
+    # More than half of the window now: the median moves too.
+    await _replies_answered(db, conversation, *[2_000_000] * (others + 51))
     assert await first_token() == (2_000_000, 2_000_000)
     # Replies older than five minutes no longer count.
     await _replies_answered(db, conversation, *[3_000_000] * 500, ago=timedelta(minutes=6))

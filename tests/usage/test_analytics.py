@@ -703,7 +703,8 @@ async def test_student_figures_leave_teachers_test_conversations_out_unless_aske
         d for i, d in enumerate(days_with_tests) if i != 3
     ]
 
-    # A teacher's own figures: her section's students, without her own test conversation.
+    # A teacher's own figures: her section's students and her client's practice, without
+    # her own test conversation.
     tess = await ask(gql, settings, world.tess, SUMMARY, range=WEEK, tests=False)
-    assert tess["sessions"] == 2  # s1, s2
-    assert tess["totals"]["messages"] == 8
+    assert tess["sessions"] == 3  # s1, s2 in Harbour; s3, Ada's free practice with Jordan
+    assert tess["totals"]["messages"] == 10
