@@ -20,6 +20,7 @@ import uvloop
 from _common import AsgiClient, bench_settings, databases, seed_students
 from sqlalchemy import func, select
 
+from api.accounts import service as accounts
 from api.accounts.security import read_token
 from api.app import create_app
 from api.conversations import service as conversations
@@ -48,8 +49,9 @@ def _through_the_service(app):
     settings = runtime.settings
 
     async def send(token: str, session_id: str, content: str) -> None:
-        student = read_token(token, settings.signing_secret())
+        login = read_token(token, settings.signing_secret())
         async with runtime.sessions() as db:
+            student = await accounts.stored_actor(db, login.user_id)  # as every operation does
             await conversations.send_message(
                 db,
                 student,
