@@ -45,7 +45,13 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     # A log line like every other (one JSON object in JSON logs), not a bare print.
     logging.getLogger("practicum").info("Practicum API on http://%s:%s/graphql", host, port)
     config = uvicorn.Config(
-        "api.app:create_app", factory=True, host=host, port=port, log_config=None
+        "api.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        log_config=None,
+        # The app closes larger messages with 1009 too; this stops uvicorn reading them first.
+        ws_max_size=settings.max_request_bytes,
     )
     server = uvicorn.Server(config)
     logging.getLogger("uvicorn.access").addFilter(_WithoutQueryStrings())
