@@ -53,6 +53,9 @@ def test_send_turns_into_stop_while_the_client_answers(open_page, app_url, talka
     _send(page, FIRST_MESSAGE)
     expect(page.get_by_test_id("streaming-text")).not_to_be_empty()
     expect(stop).to_be_visible()
+    # A filled square with its word, even on a phone: a hollow one reads as a checkbox.
+    expect(stop).to_have_text("Stop")
+    assert stop.locator("svg").evaluate("icon => getComputedStyle(icon).fill") != "none"
     expect(send).to_have_count(0)
     screenshot(page, f"chat-streaming-{_width(phone)}")
 
