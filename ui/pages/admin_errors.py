@@ -92,18 +92,20 @@ def _event_cells(event) -> list[rx.Component]:
         cell(event["status"]),
         cell(event["model"]),
         cell(rx.code(event["request_id"], variant="ghost", size="1")),
-        cell(
-            rx.cond(
-                event["session_href"] != "",
-                rx.link(
-                    "Transcript",
-                    href=event["session_href"],
-                    aria_label="Transcript of session " + event["session_id"],
-                ),
-                "—",
-            )
-        ),
+        cell(_transcript_link(event, "—")),
     ]
+
+
+def _transcript_link(event, otherwise=None) -> rx.Component:
+    """The event's session's transcript, when it belongs to one."""
+    link = rx.link(
+        "Transcript",
+        href=event["session_href"],
+        aria_label="Transcript of session " + event["session_id"],
+    )
+    if otherwise is None:
+        return rx.cond(event["session_href"] != "", link)
+    return rx.cond(event["session_href"] != "", link, otherwise)
 
 
 def _event_card(event) -> rx.Component:
@@ -134,15 +136,7 @@ def _event_card(event) -> rx.Component:
                 color_scheme="gray",
                 overflow_wrap="anywhere",
             ),
-            rx.cond(
-                event["session_href"] != "",
-                rx.link(
-                    "Transcript",
-                    href=event["session_href"],
-                    aria_label="Transcript of session " + event["session_id"],
-                    size="2",
-                ),
-            ),
+            _transcript_link(event),
             spacing="1",
             min_width="0",
         ),
