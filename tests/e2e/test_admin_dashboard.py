@@ -151,6 +151,35 @@ def test_no_cost_is_one_line_and_sessions_fit_a_phone(open_page, some_usage, pho
     assert _fits_the_screen(page)
 
 
+# Counts every change a chart's bars and lines go through: an animation changes them on
+# every frame, a still chart once per new figure.
+COUNT_CHART_FRAMES = """
+window.chartFrames = 0;
+new MutationObserver((changes) => {
+  for (const change of changes) {
+    const target = change.target;
+    if (target.closest && target.closest(".recharts-bar-rectangles, .recharts-line")) {
+      window.chartFrames += 1;
+    }
+  }
+}).observe(document, {subtree: true, attributes: true, childList: true});
+"""
+
+
+@pytest.mark.parametrize("phone", [False, True], ids=["desktop", "phone"])
+def test_the_charts_are_drawn_at_once_not_grown(open_page, some_usage, phone):
+    page = _open_dashboard(open_page, phone=phone)
+    page.add_init_script(COUNT_CHART_FRAMES)
+    page.reload()
+    expect(page.get_by_test_id("live-status")).to_have_text(LIVE)
+    expect(page.locator(".recharts-bar-rectangle").first).to_be_attached()
+    page.wait_for_timeout(2500)
+    bars = page.locator(".recharts-bar-rectangle").count()
+    lines = page.locator(".recharts-line").count()
+    # A grown chart changes ~25 times a bar; a still one a few times in all.
+    assert page.evaluate("window.chartFrames") <= 3 * (bars + lines)
+
+
 def _screenshot_with_charts(page: Page, name: str) -> None:
     """A full-page screenshot resizes the window, and the charts then draw themselves again
     from zero; so the window is made as tall as the page first, and the charts given time."""
@@ -244,7 +273,7 @@ def test_the_error_log_filters_by_session_category_and_day_and_pages(
     page.get_by_label("From (UTC)").fill(error_events["old_day"])
     page.get_by_label("To (UTC, inclusive)").fill(error_events["old_day"])
     _apply(page)
-    expect(page.get_by_text(error_events["old"])).to_be_visible()
+    expect(_rows(page).filter(has_text=error_events["old"])).to_be_visible()
     expect(page.get_by_text(error_events["overloaded"])).to_have_count(0)
 
     page.get_by_label("Practice session id").fill(str(uuid.uuid4()))
@@ -272,6 +301,30 @@ def test_the_error_log_says_when_a_period_has_no_errors(open_page, app_url):
 def test_the_error_log_fits_the_screen(open_page, app_url, error_events, phone):
     page = open_page("admin", phone=phone)
     page.goto(f"{app_url}/admin/errors")
-    expect(_rows(page).first).to_be_visible()
+    first = page.get_by_test_id("error-card") if phone else _rows(page)
+    expect(first.first).to_be_visible()
     assert _fits_the_screen(page)
     screenshot(page, f"admin-errors-{'phone' if phone else 'desktop'}")
+
+
+def test_on_a_phone_each_error_is_a_card_with_its_transcript_in_view(
+    open_page, app_url, error_events
+):
+    page = open_page("admin", phone=True)
+    page.goto(f"{app_url}/admin/errors")
+    page.get_by_label("Practice session id").fill(error_events["session_id"])
+    _apply(page)
+    cards = page.get_by_test_id("error-card")
+    expect(cards).to_have_count(25)
+    expect(page.get_by_role("table", name="Error events, newest first")).to_be_hidden()
+    newest = cards.first
+    for text in (error_events["overloaded"], "529", "claude-haiku-4-5"):
+        expect(newest).to_contain_text(text)
+    width = page.viewport_size["width"]
+    for i in range(cards.count()):
+        link = cards.nth(i).get_by_role("link", name=re.compile("^Transcript of session"))
+        link.scroll_into_view_if_needed()
+        box = link.bounding_box()
+        assert box["x"] >= 0 and box["x"] + box["width"] <= width, box
+        link.click(trial=True)
+    assert _fits_the_screen(page)

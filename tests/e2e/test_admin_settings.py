@@ -40,6 +40,15 @@ def budget_row(page: Page, applies_to: str, amount: str):
     return page.get_by_role("row").filter(has_text=applies_to).filter(has_text=money(amount))
 
 
+def budget_card(page: Page, applies_to: str, amount: str):
+    """A budget as a phone shows it."""
+    return (
+        page.get_by_test_id("budget-card")
+        .filter(has_text=applies_to)
+        .filter(has_text=money(amount))
+    )
+
+
 def delete_budget(page: Page, name: str) -> None:
     page.get_by_role("button", name=f"Delete {name}").click()
     confirm = page.get_by_role("alertdialog")
@@ -109,16 +118,26 @@ def test_a_budget_for_one_student_on_a_phone(open_page, app_url):
     form.get_by_role("button", name="Save budget").click()
 
     expect(form).to_be_hidden()
-    row = budget_row(page, name, amount)
-    expect(row).to_contain_text("Monthly")
-    expect(row).to_contain_text("Student")
-    # The table scrolls in its own box; the page itself never scrolls sideways.
+    card = budget_card(page, name, amount)  # a card per budget: a table's columns do not fit
+    expect(card).to_contain_text("Monthly")
+    expect(card).to_contain_text("Student")
+    expect(page.get_by_role("table", name="Budgets")).to_be_hidden()
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
     screenshot(page, "admin-budgets-phone")
 
-    row.scroll_into_view_if_needed()
+    cards = page.get_by_test_id("budget-card")
+    for i in range(cards.count()):  # every budget's buttons in view, so it can be edited
+        for button in cards.nth(i).get_by_role("button", name=re.compile("^(Edit|Delete) ")).all():
+            button.scroll_into_view_if_needed()
+            box = button.bounding_box()
+            assert box["x"] >= 0 and box["x"] + box["width"] <= 390, box
+            button.click(trial=True)
+    card.get_by_role("button", name=f"Edit the monthly budget for {name}").click()
+    expect(page.get_by_role("dialog", name="Edit")).to_be_visible()
+    page.keyboard.press("Escape")
+
     delete_budget(page, f"the monthly budget for {name}")
-    expect(budget_row(page, name, amount)).to_have_count(0)
+    expect(budget_card(page, name, amount)).to_have_count(0)
 
 
 def admin_token(page: Page) -> str:

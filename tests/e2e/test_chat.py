@@ -6,13 +6,17 @@ conversation without tokens or cost. At desktop and phone width."""
 from __future__ import annotations
 
 import re
+import uuid
+from datetime import UTC, datetime
 
 import pytest
 from playwright.sync_api import Page, expect
 
+from api.conversations.models import Message, MessageRole, MessageStatus
 from tests.e2e import test_student
 from tests.e2e.app import DemoApi
 from tests.e2e.conftest import SCREENSHOTS, screenshot
+from tests.e2e.test_admin_dashboard import _write
 from tests.e2e.test_student import FIRST_MESSAGE, _messages, _reply_done, _send
 
 # The student tests' fixtures: the demo teacher, and a talkative client of their own.
@@ -53,6 +57,9 @@ def test_send_turns_into_stop_while_the_client_answers(open_page, app_url, talka
     _send(page, FIRST_MESSAGE)
     expect(page.get_by_test_id("streaming-text")).not_to_be_empty()
     expect(stop).to_be_visible()
+    # A filled square with its word, even on a phone: a hollow one reads as a checkbox.
+    expect(stop).to_have_text("Stop")
+    assert stop.locator("svg").evaluate("icon => getComputedStyle(icon).fill") != "none"
     expect(send).to_have_count(0)
     screenshot(page, f"chat-streaming-{_width(phone)}")
 
@@ -186,3 +193,37 @@ def test_students_see_their_conversation_without_tokens_or_cost(
         expect(totals).to_have_count(0)  # the phone's chat leaves the details out
     else:
         expect(totals).to_have_text(re.compile(r"^[1-9][\d,]* tokens · \$\d"))
+
+
+@WIDTHS
+def test_a_transcript_shows_an_unfinished_reply_as_not_yet_written(
+    open_page, app_url, app_server, phone
+):
+    session_id = DemoApi.signed_in(app_url, "student2").start_session(new=True)
+    now = datetime.now(UTC)
+    _write(  # a reply still being written, as the transcript's reader finds it
+        app_server.data_dir / "practicum.db",
+        [
+            Message(
+                session_id=uuid.UUID(session_id),
+                sequence_number=101,
+                role=MessageRole.USER,
+                content="Hello.",
+                created_at=now,
+            ),
+            Message(
+                session_id=uuid.UUID(session_id),
+                sequence_number=102,
+                role=MessageRole.ASSISTANT,
+                status=MessageStatus.STREAMING,
+                created_at=now,
+                streaming_since=now,
+            ),
+        ],
+    )
+    page = open_page("admin", phone=phone)
+    page.goto(f"{app_url}/transcripts/{session_id}")
+    reply = page.get_by_test_id("message").filter(has_text="No reply")
+    expect(reply).to_contain_text("No reply yet")
+    expect(reply).not_to_contain_text("Writing…")
+    screenshot(page, f"transcript-unfinished-reply-{_width(phone)}")

@@ -36,7 +36,12 @@ def bar_chart(title: str, data, x_key: str, series: list[tuple[str, str]], heigh
         title,
         rx.recharts.bar_chart(
             *[
-                rx.recharts.bar(data_key=key, name=name, fill=SERIES_COLOURS[i % 4])
+                rx.recharts.bar(
+                    data_key=key,
+                    name=name,
+                    fill=SERIES_COLOURS[i % 4],
+                    is_animation_active=False,  # a refresh must not regrow the bars from zero
+                )
                 for i, (key, name) in enumerate(series)
             ],
             *_axes(x_key, len(series) > 1),
@@ -59,6 +64,7 @@ def line_chart(title: str, data, x_key: str, series: list[tuple[str, str]], heig
                     stroke_width=2,
                     dot=False,
                     type_="monotone",
+                    is_animation_active=False,
                 )
                 for i, (key, name) in enumerate(series)
             ],

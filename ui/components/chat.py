@@ -9,9 +9,11 @@ STATUS_BADGES = {
     "INTERRUPTED": ("Interrupted", "red"),
     "STREAMING": ("Writing…", "gray"),
 }
+# A transcript is read afterwards: a reply still unfinished there is not shown as live.
+PAST_BADGES = {**STATUS_BADGES, "STREAMING": ("Unfinished", "gray")}
 
 
-def _status_badge(status, fallback) -> rx.Component:
+def _status_badge(status, fallback, badges=STATUS_BADGES) -> rx.Component:
     return rx.fragment(
         rx.match(
             status,
@@ -22,7 +24,7 @@ def _status_badge(status, fallback) -> rx.Component:
                         label, color_scheme=colour, variant="soft", high_contrast=True, size="1"
                     ),
                 )
-                for key, (label, colour) in STATUS_BADGES.items()
+                for key, (label, colour) in badges.items()
             ],
             rx.fragment(),
         ),
@@ -68,8 +70,14 @@ def _body(text, **props) -> rx.Component:
 
 def chat_bubble(message, client_name, student="You", full_time: bool = False) -> rx.Component:
     """One stored message (a `ChatMessage` var); `student` names the student ("You" when
-    they are the reader); `full_time` shows the date too."""
+    they are the reader); `full_time` (a transcript) shows the date too, and an unfinished
+    reply as such rather than as being written."""
     is_user = message.role == "USER"
+    no_reply = (
+        rx.cond(message.status == "STREAMING", "No reply yet", "No reply")
+        if full_time
+        else "No reply"
+    )
     return _bubble(
         is_user,
         rx.cond(is_user, student, client_name),
@@ -77,9 +85,16 @@ def chat_bubble(message, client_name, student="You", full_time: bool = False) ->
         rx.cond(
             message.content != "",
             _body(message.content),
-            rx.text("No reply", size="2", color_scheme="gray", font_style="italic"),
+            rx.text(
+                no_reply,
+                size="2",
+                color_scheme="gray",
+                font_style="italic",
+            ),
         ),
-        _status_badge(message.status, message.fallback),
+        _status_badge(
+            message.status, message.fallback, PAST_BADGES if full_time else STATUS_BADGES
+        ),
         data_testid="message",
         data_role=message.role,
         data_status=message.status,

@@ -5,6 +5,9 @@ import reflex as rx
 from ui.theme import VISUALLY_HIDDEN
 
 WIDE_ONLY = ["none", "table-cell"]  # a column left out on a phone, where it would not fit
+# With `phone_card`, the table shows from a tablet up and a card per row below it.
+TABLE_FROM_TABLET = ["none", "none", "block"]
+CARDS_BELOW_TABLET = ["flex", "flex", "none"]
 
 
 def data_table(
@@ -17,11 +20,13 @@ def data_table(
     wide_only=(),
     row_props: dict | None = None,
     size: str = "1",
+    phone_card=None,
 ) -> rx.Component:
     """The one table of every page; it scrolls sideways on a narrow screen. `cells(row)`
     gives the row's cells in the order of `headers` (names, or `hidden_header(...)` for a
     column of buttons). Columns named in `numeric` are aligned right, in `wide_only` left out
-    on a phone (their cells say so with `display=WIDE_ONLY`)."""
+    on a phone (their cells say so with `display=WIDE_ONLY`). With `phone_card(row)`, a
+    phone shows a card per row instead of the table, every field and button in view."""
 
     def header(name) -> rx.Component:
         if not isinstance(name, str):
@@ -33,13 +38,21 @@ def data_table(
             display=WIDE_ONLY if name in wide_only else None,
         )
 
-    return rx.table.root(
+    table = rx.table.root(
         rx.el.caption(caption, style=VISUALLY_HIDDEN),
         rx.table.header(rx.table.row(*[header(name) for name in headers])),
         rx.table.body(rx.foreach(rows, lambda row: rx.table.row(*cells(row), **(row_props or {})))),
         variant="surface",
         size=size,
         width="100%",
+    )
+    if phone_card is None:
+        return table
+    return rx.fragment(
+        rx.box(table, display=TABLE_FROM_TABLET, width="100%"),
+        rx.vstack(
+            rx.foreach(rows, phone_card), display=CARDS_BELOW_TABLET, spacing="2", width="100%"
+        ),
     )
 
 

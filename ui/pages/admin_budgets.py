@@ -124,6 +124,30 @@ def _budget_cells(row: BudgetRow) -> list[rx.Component]:
     ]
 
 
+def _budget_card(row: BudgetRow) -> rx.Component:
+    """One budget on a phone, where the table's seven columns do not fit."""
+    return rx.card(
+        rx.vstack(
+            rx.hstack(_applies_to(row), _actions(row), justify="between", width="100%"),
+            _spent(row),
+            rx.text(
+                row.limit,
+                " · ",
+                row.period_label,
+                " · resets ",
+                row.resets_at,
+                size="2",
+                color_scheme="gray",
+            ),
+            rx.text("Alerts at ", row.alerts, size="2", color_scheme="gray"),
+            spacing="2",
+            width="100%",
+        ),
+        width="100%",
+        data_testid="budget-card",
+    )
+
+
 def _budget_table() -> rx.Component:
     headers = ["Applies to", "Spent this period", "Limit", "Period", "Resets", "Alerts at"]
     return rx.box(
@@ -134,6 +158,7 @@ def _budget_table() -> rx.Component:
             "Budgets",
             row_props={"align": "center", "white_space": "nowrap"},
             size="2",
+            phone_card=_budget_card,
         ),
         overflow_x="auto",
         width="100%",

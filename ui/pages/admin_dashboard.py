@@ -258,19 +258,14 @@ def _active_sessions() -> rx.Component:
             ),
         ],
         "Active practice sessions",
+        phone_card=_session_card,
     )
     return _section(
         "Active practice sessions",
         rx.cond(
             S.sessions.length() > 0,
             rx.fragment(
-                rx.box(table, display=["none", "none", "block"], width="100%"),
-                rx.vstack(
-                    rx.foreach(S.sessions, _session_card),
-                    display=["flex", "flex", "none"],
-                    spacing="2",
-                    width="100%",
-                ),
+                table,
                 rx.cond(
                     S.more_sessions,
                     rx.text(

@@ -92,18 +92,57 @@ def _event_cells(event) -> list[rx.Component]:
         cell(event["status"]),
         cell(event["model"]),
         cell(rx.code(event["request_id"], variant="ghost", size="1")),
-        cell(
-            rx.cond(
-                event["session_href"] != "",
-                rx.link(
-                    "Transcript",
-                    href=event["session_href"],
-                    aria_label="Transcript of session " + event["session_id"],
-                ),
-                "—",
-            )
-        ),
+        cell(_transcript_link(event, "—")),
     ]
+
+
+def _transcript_link(event, otherwise=None) -> rx.Component:
+    """The event's session's transcript, when it belongs to one."""
+    link = rx.link(
+        "Transcript",
+        href=event["session_href"],
+        aria_label="Transcript of session " + event["session_id"],
+    )
+    if otherwise is None:
+        return rx.cond(event["session_href"] != "", link)
+    return rx.cond(event["session_href"] != "", link, otherwise)
+
+
+def _event_card(event) -> rx.Component:
+    """One error on a phone, where the table's seven columns do not fit."""
+    return rx.card(
+        rx.vstack(
+            rx.flex(
+                rx.code(event["category"], variant="ghost"),
+                rx.text(event["time"], size="1", color_scheme="gray"),
+                spacing="2",
+                wrap="wrap",
+                align="baseline",
+            ),
+            rx.text(event["message"], overflow_wrap="anywhere"),
+            rx.text(
+                "Status ",
+                event["status"],
+                " · ",
+                event["model"],
+                size="2",
+                color_scheme="gray",
+                overflow_wrap="anywhere",
+            ),
+            rx.text(
+                "Request ",
+                rx.code(event["request_id"], variant="ghost", size="1"),
+                size="1",
+                color_scheme="gray",
+                overflow_wrap="anywhere",
+            ),
+            _transcript_link(event),
+            spacing="1",
+            min_width="0",
+        ),
+        width="100%",
+        data_testid="error-card",
+    )
 
 
 HEADERS = ["Time", "Category", "Message", "Upstream status", "Model", "Request id", "Session"]
@@ -111,7 +150,13 @@ HEADERS = ["Time", "Category", "Message", "Upstream status", "Model", "Request i
 
 def _log() -> rx.Component:
     return rx.vstack(
-        data_table(HEADERS, S.events, _event_cells, "Error events, newest first"),
+        data_table(
+            HEADERS,
+            S.events,
+            _event_cells,
+            "Error events, newest first",
+            phone_card=_event_card,
+        ),
         rx.cond(
             S.has_more,
             rx.button(

@@ -250,8 +250,9 @@ def _send_or_stop() -> rx.Component:
     return rx.cond(
         S.streaming,
         rx.button(
-            rx.icon("square", size=16, aria_hidden="true"),
-            rx.text("Stop", as_="span", display=["none", "inline"]),
+            # filled, and with its word even on a phone: a hollow square reads as a checkbox
+            rx.icon("square", size=14, fill="currentColor", aria_hidden="true"),
+            rx.text("Stop", as_="span"),
             type="button",
             on_click=S.stop,
             loading=S.stopping,
