@@ -1,6 +1,6 @@
 """Imports every domain's models so metadata (Alembic, tests) sees all tables."""
 
-from api.accounts.models import User
+from api.accounts.models import AccountLink, EndedLogin, User
 from api.classes.models import Assignment, Enrollment, Section, assignment_clients
 from api.clients.models import ClientProfile
 from api.conversations.models import Message, Session, SessionFeedback
@@ -10,6 +10,7 @@ from api.ops.models import ErrorEvent
 from api.usage.models import Budget, BudgetSpend, CostAlert, DailyUsage, UsageRecord
 
 __all__ = [
+    "AccountLink",
     "Assignment",
     "Base",
     "Budget",
@@ -17,6 +18,7 @@ __all__ = [
     "ClientProfile",
     "CostAlert",
     "DailyUsage",
+    "EndedLogin",
     "Enrollment",
     "ErrorEvent",
     "Message",

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from graphql import OperationType
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -31,6 +31,7 @@ class Operation:
     loaders: Loaders
     actor: Actor | None = None
     auth_error: PracticumError | None = None
+    after_commit: list[Callable[[], None]] = field(default_factory=list)
 
 
 # A websocket shares one Context across concurrent operations; each runs in its own
@@ -90,8 +91,11 @@ class Context(BaseContext):
             raise _token_error(exc) from exc
 
     async def stored_actor(self, session: AsyncSession) -> Actor:
-        """The acting user as stored now (role, active), read on `session`."""
-        return await accounts.stored_actor(session, self.user_id())
+        """The acting user as stored now (role, active, the login not ended), read on
+        `session`."""
+        user_id = self.user_id()
+        login = self._login
+        return await accounts.stored_actor(session, user_id, login.login_id, login.generation)
 
     async def current_actor(self) -> Actor:
         """`stored_actor` outside an operation (subscriptions), on a short session."""
@@ -111,6 +115,11 @@ class Context(BaseContext):
     @property
     def session(self) -> AsyncSession:
         return _operation.get().session
+
+    def after_commit(self, action: Callable[[], None]) -> None:
+        """Run `action` once this operation's changes are committed (not if they are rolled
+        back): e.g. telling live subscriptions to re-check what was just changed."""
+        _operation.get().after_commit.append(action)
 
     @property
     def loaders(self) -> Loaders:
@@ -157,6 +166,8 @@ class UnitOfWork(SchemaExtension):
                     await session.rollback()
                 else:
                     await session.commit()
+                    for action in operation.after_commit:
+                        action()
             finally:
                 _operation.reset(token)
 
