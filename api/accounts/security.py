@@ -37,6 +37,10 @@ class Actor:
 
     id: uuid.UUID
     role: Role
+    address: str | None = None
+    """The client's network address as the rate limits see it, when acting over a request."""
+    api_key_id: uuid.UUID | None = None
+    """The API key this actor acts through, if any (None for a person's login)."""
 
     @property
     def is_admin(self) -> bool:

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.accounts.models import User
 from api.accounts.security import Actor
+from api.audit import service as audit
 from api.classes import repository
 from api.classes.errors import ClassesError
 from api.classes.models import Assignment, AssignmentStatus, Enrollment, Section
@@ -186,6 +187,14 @@ async def publish_assignment(
         assignment.status = AssignmentStatus.PUBLISHED
         assignment.published_at = utcnow()
         await session.flush()
+        await audit.record(
+            session,
+            actor,
+            audit.Action.ASSIGNMENT_PUBLISH,
+            "assignment",
+            assignment.id,
+            {"section_id": assignment.section_id, "title": assignment.title},
+        )
     return assignment
 
 

@@ -1,6 +1,7 @@
 """Imports every domain's models so metadata (Alembic, tests) sees all tables."""
 
 from api.accounts.models import User
+from api.audit.models import AuditEntry
 from api.classes.models import Assignment, Enrollment, Section, assignment_clients
 from api.clients.models import ClientProfile
 from api.conversations.models import Message, Session, SessionFeedback
@@ -11,6 +12,7 @@ from api.usage.models import Budget, BudgetSpend, CostAlert, DailyUsage, UsageRe
 
 __all__ = [
     "Assignment",
+    "AuditEntry",
     "Base",
     "Budget",
     "BudgetSpend",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import AsyncIterator
 from contextvars import ContextVar
@@ -90,8 +91,10 @@ class Context(BaseContext):
             raise _token_error(exc) from exc
 
     async def stored_actor(self, session: AsyncSession) -> Actor:
-        """The acting user as stored now (role, active), read on `session`."""
-        return await accounts.stored_actor(session, self.user_id())
+        """The acting user as stored now (role, active), read on `session`, with the
+        client's address (for the audit log)."""
+        actor = await accounts.stored_actor(session, self.user_id())
+        return dataclasses.replace(actor, address=self.client_ip)
 
     async def current_actor(self) -> Actor:
         """`stored_actor` outside an operation (subscriptions), on a short session."""

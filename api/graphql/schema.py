@@ -21,6 +21,7 @@ from strawberry.types import ExecutionContext
 
 from api.config import Settings
 from api.graphql.accounts import AccountMutations, AccountQueries
+from api.graphql.audit import AuditQueries
 from api.graphql.classes import ClassMutations, ClassQueries
 from api.graphql.clients import ClientMutations, ClientQueries
 from api.graphql.context import UnitOfWork
@@ -37,7 +38,13 @@ from api.graphql.usage import UsageMutations, UsageQueries, UsageSubscriptions
 
 @strawberry.type
 class Query(
-    AccountQueries, ClientQueries, ClassQueries, ConversationQueries, UsageQueries, LimitQueries
+    AccountQueries,
+    ClientQueries,
+    ClassQueries,
+    ConversationQueries,
+    UsageQueries,
+    LimitQueries,
+    AuditQueries,
 ):
     pass
 
