@@ -35,7 +35,7 @@ def _require_teacher(actor: Actor, doing: str) -> None:
 
 
 def can_manage(actor: Actor, section: Section) -> bool:
-    return actor.is_admin or section.teacher_id == actor.id
+    return actor.is_admin or section.teacher_id == actor.id or actor.section_id == section.id
 
 
 async def _new_join_code(session: AsyncSession) -> str:

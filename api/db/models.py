@@ -1,6 +1,7 @@
 """Imports every domain's models so metadata (Alembic, tests) sees all tables."""
 
 from api.accounts.models import User
+from api.api_keys.models import ApiKey
 from api.audit.models import AuditEntry
 from api.classes.models import Assignment, Enrollment, Section, assignment_clients
 from api.clients.models import ClientProfile
@@ -11,6 +12,7 @@ from api.ops.models import ErrorEvent
 from api.usage.models import Budget, BudgetSpend, CostAlert, DailyUsage, UsageRecord
 
 __all__ = [
+    "ApiKey",
     "Assignment",
     "AuditEntry",
     "Base",
