@@ -35,7 +35,7 @@ BY_NAME = Order((User.name, User.id))
 MAX_SEARCH_CHARS = 120
 ERASED_NAME = "Erased user"
 ERASED_CONTENT = "[erased]"
-UNUSABLE_PASSWORD = "!"  # not an argon2 hash: never verifies
+UNUSABLE_PASSWORD = ""  # matches no password (as an invited account before it accepts)
 
 
 def _only_admins(actor: Actor, what: str) -> None:
@@ -194,7 +194,7 @@ async def deactivate(
         return user
     await _keep_an_admin(session, actor, user, "deactivate")
     user.active = False
-    await session.flush()
+    await accounts.end_every_login(session, user)  # reactivating does not bring them back
     await audit.record(session, actor, Action.USER_DEACTIVATE, "user", user.id, {})
     _announce(session, broker, user.id, AccountEventKind.DEACTIVATED)
     return user
@@ -269,7 +269,7 @@ async def erase_student(
     user.active = False
     user.last_login_at = None
     user.erased_at = utcnow()
-    await session.flush()
+    await accounts.end_every_login(session, user)
     done = Erasure(user, sessions or 0, messages.rowcount or 0, feedback.rowcount or 0)
     await audit.record(
         session,

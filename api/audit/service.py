@@ -42,6 +42,7 @@ class Action:
     USER_DEACTIVATE = "user.deactivate"
     USER_REACTIVATE = "user.reactivate"
     USER_ERASE = "user.erase"
+    USER_PASSWORD_RESET = "user.password_reset_link"
     API_KEY_CREATE = "api_key.create"
     API_KEY_REVOKE = "api_key.revoke"
 

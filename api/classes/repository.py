@@ -51,6 +51,12 @@ def students_of(section_id: uuid.UUID) -> Select[tuple[User]]:
     )
 
 
+def normalise_join_code(join_code: str | None) -> str:
+    """A join code as typed (any case, with dashes or spaces), as stored; "" if unusable."""
+    code = (join_code or "").strip().upper().replace("-", "").replace(" ", "")
+    return code if "\x00" not in code else ""  # PostgreSQL refuses to compare against NUL
+
+
 async def get_section_by_code(session: AsyncSession, code: str) -> Section | None:
     return await session.scalar(select(Section).where(Section.join_code == code))
 

@@ -1,6 +1,6 @@
 """Imports every domain's models so metadata (Alembic, tests) sees all tables."""
 
-from api.accounts.models import User
+from api.accounts.models import AccountLink, EndedLogin, User
 from api.api_keys.models import ApiKey
 from api.audit.models import AuditEntry
 from api.classes.models import Assignment, Enrollment, Section, assignment_clients
@@ -12,6 +12,7 @@ from api.ops.models import ErrorEvent
 from api.usage.models import Budget, BudgetSpend, CostAlert, DailyUsage, UsageRecord
 
 __all__ = [
+    "AccountLink",
     "ApiKey",
     "Assignment",
     "AuditEntry",
@@ -21,6 +22,7 @@ __all__ = [
     "ClientProfile",
     "CostAlert",
     "DailyUsage",
+    "EndedLogin",
     "Enrollment",
     "ErrorEvent",
     "Message",

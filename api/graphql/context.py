@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from graphql import (
     DocumentNode,
@@ -43,6 +43,7 @@ class Operation:
     loaders: Loaders
     actor: Actor | None = None
     auth_error: PracticumError | None = None
+    after_commit: list[Callable[[], None]] = field(default_factory=list)
 
 
 # A websocket shares one Context across concurrent operations; each runs in its own
@@ -111,13 +112,15 @@ class Context(BaseContext):
             raise _token_error(exc) from exc
 
     async def stored_actor(self, session: AsyncSession) -> Actor:
-        """The acting user as stored now (role, active), read on `session`, with the
-        client's address (for the audit log)."""
+        """The acting user as stored now (role, active, the login not ended), read on
+        `session`, with the client's address (for the audit log)."""
         if self._api_key is not None:
             actor = await api_keys.key_actor(session, self._api_key, self.client_ip)
             self.runtime.api_key_uses.used(actor)
             return actor
-        actor = await accounts.stored_actor(session, self.user_id())
+        user_id = self.user_id()
+        login = self._login
+        actor = await accounts.stored_actor(session, user_id, login.login_id, login.generation)
         return dataclasses.replace(actor, address=self.client_ip)
 
     async def current_actor(self) -> Actor:
@@ -141,6 +144,11 @@ class Context(BaseContext):
     @property
     def session(self) -> AsyncSession:
         return _operation.get().session
+
+    def after_commit(self, action: Callable[[], None]) -> None:
+        """Run `action` once this operation's changes are committed (not if they are rolled
+        back): e.g. telling live subscriptions to re-check what was just changed."""
+        _operation.get().after_commit.append(action)
 
     @property
     def loaders(self) -> Loaders:
@@ -188,6 +196,8 @@ class UnitOfWork(SchemaExtension):
                     await session.rollback()
                 else:
                     await session.commit()
+                    for action in operation.after_commit:
+                        action()
             finally:
                 _operation.reset(token)
 

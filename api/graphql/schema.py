@@ -31,6 +31,7 @@ from api.graphql.cost import CostLimit, ExpansionLimit, ValidationCacheUnlessRef
 from api.graphql.errors import ErrorCodes, log_errors
 from api.graphql.inputs import STORABLE_DATETIME, StorableText
 from api.graphql.introspection import SignedInIntrospection
+from api.graphql.invites import InviteMutations
 from api.graphql.limits import LimitMutations, LimitQueries
 from api.graphql.session_events import ConversationSubscriptions
 from api.graphql.time_slices import TimeSlices
@@ -63,6 +64,7 @@ class Mutation(
     LimitMutations,
     UserAdminMutations,
     ApiKeyMutations,
+    InviteMutations,
 ):
     pass
 

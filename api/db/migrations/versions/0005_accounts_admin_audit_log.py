@@ -1,7 +1,7 @@
 """audit log of administrative changes
 
 Revision ID: 0005_accounts_admin
-Revises: 0004
+Revises: 0005_accounts_signup (chained at the merge of accounts-signup)
 """
 
 import sqlalchemy as sa
@@ -10,7 +10,7 @@ from alembic import op
 import api.db.base
 
 revision = "0005_accounts_admin"
-down_revision = "0004"
+down_revision = "0005_accounts_signup"
 branch_labels = None
 depends_on = None
 
