@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from api.api_keys.service import LastUsed
 from api.config import Settings
 from api.conversations import service as conversations
 from api.conversations.replies import ReplyEngine
@@ -43,6 +44,7 @@ class Runtime:
     turn_limits: TurnLimits
     alerts: AlertNotifier
     live_usage: LiveUsage
+    api_key_uses: LastUsed
     _background: list[asyncio.Task] = field(default_factory=list, repr=False)
 
     @classmethod
@@ -78,6 +80,7 @@ class Runtime:
             turn_limits=TurnLimits(rate_limits, prices),
             alerts=AlertNotifier(broker, settings.alert_webhook_url),
             live_usage=LiveUsage(read_sessions),
+            api_key_uses=LastUsed(sessions),
         )
 
     async def start(self) -> None:
@@ -116,6 +119,7 @@ class Runtime:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await self.replies.shutdown()
+        await self.api_key_uses.aclose()
         await self.live_usage.aclose()
         await self.alerts.aclose()
         await self.rate_limits.aclose()

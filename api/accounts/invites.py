@@ -33,6 +33,8 @@ from api.accounts.service import (
     end_every_login,
     issue_login,
 )
+from api.audit import service as audit
+from api.audit.service import Action
 from api.classes import repository as classes_repository
 from api.classes import service as classes
 from api.classes.models import Enrollment, Section
@@ -143,11 +145,20 @@ async def issue_password_reset(
     if not actor.is_admin:
         raise AccountError.forbidden("Only admins can issue password-reset links.")
     user = await repository.get(session, user_id)
-    if user is None:
+    if user is None or user.service_account:
         raise AccountError.not_found("User")
     if not user.active:
         raise AccountError.conflict("This account is deactivated; reactivate it first.")
-    return await issue_link(session, settings, user, LinkPurpose.PASSWORD_RESET, actor.id)
+    issued = await issue_link(session, settings, user, LinkPurpose.PASSWORD_RESET, actor.id)
+    await audit.record(
+        session,
+        actor,
+        Action.USER_PASSWORD_RESET,
+        "user",
+        user.id,
+        {"expires_at": issued.expires_at},
+    )
+    return issued
 
 
 # Roster imports

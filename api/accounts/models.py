@@ -26,6 +26,11 @@ class User(IdMixin, CreatedAtMixin, Base):
     password_hash: Mapped[str] = mapped_column(String(255))
     active: Mapped[bool] = mapped_column(default=True)
     last_login_at: Mapped[datetime | None]
+    erased_at: Mapped[datetime | None]
+    """When an admin erased the person's details (name, email, what they wrote); the row
+    stays, anonymous, so that usage and costs stay exact."""
+    service_account: Mapped[bool] = mapped_column(default=False)
+    """The acting user of an API key: never signs in, not listed among people."""
     # Raised to end every token issued before (sign out everywhere, a new password): each
     # token carries the generation it was issued at, checked on the row each operation loads.
     token_generation: Mapped[int] = mapped_column(default=0, server_default="0")

@@ -39,6 +39,16 @@ class Actor:
 
     id: uuid.UUID
     role: Role
+    address: str | None = None
+    """The client's network address as the rate limits see it, when acting over a request."""
+    api_key_id: uuid.UUID | None = None
+    """The API key this actor acts through, if any (None for a person's login)."""
+    key_scope: str | None = None
+    """The key's scope (api.api_keys.models.ApiKeyScope), when acting through a key."""
+    section_id: uuid.UUID | None = None
+    """A key narrowed to one section: it reads that section as its teacher does, no more."""
+    last_used_at: datetime | None = None
+    """When the key was last noted as used (see api.api_keys.service.LastUsed)."""
 
     @property
     def is_admin(self) -> bool:

@@ -18,6 +18,8 @@ def is_enrolled(student_id: uuid.UUID, section_id_column):
 
 def sections_visible_to(actor: Actor) -> Select[tuple[Section]]:
     stmt = select(Section)
+    if actor.section_id is not None:  # an API key narrowed to one section
+        return stmt.where(Section.id == actor.section_id)
     if actor.is_admin:
         return stmt
     if actor.is_teacher:
@@ -27,6 +29,8 @@ def sections_visible_to(actor: Actor) -> Select[tuple[Section]]:
 
 def assignments_visible_to(actor: Actor) -> Select[tuple[Assignment]]:
     stmt = select(Assignment)
+    if actor.section_id is not None:  # an API key narrowed to one section
+        return stmt.where(Assignment.section_id == actor.section_id)
     if actor.is_admin:
         return stmt
     if actor.is_teacher:

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.accounts.models import User
 from api.accounts.security import Actor
+from api.audit import service as audit
 from api.classes import repository
 from api.classes.errors import ClassesError
 from api.classes.models import Assignment, AssignmentStatus, Enrollment, Section
@@ -34,7 +35,7 @@ def _require_teacher(actor: Actor, doing: str) -> None:
 
 
 def can_manage(actor: Actor, section: Section) -> bool:
-    return actor.is_admin or section.teacher_id == actor.id
+    return actor.is_admin or section.teacher_id == actor.id or actor.section_id == section.id
 
 
 async def _new_join_code(session: AsyncSession) -> str:
@@ -197,6 +198,14 @@ async def publish_assignment(
         assignment.status = AssignmentStatus.PUBLISHED
         assignment.published_at = utcnow()
         await session.flush()
+        await audit.record(
+            session,
+            actor,
+            audit.Action.ASSIGNMENT_PUBLISH,
+            "assignment",
+            assignment.id,
+            {"section_id": assignment.section_id, "title": assignment.title},
+        )
     return assignment
 
 

@@ -1,6 +1,8 @@
 """Imports every domain's models so metadata (Alembic, tests) sees all tables."""
 
 from api.accounts.models import AccountLink, EndedLogin, User
+from api.api_keys.models import ApiKey
+from api.audit.models import AuditEntry
 from api.classes.models import Assignment, Enrollment, Section, assignment_clients
 from api.clients.models import ClientProfile
 from api.conversations.models import Message, Session, SessionFeedback
@@ -11,7 +13,9 @@ from api.usage.models import Budget, BudgetSpend, CostAlert, DailyUsage, UsageRe
 
 __all__ = [
     "AccountLink",
+    "ApiKey",
     "Assignment",
+    "AuditEntry",
     "Base",
     "Budget",
     "BudgetSpend",

@@ -23,6 +23,9 @@ class User:
     role: Role
     active: bool
     created_at: datetime
+    erased: bool = strawberry.field(
+        default=False, description="An admin erased the person's details on request."
+    )
 
     @classmethod
     def from_model(cls, user: models.User) -> User:
@@ -33,6 +36,7 @@ class User:
             role=user.role,
             active=user.active,
             created_at=user.created_at,
+            erased=user.erased_at is not None,
         )
 
 

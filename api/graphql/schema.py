@@ -21,6 +21,8 @@ from strawberry.types import ExecutionContext
 
 from api.config import Settings
 from api.graphql.accounts import AccountMutations, AccountQueries
+from api.graphql.api_keys import ApiKeyMutations, ApiKeyQueries
+from api.graphql.audit import AuditQueries
 from api.graphql.classes import ClassMutations, ClassQueries
 from api.graphql.clients import ClientMutations, ClientQueries
 from api.graphql.context import UnitOfWork
@@ -34,11 +36,20 @@ from api.graphql.limits import LimitMutations, LimitQueries
 from api.graphql.session_events import ConversationSubscriptions
 from api.graphql.time_slices import TimeSlices
 from api.graphql.usage import UsageMutations, UsageQueries, UsageSubscriptions
+from api.graphql.users import UserAdminMutations, UserAdminQueries
 
 
 @strawberry.type
 class Query(
-    AccountQueries, ClientQueries, ClassQueries, ConversationQueries, UsageQueries, LimitQueries
+    AccountQueries,
+    ClientQueries,
+    ClassQueries,
+    ConversationQueries,
+    UsageQueries,
+    LimitQueries,
+    AuditQueries,
+    UserAdminQueries,
+    ApiKeyQueries,
 ):
     pass
 
@@ -51,6 +62,8 @@ class Mutation(
     ConversationMutations,
     UsageMutations,
     LimitMutations,
+    UserAdminMutations,
+    ApiKeyMutations,
     InviteMutations,
 ):
     pass
