@@ -282,3 +282,30 @@ async def test_a_deactivated_accounts_links_do_not_work(db, settings, gql):
     assert (await gql.error(ACCEPT, {"t": secret, "p": NEW_PASSWORD}))["extensions"]["code"] == (
         "NOT_FOUND"
     )
+
+
+AUDIT = """query($actor: ID!) { auditLog(filter: {actorId: $actor}, first: 50) {
+  nodes { action targetKind targetId details address } } }"""
+
+
+async def test_roster_imports_invites_and_resets_are_in_the_audit_log(db, settings, gql):
+    world = await make_world(db, settings)
+    admin = await make_user(db, Role.ADMIN)
+    admin_token = await log_in(gql, admin.email)
+    email = f"jo-{tag()}@school.test"
+    csv = f"{email},Jo March\n{world.student.email},{world.student.name}\nnot-an-email,X\n"
+    data = await gql.ok(IMPORT, {"section": str(world.section.id), "csv": csv}, admin_token)
+    new_id = data["importRoster"]["rows"][0]["user"]["id"]
+    await gql.ok(RESET, {"id": str(world.student.id)}, admin_token)
+
+    log = (await gql.ok(AUDIT, {"actor": str(admin.id)}, admin_token))["auditLog"]["nodes"]
+    assert [(e["action"], e["targetKind"], e["targetId"]) for e in log] == [
+        ("user.password_reset_link", "user", str(world.student.id)),
+        ("user.invite", "user", new_id),
+        ("section.roster_import", "section", str(world.section.id)),
+    ]
+    imported = log[2]["details"]
+    assert (imported["created"], imported["already_enrolled"], imported["rejected"]) == (1, 1, 1)
+    text = str(log)
+    assert email not in text and "token=" not in text  # no emails or link secrets in the log
+    assert {e["address"] for e in log} == {"127.0.0.1"}
