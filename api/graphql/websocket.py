@@ -35,12 +35,10 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
     SubscribeMessage,
 )
 
-from api.accounts.events import AccountEvent, AccountEventKind
 from api.config import Settings
 from api.errors import ErrorCode, PracticumError
 from api.graphql.context import Context
 from api.graphql.http import TooDeep, load_json
-from api.graphql.subscriptions import account_watch
 from api.limits.rate import seconds_until
 from api.ops import metrics
 from api.runtime import Runtime
@@ -151,8 +149,7 @@ class LimitedTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
     async def handle(self) -> None:
         limits = self.view.limits
         self._user: uuid.UUID | None = None
-        self._stop_listening = None
-        self._rechecks: set[asyncio.Task] = set()
+        self._account_watch: asyncio.Task | None = None
         self._last_active = time.monotonic()
         client = self.context.request.client
         self._address = client.host if client else "unknown"
@@ -167,10 +164,10 @@ class LimitedTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
             watchdog.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await watchdog
-            if self._stop_listening is not None:
-                self._stop_listening()
-            for task in self._rechecks:
-                task.cancel()
+            if self._account_watch is not None:
+                self._account_watch.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._account_watch
             if counted:
                 limits.close_address(self._address)
             if self._user is not None:
@@ -185,30 +182,26 @@ class LimitedTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
             await self.websocket.close(TOO_MANY_SOCKETS, "Too many connections for your account")
             return
         self._user = login.user_id
-        watch = account_watch(self.context.runtime.broker)
-        self._stop_listening = watch.listen(login.user_id, self._account_changed)
+        self._account_watch = asyncio.create_task(self._watch_account(login.user_id))
 
-    def _account_changed(self, event: AccountEvent) -> None:
-        """The account's logins or rights changed: check this socket's login now."""
-        login = self.context.login
-        if login is None:
-            return
-        if event.kind is AccountEventKind.SIGNED_OUT and event.login_id != login.login_id:
-            return  # another login of the same account signed out
-        task = asyncio.get_running_loop().create_task(self._recheck_login())
-        self._rechecks.add(task)
-        task.add_done_callback(self._rechecks.discard)
-
-    async def _recheck_login(self) -> None:
-        """Close the socket (4401) when its login or account no longer lets it act."""
-        try:
-            await self.context.current_actor()
-        except PracticumError as error:
-            if error.code is not ErrorCode.UNAUTHENTICATED:
-                raise
-            for operation_id in list(self.operations):
-                await self.cleanup_operation(operation_id)
-            await self.websocket.close(LOGIN_EXPIRED, error.message[:120])
+    async def _watch_account(self, user_id: uuid.UUID) -> None:
+        """On each account event about this socket's user (api/accounts/events.py: signed
+        out, a new password, deactivated...), check the login again: when it no longer lets
+        the socket act, close it (4401) at once, whatever its subscriptions are waiting on."""
+        async with self.context.runtime.account_watch.watching(user_id) as changed:
+            while True:
+                await changed.wait()
+                changed.clear()
+                try:
+                    await self.context.current_actor()
+                except PracticumError as error:
+                    if error.code is not ErrorCode.UNAUTHENTICATED:
+                        continue  # e.g. a narrowed key: its operations refuse by themselves
+                    for operation_id in list(self.operations):
+                        await self.cleanup_operation(operation_id)
+                    with contextlib.suppress(RuntimeError):
+                        await self.websocket.close(LOGIN_EXPIRED, error.message[:120])
+                    return
 
     async def handle_subscribe(self, message: SubscribeMessage) -> None:
         self._last_active = time.monotonic()
