@@ -49,6 +49,9 @@ LOGIN_EXPIRED = 4401
 TOO_MANY_SOCKETS = 4429
 MESSAGE_TOO_BIG = 1009
 IDLE = 1000
+# After an account event ends the login: how long its subscriptions get to send their own
+# UNAUTHENTICATED error before the socket closes.
+SUBSCRIPTIONS_END_SECONDS = 1.0
 
 # The path slowapi counts /graphql's HTTP requests under (its default `key_style="url"`):
 # operations over the socket share that counter.
@@ -197,6 +200,11 @@ class LimitedTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
                 except PracticumError as error:
                     if error.code is not ErrorCode.UNAUTHENTICATED:
                         continue  # e.g. a narrowed key: its operations refuse by themselves
+                    # The subscriptions re-check on the same event and end with the error
+                    # (the client learns why); then the socket closes.
+                    deadline = time.monotonic() + SUBSCRIPTIONS_END_SECONDS
+                    while self.operations and time.monotonic() < deadline:  # noqa: ASYNC110
+                        await asyncio.sleep(0.05)
                     for operation_id in list(self.operations):
                         await self.cleanup_operation(operation_id)
                     with contextlib.suppress(RuntimeError):
