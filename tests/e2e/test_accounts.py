@@ -108,7 +108,7 @@ def test_roster_import_then_invite_acceptance_then_sign_in(open_page, app_url, p
     link = rows.nth(0).get_by_test_id("invite-link").inner_text()
     assert "/set-password?token=" in link
     rows.nth(0).get_by_role("button", name=f"Copy the invite link for {email}").click()
-    expect(rows.nth(0).get_by_role("button", name="Copied")).to_be_visible()
+    expect(rows.nth(0).get_by_role("button", name="Invite link copied")).to_be_visible()
     screenshot(teacher, f"roster-import-{width(phone)}")
 
     student = open_page(phone=phone)

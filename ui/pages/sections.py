@@ -209,7 +209,9 @@ def _roster_row(row: RosterResult) -> rx.Component:
                     on_click=SectionsState.copy_link(row.invite_url),
                     variant="soft",
                     size="1",
-                    aria_label="Copy the invite link for " + row.email,
+                    aria_label=rx.cond(
+                        copied, "Invite link copied", "Copy the invite link for " + row.email
+                    ),
                 ),
             ),
             direction=rx.breakpoints(initial="column", sm="row"),
