@@ -222,7 +222,9 @@ def _narrow_to_the_key(execution, operation: Operation) -> None:
     mutation = execution.operation_type is OperationType.MUTATION
     refused = api_keys.refusal(actor, fields, mutation)
     if refused is not None:
-        error = GraphQLError(refused.message, original_error=refused)
+        # As a field's error (the operation was understood, then refused): data is null.
+        first = sorted(fields - api_keys.ALWAYS) or sorted(fields) or ["operation"]
+        error = GraphQLError(refused.message, path=[first[0]], original_error=refused)
         execution.result = ExecutionResult(data=None, errors=[error])
 
 
