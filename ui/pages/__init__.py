@@ -1,9 +1,12 @@
 """One module per page; importing them registers their routes."""
 
 from ui.pages import (  # noqa: F401
+    admin_api_keys,
+    admin_audit,
     admin_budgets,
     admin_dashboard,
     admin_errors,
+    admin_users,
     assignments,
     history,
     home,

@@ -28,6 +28,8 @@ NOT_ANSWERED = {
 }
 RATING_LABELS = {"1": "Poor", "2": "Fair", "3": "Good", "4": "Very good", "5": "Excellent"}
 LONGEST_WAIT_SECONDS = 15  # between attempts to reconnect to the session's events
+SIGNED_OUT_AFTER_SECONDS = 3  # the page says why before it goes to the sign-in page
+SIGNED_OUT = "signed-out"  # what `_follow` returns when the account may no longer act
 
 
 class SessionState(AppState):
@@ -65,6 +67,7 @@ class SessionState(AppState):
     retrying: bool = False
     ending: bool = False
     reconnecting: bool = False
+    ended_account: str = ""  # why the account may no longer act (deactivated, signed out)
 
     rating: str = ""
     comment: str = ""
@@ -210,6 +213,15 @@ class SessionState(AppState):
         wait = 1
         while True:
             dropped = await self._follow(generation, session_id, token)
+            if dropped == SIGNED_OUT:
+                # Deactivated, erased or signed out elsewhere: say so here, then sign out.
+                await asyncio.sleep(SIGNED_OUT_AFTER_SECONDS)
+                async with self:
+                    if self._watch != generation:
+                        return
+                    redirect = self._signed_out(self.ended_account)
+                yield redirect
+                return
             if dropped is None:
                 return
             async with self:
@@ -221,10 +233,10 @@ class SessionState(AppState):
             if not await self._reload(generation, session_id, token):
                 return
 
-    async def _follow(self, generation: int, session_id: str, token: str) -> bool | None:
+    async def _follow(self, generation: int, session_id: str, token: str) -> bool | str | None:
         """Apply events until the subscription ends. None: stop watching (the session
         ended, or the page moved on); True: the connection dropped; False: events were
-        missed, subscribe again at once."""
+        missed, subscribe again at once; SIGNED_OUT: the account may no longer act."""
         try:
             async for result in subscribe("StudentSessionEvents", token, sessionId=session_id):
                 async with self:
@@ -240,6 +252,10 @@ class SessionState(AppState):
             async with self:
                 if self._watch == generation:
                     self.error = error.message
+                    if error.code == "UNAUTHENTICATED":
+                        self.ended_account = error.message
+                        self.error = f"{error.message} Signing you out…"
+                        return SIGNED_OUT
             return None
         except Exception:  # any broken connection is worth another try
             logger.warning("session events for %s dropped", session_id, exc_info=True)
