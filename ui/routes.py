@@ -2,6 +2,9 @@
 
 HOME = "/"
 LOGIN = "/login"
+SIGN_UP = "/signup"  # a student makes an account with a join code (?code=...)
+SET_PASSWORD = "/set-password"  # an invite or reset link's page (?token=...)
+ACCOUNT = "/account"  # change password, sign out everywhere (every role)
 
 # Students
 PRACTICE = "/practice"  # the clients a student may practise with

@@ -87,8 +87,15 @@ def _role_links(as_menu: bool) -> rx.Component:
 
 def _account() -> rx.Component:
     return rx.hstack(
-        rx.text(
-            AppState.user_name, size="2", color_scheme="gray", display=["none", "none", "block"]
+        rx.link(
+            AppState.user_name,
+            href=routes.ACCOUNT,
+            size="2",
+            color_scheme="gray",
+            underline="hover",
+            title="Your account",
+            display=["none", "none", "block"],
+            **_current(routes.ACCOUNT),
         ),
         rx.button("Sign out", on_click=AppState.logout, variant="soft", size="2"),
         align="center",
@@ -101,7 +108,11 @@ def _phone_menu() -> rx.Component:
         rx.menu.trigger(
             rx.icon_button(rx.icon("menu"), variant="soft", aria_label="Open the menu"),
         ),
-        rx.menu.content(_role_links(as_menu=True)),
+        rx.menu.content(
+            _role_links(as_menu=True),
+            rx.menu.separator(),
+            _menu_item("Your account", routes.ACCOUNT),
+        ),
     )
 
 

@@ -1,6 +1,7 @@
 """One module per page; importing them registers their routes."""
 
 from ui.pages import (  # noqa: F401
+    account,
     admin_api_keys,
     admin_audit,
     admin_budgets,
