@@ -160,7 +160,7 @@ class SessionState(AppState):
         self.rating = self.comment = self.rating_error = ""
         self.rating_saving = self.rated = False
         self.draft_id = uuid.uuid4().hex
-        self.waited_reply = ""
+        self.waited_reply = self.ended_account = ""
         self._pending_text = self._pending_key = ""
 
     def _show(self, data: dict[str, Any], messages: list[dict[str, Any]]) -> None:
@@ -209,18 +209,13 @@ class SessionState(AppState):
             generation, session_id, token = self._watch, self.shown_id, self.token
             stale = self.reconnecting
         if stale and not await self._reload(generation, session_id, token):
+            yield await self._sign_out_if_ended(generation)
             return
         wait = 1
         while True:
             dropped = await self._follow(generation, session_id, token)
             if dropped == SIGNED_OUT:
-                # Deactivated, erased or signed out elsewhere: say so here, then sign out.
-                await asyncio.sleep(SIGNED_OUT_AFTER_SECONDS)
-                async with self:
-                    if self._watch != generation:
-                        return
-                    redirect = self._signed_out(self.ended_account)
-                yield redirect
+                yield await self._sign_out_if_ended(generation)
                 return
             if dropped is None:
                 return
@@ -231,7 +226,24 @@ class SessionState(AppState):
             await asyncio.sleep(wait if dropped else 0)
             wait = min(wait * 2, LONGEST_WAIT_SECONDS) if dropped else 1
             if not await self._reload(generation, session_id, token):
+                yield await self._sign_out_if_ended(generation)
                 return
+
+    async def _sign_out_if_ended(self, generation: int):
+        """When the account may no longer act (deactivated, erased, signed out elsewhere):
+        the page says so for a moment, then goes to the sign-in page, which says it again."""
+        async with self:
+            if not self.ended_account or self._watch != generation:
+                return None
+        await asyncio.sleep(SIGNED_OUT_AFTER_SECONDS)
+        async with self:
+            if self._watch != generation:
+                return None
+            return self._signed_out(self.ended_account)
+
+    def _account_ended(self, error: ApiError) -> None:
+        self.ended_account = error.message
+        self.error = f"{error.message} Signing you out…"
 
     async def _follow(self, generation: int, session_id: str, token: str) -> bool | str | None:
         """Apply events until the subscription ends. None: stop watching (the session
@@ -253,8 +265,7 @@ class SessionState(AppState):
                 if self._watch == generation:
                     self.error = error.message
                     if error.code == "UNAUTHENTICATED":
-                        self.ended_account = error.message
-                        self.error = f"{error.message} Signing you out…"
+                        self._account_ended(error)
                         return SIGNED_OUT
             return None
         except Exception:  # any broken connection is worth another try
@@ -268,6 +279,11 @@ class SessionState(AppState):
                 lambda operation, **variables: execute(operation, token, **variables), session_id
             )
         except ApiError as error:
+            if error.code == "UNAUTHENTICATED":
+                async with self:
+                    if self._watch == generation:
+                        self._account_ended(error)
+                return False
             return error.code == UNREACHABLE  # still away: keep trying
         async with self:
             if self._watch != generation:
