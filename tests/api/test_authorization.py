@@ -59,7 +59,8 @@ NOT_FOUND = ErrorCode.NOT_FOUND.value
 
 PEOPLE = ("student", "other_student", "teacher", "other_teacher", "admin", "anonymous")
 KEYS = ("key_full", "key_usage", "key_section")
-ROLES = PEOPLE + KEYS
+ROLES = PEOPLE  # the people; KEYS are their own table
+ALL_ROLES = PEOPLE + KEYS
 # Which world's objects a non-admin role belongs to.
 HOME = {
     "student": "a",
