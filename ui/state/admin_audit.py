@@ -22,11 +22,14 @@ ACTIONS = [
     ("user.reactivate", "Account reactivated"),
     ("user.erase", "Student erased"),
     ("user.password_reset_link", "Password-reset link issued"),
+    ("user.invite", "Invite link issued"),
     ("api_key.", "API keys: any"),
     ("budget.", "Budgets: any"),
     ("rate_limits.set", "Rate limits changed"),
     ("client_profile.", "Client profiles published or unpublished"),
     ("assignment.publish", "Assignment published"),
+    ("section.roster_import", "Class list imported"),
+    ("section.signup", "Section sign-up opened or closed"),
     ("rubric.", "Rubrics: any"),
 ]
 LABELS = dict(ACTIONS)
