@@ -251,7 +251,7 @@ class AdminUsersState(AppState):
     # Changes, confirmed first
 
     @rx.event
-    def ask(self, action: str, user_id: str, name: str, role: str = "STUDENT"):
+    def ask(self, action: str, user_id: str, name: str, role: str):
         self.confirm_action, self.confirm_id, self.confirm_name = action, user_id, name
         self.confirm_role, self.confirm_error, self.confirm_open = role, "", True
 
