@@ -63,7 +63,7 @@ def _open_users(open_page, app_url: str, phone: bool) -> Page:
 
 
 def _search(page: Page, text: str) -> None:
-    page.get_by_label("Search").fill(text)
+    page.get_by_role("searchbox", name="Search").fill(text)
     page.get_by_role("button", name="Search", exact=True).click()
 
 
