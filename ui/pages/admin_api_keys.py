@@ -6,7 +6,7 @@ import reflex as rx
 from ui import routes
 from ui.components.feedback import empty_state, error_callout, loading, success_callout
 from ui.components.forms import field, text_input
-from ui.components.layout import page
+from ui.components.layout import account_tabs, page
 from ui.components.tables import cell, data_table, hidden_header
 from ui.state.admin_api_keys import NO_SECTION, ROLES, SCOPES
 from ui.state.admin_api_keys import AdminApiKeysState as S
@@ -282,6 +282,7 @@ def _revoke_dialog() -> rx.Component:
 def admin_api_keys() -> rx.Component:
     return page(
         "API keys",
+        account_tabs(),
         _new_secret(),
         success_callout(S.key_notice),
         error_callout(S.error),

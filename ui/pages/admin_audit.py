@@ -5,7 +5,7 @@ import reflex as rx
 from ui import routes
 from ui.components.feedback import empty_state, error_callout, loading
 from ui.components.forms import field, text_input
-from ui.components.layout import page
+from ui.components.layout import account_tabs, page
 from ui.components.tables import cell, data_table
 from ui.state.admin_audit import ACTIONS
 from ui.state.admin_audit import AdminAuditState as S
@@ -163,4 +163,4 @@ def _results() -> rx.Component:
 
 @rx.page(route=routes.ADMIN_AUDIT, title="Audit log · Practicum", on_load=[guard("ADMIN"), S.load])
 def admin_audit() -> rx.Component:
-    return page("Audit log", _filters(), error_callout(S.error), _results())
+    return page("Audit log", account_tabs(), _filters(), error_callout(S.error), _results())

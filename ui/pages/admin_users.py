@@ -6,7 +6,7 @@ import reflex as rx
 from ui import routes
 from ui.components.feedback import empty_state, error_callout, loading, success_callout
 from ui.components.forms import field, text_input
-from ui.components.layout import page
+from ui.components.layout import account_tabs, page
 from ui.components.tables import cell, data_table, hidden_header
 from ui.state.admin_users import ALL, ROLES, STATUSES
 from ui.state.admin_users import AdminUsersState as S
@@ -339,6 +339,7 @@ def _confirm_dialog() -> rx.Component:
 def admin_users() -> rx.Component:
     return page(
         "Users",
+        account_tabs(),
         _filters(),
         success_callout(S.done_notice),
         error_callout(S.error),
