@@ -82,9 +82,9 @@ def _new_secret() -> rx.Component:
 def _status_badge(key) -> rx.Component:
     return rx.match(
         key["status"],
-        ("Active", rx.badge("Active", color_scheme="green")),
-        ("Expired", rx.badge("Expired", color_scheme="amber")),
-        rx.badge("Revoked", color_scheme="red"),
+        ("Active", rx.badge("Active", color_scheme="green", high_contrast=True)),
+        ("Expired", rx.badge("Expired", color_scheme="amber", high_contrast=True)),
+        rx.badge("Revoked", color_scheme="red", high_contrast=True),
     )
 
 

@@ -100,9 +100,9 @@ def _filters() -> rx.Component:
 def _status_badge(user) -> rx.Component:
     return rx.match(
         user["status"],
-        ("Active", rx.badge("Active", color_scheme="green")),
-        ("Erased", rx.badge("Erased", color_scheme="gray")),
-        rx.badge("Deactivated", color_scheme="red"),
+        ("Active", rx.badge("Active", color_scheme="green", high_contrast=True)),
+        ("Erased", rx.badge("Erased", color_scheme="gray", high_contrast=True)),
+        rx.badge("Deactivated", color_scheme="red", high_contrast=True),
     )
 
 
