@@ -204,3 +204,27 @@ def test_the_admin_pages_are_in_the_phone_menu(open_page, app_url):
     screenshot(page, "admin-phone-menu")
     menu.get_by_role("menuitem", name="Users").click()
     expect(page.get_by_role("heading", name="Users", level=1)).to_be_visible()
+
+
+def test_an_admin_makes_a_password_reset_link_to_copy(open_page, app_url):
+    name = f"Rafi {uuid.uuid4().hex[:4]}"
+    email, _ = _a_student_in_the_demo_section(app_url, name)
+    page = _open_users(open_page, app_url, phone=False)
+    _search(page, email)
+    page.get_by_role("button", name=f"Password-reset link for {name}").click()
+    confirm = page.get_by_role("alertdialog")
+    expect(confirm).to_contain_text("one-time link")
+    confirm.get_by_role("button", name="Make a reset link").click()
+    link = page.locator("#reset-link")
+    expect(link).to_contain_text("/set-password?token=")
+    expect(page.get_by_role("button", name="Copy link")).to_be_visible()
+    screenshot(page, "admin-users-reset-link-desktop")
+
+    # The link works once: the student chooses a new password with it and signs in.
+    token = link.inner_text().split("token=", 1)[1].strip()
+    api = DemoApi(app_url)
+    accept = """mutation($t: String!, $p: String!) {
+      acceptAccountLink(input: {token: $t, password: $p}) { token } }"""
+    api.data(accept, t=token, p="a brand new passphrase")
+    assert api.data(DemoApi.LOGIN, e=email, p="a brand new passphrase")["login"]["token"]
+    assert api(accept, t=token, p="another new passphrase")["errors"]

@@ -141,6 +141,17 @@ def _actions(user) -> rx.Component:
             ),
         ),
         rx.cond(
+            user["status"] == "Active",
+            rx.button(
+                "Reset link",
+                size="1",
+                variant="soft",
+                color_scheme="gray",
+                on_click=S.ask("reset", user["id"], user["name"], user["role"]),
+                aria_label="Password-reset link" + label,
+            ),
+        ),
+        rx.cond(
             user["can_erase"] == "yes",
             rx.button(
                 "Erase",
@@ -222,6 +233,49 @@ def _results() -> rx.Component:
                     icon="users",
                 ),
             ),
+        ),
+    )
+
+
+def _reset_link() -> rx.Component:
+    return rx.cond(
+        S.reset_note != "",
+        rx.callout.root(
+            rx.callout.icon(rx.icon("link")),
+            rx.vstack(
+                rx.text(S.reset_note, weight="medium"),
+                rx.cond(
+                    S.reset_url != "",
+                    rx.code(
+                        S.reset_url,
+                        id="reset-link",
+                        size="2",
+                        overflow_wrap="anywhere",
+                        word_break="break-all",
+                    ),
+                ),
+                rx.hstack(
+                    rx.cond(
+                        S.reset_url != "",
+                        rx.button(
+                            rx.icon("copy", aria_hidden="true"),
+                            "Copy link",
+                            on_click=S.copy_reset_link,
+                        ),
+                    ),
+                    rx.button(
+                        "Done", variant="soft", color_scheme="gray", on_click=S.forget_reset_link
+                    ),
+                    spacing="3",
+                    wrap="wrap",
+                ),
+                spacing="2",
+                width="100%",
+                min_width="0",
+            ),
+            color_scheme="blue",
+            role="status",
+            width="100%",
         ),
     )
 
@@ -342,6 +396,7 @@ def admin_users() -> rx.Component:
         account_tabs(),
         _filters(),
         success_callout(S.done_notice),
+        _reset_link(),
         error_callout(S.error),
         _results(),
         _create_dialog(),

@@ -7,7 +7,7 @@ from typing import Any
 
 import reflex as rx
 
-from ui.format import readable_date
+from ui.format import readable_date, readable_time
 from ui.state.base import AppState
 
 PAGE_SIZE = 25
@@ -20,6 +20,7 @@ CONFIRM_TEXT = {
     "deactivate": "Deactivate",
     "reactivate": "Reactivate",
     "erase": "Erase for good",
+    "reset": "Make a reset link",
 }
 
 
@@ -74,6 +75,9 @@ class AdminUsersState(AppState):
     confirm_role: str = "STUDENT"  # the new role, for "role"
     confirm_error: str = ""
     confirming: bool = False
+    # The reset link just made: shown until dismissed
+    reset_url: str = ""
+    reset_note: str = ""
 
     @rx.var
     def filtered(self) -> bool:
@@ -86,6 +90,7 @@ class AdminUsersState(AppState):
             "deactivate": f"Deactivate {self.confirm_name}?",
             "reactivate": f"Reactivate {self.confirm_name}?",
             "erase": f"Erase {self.confirm_name}?",
+            "reset": f"A password-reset link for {self.confirm_name}?",
         }.get(self.confirm_action, "")
 
     @rx.var
@@ -98,6 +103,9 @@ class AdminUsersState(AppState):
             "erase": "Their name, email, what they wrote and said in practice, and the "
             "comments of their ratings are removed for good, and the account can never sign "
             "in again. Usage, costs and daily figures stay as they are. This cannot be undone.",
+            "reset": "A one-time link lets them choose a new password; using it ends their "
+            "other sign-ins. It is emailed when email is set up; otherwise copy it to them. "
+            "An earlier unused link stops working.",
         }.get(self.confirm_action, "")
 
     @rx.var
@@ -277,6 +285,9 @@ class AdminUsersState(AppState):
         elif action == "reactivate":
             reply = await self._call("AdminReactivateUser", id=user_id)
             key = "reactivateUser"
+        elif action == "reset":
+            reply = await self._call("AdminIssuePasswordReset", id=user_id)
+            key = "issuePasswordReset"
         else:
             reply = await self._call("AdminEraseStudent", id=user_id)
             key = "eraseStudent"
@@ -285,12 +296,30 @@ class AdminUsersState(AppState):
             self.confirm_error = reply.message
             yield reply.redirect
             return
+        self.confirm_open = False
+        if action == "reset":
+            link = reply.data[key]
+            self.reset_url = "" if link["emailed"] else link["url"]
+            until = readable_time(link["expiresAt"])
+            self.reset_note = (
+                f"A password-reset link was emailed to {self.confirm_name}; it works until {until}."
+                if link["emailed"]
+                else f"Copy this link to {self.confirm_name}; it works once, until {until}."
+            )
+            return
         user = reply.data[key]["user"]
         self._replace(user)
-        self.confirm_open = False
         self.done_notice = {
             "role": f"{self.confirm_name} is now {ROLES[user['role']].lower()}.",
             "deactivate": f"{self.confirm_name} is deactivated and signed out everywhere.",
             "reactivate": f"{self.confirm_name} can sign in again.",
             "erase": f"{self.confirm_name}'s personal data is erased.",
         }[action]
+
+    @rx.event
+    def copy_reset_link(self):
+        return [rx.set_clipboard(self.reset_url), rx.toast.success("Link copied.")]
+
+    @rx.event
+    def forget_reset_link(self):
+        self.reset_url = self.reset_note = ""
