@@ -24,6 +24,9 @@ TEACHER_INSIGHT = "/insight"
 ADMIN_DASHBOARD = "/admin"
 ADMIN_ERRORS = "/admin/errors"
 ADMIN_BUDGETS = "/admin/budgets"
+ADMIN_USERS = "/admin/users"
+ADMIN_API_KEYS = "/admin/api-keys"
+ADMIN_AUDIT = "/admin/audit"
 
 
 def session(session_id: str) -> str:

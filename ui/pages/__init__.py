@@ -2,9 +2,12 @@
 
 from ui.pages import (  # noqa: F401
     account,
+    admin_api_keys,
+    admin_audit,
     admin_budgets,
     admin_dashboard,
     admin_errors,
+    admin_users,
     assignments,
     history,
     home,

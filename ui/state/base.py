@@ -116,7 +116,9 @@ class AppState(rx.State):
         goes back to the sign-in page, anything else is the page's to show (signing in with
         a wrong password is UNAUTHENTICATED too, but there was no sign-in to expire)."""
         if error.code == "UNAUTHENTICATED" and self.token:
-            return self._signed_out(SESSION_EXPIRED)
+            # The API says why: an expired sign-in, or an account an admin deactivated.
+            expired = not error.message or "expired" in error.message
+            return self._signed_out(SESSION_EXPIRED if expired else error.message)
         return None
 
     async def _load_user(self) -> bool:
