@@ -58,7 +58,7 @@ def login() -> rx.Component:
         ),
         rx.text(
             "New student with a join code? ",
-            rx.link("Sign up", href=routes.SIGN_UP),
+            rx.link("Sign up", href=routes.SIGN_UP, underline="always"),
             size="2",
         ),
         rx.text(
