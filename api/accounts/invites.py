@@ -304,6 +304,9 @@ async def _enrol_row(
     session: AsyncSession, settings: Settings, actor: Actor, section: Section, row: RosterRow
 ) -> None:
     user = await repository.get_by_email(session, row.email)
+    if user is not None and (user.service_account or user.erased_at is not None):
+        row.message = "This address belongs to no person's account here."
+        return
     if user is not None and user.role is not Role.STUDENT:
         row.message = f"This is a {user.role.value.lower()}'s account; only students are enrolled."
         return

@@ -12,8 +12,8 @@ from tests.e2e.app import DemoApi
 AXE = Path(__file__).resolve().parents[1] / "audit" / "node_modules" / "axe-core" / "axe.min.js"
 
 PAGES = {
-    None: ["/login", "/no-such-page"],
-    "student": ["/practice", "/history", "/admin"],  # /admin: "This page is for admins"
+    None: ["/login", "/no-such-page", "/signup", "/set-password?token=not-a-link"],
+    "student": ["/practice", "/history", "/admin", "/account"],  # /admin: "This page is for admins"
     "teacher": ["/profiles", "/profiles/new", "/sections", "/assignments", "/sessions", "/insight"],
     "admin": [
         "/admin",

@@ -123,7 +123,7 @@ class SetPasswordState(AppState):
         self.error, self.submitting = "", False
         self.link_token = self.router.url.query_parameters.get("token", "")
         yield
-        reply = await self._call("AccountLink", token=self.link_token)
+        reply = await self._call("AccountLink", linkToken=self.link_token)
         self.loading = False
         if reply.failed:
             self.invalid = reply.message
