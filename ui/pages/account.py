@@ -89,7 +89,7 @@ def sign_up() -> rx.Component:
         ),
         rx.text(
             "Already have an account? ",
-            rx.link("Sign in", href=routes.LOGIN),
+            rx.link("Sign in", href=routes.LOGIN, underline="always"),
             size="2",
         ),
         max_width=FORM_WIDTH,
