@@ -85,9 +85,11 @@ def _headers(token: str | None, client_ip: str = "") -> dict[str, str]:
 
 
 async def execute(
-    operation: str, token: str | None = None, client_ip: str = "", **variables: Any
+    operation: str, token: str | None = None, client_ip: str = "", /, **variables: Any
 ) -> dict[str, Any]:
-    """Run a named query or mutation; returns its `data` or raises `ApiError`."""
+    """Run a named query or mutation; returns its `data` or raises `ApiError`. The first
+    three are positional only, so that an operation may have a variable named `token`
+    (e.g. `AccountLink`)."""
     request = GraphQLRequest(document(operation), variable_values=variables or None)
     try:
         session = await _http.session()
@@ -110,7 +112,7 @@ def _ws_url() -> str:
 
 
 async def subscribe(
-    operation: str, token: str | None = None, **variables: Any
+    operation: str, token: str | None = None, /, **variables: Any
 ) -> AsyncIterator[dict[str, Any]]:
     """Yield each result of a subscription until the server completes it."""
     transport = WebsocketsTransport(
