@@ -31,13 +31,20 @@ from api.graphql.inputs import STORABLE_DATETIME, StorableText
 from api.graphql.introspection import SignedInIntrospection
 from api.graphql.limits import LimitMutations, LimitQueries
 from api.graphql.session_events import ConversationSubscriptions
+from api.graphql.teaching import TeachingMutations, TeachingQueries, TeachingSubscriptions
 from api.graphql.time_slices import TimeSlices
 from api.graphql.usage import UsageMutations, UsageQueries, UsageSubscriptions
 
 
 @strawberry.type
 class Query(
-    AccountQueries, ClientQueries, ClassQueries, ConversationQueries, UsageQueries, LimitQueries
+    AccountQueries,
+    ClientQueries,
+    ClassQueries,
+    ConversationQueries,
+    UsageQueries,
+    LimitQueries,
+    TeachingQueries,
 ):
     pass
 
@@ -50,12 +57,13 @@ class Mutation(
     ConversationMutations,
     UsageMutations,
     LimitMutations,
+    TeachingMutations,
 ):
     pass
 
 
 @strawberry.type
-class Subscription(ConversationSubscriptions, UsageSubscriptions):
+class Subscription(ConversationSubscriptions, UsageSubscriptions, TeachingSubscriptions):
     pass
 
 
