@@ -137,10 +137,10 @@ class AnthropicProvider(Provider):
         try:
             response = await self.client.messages.with_raw_response.create(**params)
             state.request_id = response.headers.get("request-id")
-            message = response.parse()
+            message = await response.parse()
         except _UPSTREAM_FAILURES as exc:
             raise _provider_error(exc, state) from exc
-        blocks = [block.model_dump() for block in message.content]
+        blocks = [block.model_dump(warnings=False) for block in message.content]
         tool_input = next((b.get("input") for b in blocks if b.get("type") == "tool_use"), None)
         return ToolAnswer(
             tool_input=tool_input,

@@ -106,8 +106,12 @@ class EvaluationEngine(EvaluationQueue):
         self._slots = asyncio.Semaphore(settings.evaluation_concurrency)
         self._tasks: dict[uuid.UUID, asyncio.Task] = {}
 
-    def start(self, evaluation_id: uuid.UUID) -> None:
-        """Run a QUEUED evaluation (call only once it is committed)."""
+    def start(self, evaluation: Evaluation) -> None:
+        """Announce a QUEUED evaluation and run it (call only once it is committed)."""
+        self._publish(evaluation)
+        self._start(evaluation.id)
+
+    def _start(self, evaluation_id: uuid.UUID) -> None:
         if evaluation_id in self._tasks:
             return
         task = asyncio.create_task(self._run(evaluation_id), name=f"evaluation-{evaluation_id}")
@@ -331,7 +335,7 @@ class EvaluationEngine(EvaluationQueue):
             )
             await db.commit()
         for evaluation_id in queued:
-            self.start(evaluation_id)
+            self._start(evaluation_id)
         return len(queued)
 
     async def shutdown(self) -> None:

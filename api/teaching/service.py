@@ -365,7 +365,7 @@ class EvaluationQueue:
 
     settings: Settings
 
-    def start(self, evaluation_id: uuid.UUID) -> None:  # pragma: no cover - interface
+    def start(self, evaluation: Evaluation) -> None:  # pragma: no cover - interface
         raise NotImplementedError
 
 
@@ -395,7 +395,7 @@ async def _queue(
     except IntegrityError as error:
         raise TeachingError.conflict("This session is being evaluated already.") from error
     if queue is not None:
-        after_commit(session, lambda: queue.start(evaluation.id))
+        after_commit(session, lambda: queue.start(evaluation))
     return evaluation
 
 

@@ -28,6 +28,7 @@ class UsageRecord(IdMixin, CreatedAtMixin, Base):
         Index("ix_usage_records_session", "session_id"),
         Index("ix_usage_records_user_created", "user_id", "created_at"),
         Index("ix_usage_records_model_created", "model", "created_at"),
+        Index("ix_usage_records_kind_created", "kind", "created_at"),
     )
 
     session_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("sessions.id", ondelete="CASCADE"))

@@ -198,10 +198,12 @@ def upgrade() -> None:
             ["id"],
             ondelete="SET NULL",
         )
+        batch_op.create_index("ix_usage_records_kind_created", ["kind", "created_at"], unique=False)
 
 
 def downgrade() -> None:
     with op.batch_alter_table("usage_records", schema=None) as batch_op:
+        batch_op.drop_index("ix_usage_records_kind_created")
         batch_op.drop_constraint(
             op.f("fk_usage_records_evaluation_id_evaluations"), type_="foreignkey"
         )
