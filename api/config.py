@@ -89,6 +89,7 @@ class Settings(BaseSettings):
     rate_limit_messages_global: str = "1000/hour"
     rate_limit_logins_per_ip: str = "30/minute"
     rate_limit_logins_per_email: str = "5/minute"
+    rate_limit_signups_per_ip: str = "10/hour"  # `signUp` attempts per network address
     http_rate_limit_per_ip: str = "6000/minute"  # every HTTP request (slowapi); "" turns off
     # Peers whose X-Forwarded-For names the real client: the web UI's server (it calls the
     # API over loopback for every browser) or a reverse proxy. "" believes no one.
@@ -118,6 +119,18 @@ class Settings(BaseSettings):
     # Authentication
     jwt_secret: SecretStr | None = None
     token_ttl_minutes: int = 12 * 60
+    # Accounts: students may sign themselves up with a section's join code (each section
+    # can close its own sign-up); invite links (rosters) and password-reset links last this
+    # long; the address links start with (the web UI's, as people open it).
+    self_signup: bool = True
+    invite_days: int = Field(default=7, ge=1)
+    password_reset_hours: int = Field(default=24, ge=1)
+    public_url: str | None = None  # default: http://<host>:<port>
+    # Invites and reset links are emailed when this is set: smtp://user:pass@host:587
+    # (STARTTLS when offered), smtps://... (TLS from the start); else teachers copy them.
+    smtp_url: SecretStr | None = None
+    smtp_from: str = "Practicum <practicum@localhost>"
+    smtp_timeout_seconds: float = 10.0
     # A subscription re-reads its user's account (active, role) and rights before an event
     # when the last check is older than this.
     subscription_recheck_seconds: float = 10.0
@@ -169,6 +182,11 @@ class Settings(BaseSettings):
             if url.startswith(plain):
                 return driver + url[len(plain) :]
         return url
+
+    @property
+    def link_base_url(self) -> str:
+        """Where the web UI is, as people open it: the start of invite and reset links."""
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
 
     @property
     def chat_model(self) -> str:

@@ -11,10 +11,12 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from api.api_keys.service import LastUsed
 from api.config import Settings
 from api.conversations import service as conversations
 from api.conversations.replies import ReplyEngine
 from api.db.engine import checkpoint_in_background, create_engine, create_session_factory
+from api.events.account_watch import AccountWatch
 from api.events.broker import Broker, InMemoryBroker
 from api.limits import service as limits
 from api.limits.rate import RateLimits
@@ -45,6 +47,8 @@ class Runtime:
     alerts: AlertNotifier
     live_usage: LiveUsage
     evaluations: EvaluationEngine
+    api_key_uses: LastUsed
+    account_watch: AccountWatch
     _background: list[asyncio.Task] = field(default_factory=list, repr=False)
 
     @classmethod
@@ -81,6 +85,8 @@ class Runtime:
             alerts=AlertNotifier(broker, settings.alert_webhook_url),
             live_usage=LiveUsage(read_sessions),
             evaluations=EvaluationEngine(settings, sessions, broker, providers, prices),
+            api_key_uses=LastUsed(sessions),
+            account_watch=AccountWatch(broker),
         )
 
     async def start(self) -> None:
@@ -124,6 +130,8 @@ class Runtime:
                 await task
         await self.replies.shutdown()
         await self.evaluations.shutdown()
+        await self.api_key_uses.aclose()
+        await self.account_watch.aclose()
         await self.live_usage.aclose()
         await self.alerts.aclose()
         await self.rate_limits.aclose()

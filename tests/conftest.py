@@ -97,6 +97,7 @@ NO_RATE_LIMITS = dict.fromkeys(
         "rate_limit_messages_global",
         "rate_limit_logins_per_ip",
         "rate_limit_logins_per_email",
+        "rate_limit_signups_per_ip",
         "http_rate_limit_per_ip",
     ),
     "",

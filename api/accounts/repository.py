@@ -1,11 +1,12 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, delete, exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.accounts.models import User
+from api.accounts.models import EndedLogin, User
 
 
 def by_email(email: str) -> Select[tuple[User]]:
@@ -24,3 +25,17 @@ async def add(session: AsyncSession, user: User) -> User:
     session.add(user)
     await session.flush()
     return user
+
+
+async def get_with_login(
+    session: AsyncSession, user_id: uuid.UUID, login_id: uuid.UUID
+) -> tuple[User | None, bool]:
+    """The user, and whether the login `login_id` was ended: one query."""
+    ended = exists().where(EndedLogin.id == login_id, EndedLogin.user_id == User.id)
+    row = (await session.execute(select(User, ended).where(User.id == user_id))).first()
+    return (row[0], bool(row[1])) if row else (None, False)
+
+
+async def forget_ended_logins(session: AsyncSession, now: datetime) -> None:
+    """Ended logins whose tokens have expired anyway need no record."""
+    await session.execute(delete(EndedLogin).where(EndedLogin.expires_at < now))

@@ -25,8 +25,10 @@ def hash_password(password: str) -> str:
 
 
 def verify_password(password_hash: str | None, password: str) -> bool:
+    """Whether `password` is the account's. An account without a password (invited, not
+    yet accepted: an empty hash) matches nothing, after as long a check as any other."""
     try:
-        return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+        return _hasher.verify(password_hash or _DUMMY_HASH, password) and bool(password_hash)
     except (VerificationError, InvalidHashError):
         return False
 
@@ -37,6 +39,16 @@ class Actor:
 
     id: uuid.UUID
     role: Role
+    address: str | None = None
+    """The client's network address as the rate limits see it, when acting over a request."""
+    api_key_id: uuid.UUID | None = None
+    """The API key this actor acts through, if any (None for a person's login)."""
+    key_scope: str | None = None
+    """The key's scope (api.api_keys.models.ApiKeyScope), when acting through a key."""
+    section_id: uuid.UUID | None = None
+    """A key narrowed to one section: it reads that section as its teacher does, no more."""
+    last_used_at: datetime | None = None
+    """When the key was last noted as used (see api.api_keys.service.LastUsed)."""
 
     @property
     def is_admin(self) -> bool:
@@ -57,9 +69,23 @@ class TokenError(Exception):
         self.expired = expired
 
 
-def issue_token(actor: Actor, secret: str, ttl: timedelta) -> tuple[str, datetime]:
+def issue_token(
+    actor: Actor,
+    secret: str,
+    ttl: timedelta,
+    *,
+    login_id: uuid.UUID | None = None,
+    generation: int = 0,
+) -> tuple[str, datetime]:
+    """A signed token for `actor`. `login_id` names this login (signing out ends it alone);
+    `generation` is the account's `token_generation` now (signing out everywhere or a new
+    password raises it, ending every token issued before)."""
     expires_at = (utcnow() + ttl).replace(microsecond=0)  # what `exp` holds
     claims = {"sub": str(actor.id), "role": actor.role.value, "exp": expires_at}
+    if login_id is not None:
+        claims["sid"] = str(login_id)
+    if generation:
+        claims["gen"] = generation
     return jwt.encode(claims, secret, algorithm="HS256"), expires_at
 
 
@@ -70,6 +96,8 @@ class Login:
 
     user_id: uuid.UUID
     expires_at: float  # seconds since the epoch
+    login_id: uuid.UUID | None = None  # ended alone by signing out (tokens since 0005)
+    generation: int = 0  # the account's token_generation when issued
 
     def seconds_left(self) -> float:
         return self.expires_at - time.time()
@@ -91,7 +119,13 @@ def read_token(token: str, secret: str) -> Login:
 def _verified(token: str, secret: str) -> Login:
     try:
         claims = jwt.decode(token, secret, algorithms=["HS256"], options={"require": ["exp"]})
-        return Login(user_id=uuid.UUID(claims["sub"]), expires_at=float(claims["exp"]))
+        sid = claims.get("sid")
+        return Login(
+            user_id=uuid.UUID(claims["sub"]),
+            expires_at=float(claims["exp"]),
+            login_id=uuid.UUID(sid) if sid else None,
+            generation=int(claims.get("gen", 0)),
+        )
     except jwt.ExpiredSignatureError as exc:
         raise TokenError(expired=True) from exc
     except (jwt.InvalidTokenError, KeyError, ValueError) as exc:

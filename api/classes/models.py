@@ -5,6 +5,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from sqlalchemy import Column, Enum, ForeignKey, Index, String, Table, Text, UniqueConstraint
+from sqlalchemy import true as sa_true
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from api.clients.models import ClientProfile
@@ -22,6 +23,9 @@ class Section(IdMixin, CreatedAtMixin, Base):
     teacher_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"), index=True)
     name: Mapped[str] = mapped_column(String(120))
     join_code: Mapped[str] = mapped_column(String(16), unique=True)
+    # Whether the join code also creates new accounts (sign-up); when closed it only
+    # enrols students who already have an account.
+    signup_open: Mapped[bool] = mapped_column(default=True, server_default=sa_true())
 
 
 class Enrollment(IdMixin, CreatedAtMixin, Base):

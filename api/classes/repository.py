@@ -18,6 +18,8 @@ def is_enrolled(student_id: uuid.UUID, section_id_column):
 
 def sections_visible_to(actor: Actor) -> Select[tuple[Section]]:
     stmt = select(Section)
+    if actor.section_id is not None:  # an API key narrowed to one section
+        return stmt.where(Section.id == actor.section_id)
     if actor.is_admin:
         return stmt
     if actor.is_teacher:
@@ -27,6 +29,8 @@ def sections_visible_to(actor: Actor) -> Select[tuple[Section]]:
 
 def assignments_visible_to(actor: Actor) -> Select[tuple[Assignment]]:
     stmt = select(Assignment)
+    if actor.section_id is not None:  # an API key narrowed to one section
+        return stmt.where(Assignment.section_id == actor.section_id)
     if actor.is_admin:
         return stmt
     if actor.is_teacher:
@@ -45,6 +49,12 @@ def students_of(section_id: uuid.UUID) -> Select[tuple[User]]:
         .join(Enrollment, Enrollment.student_id == User.id)
         .where(Enrollment.section_id == section_id)
     )
+
+
+def normalise_join_code(join_code: str | None) -> str:
+    """A join code as typed (any case, with dashes or spaces), as stored; "" if unusable."""
+    code = (join_code or "").strip().upper().replace("-", "").replace(" ", "")
+    return code if "\x00" not in code else ""  # PostgreSQL refuses to compare against NUL
 
 
 async def get_section_by_code(session: AsyncSession, code: str) -> Section | None:

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.accounts.models import User
 from api.accounts.security import Actor
+from api.audit import service as audit
 from api.classes import repository
 from api.classes.errors import ClassesError
 from api.classes.models import Assignment, AssignmentStatus, Enrollment, Section
@@ -34,7 +35,7 @@ def _require_teacher(actor: Actor, doing: str) -> None:
 
 
 def can_manage(actor: Actor, section: Section) -> bool:
-    return actor.is_admin or section.teacher_id == actor.id
+    return actor.is_admin or section.teacher_id == actor.id or actor.section_id == section.id
 
 
 async def _new_join_code(session: AsyncSession) -> str:
@@ -81,13 +82,24 @@ async def get_managed_section(
     return section
 
 
+async def set_signup_open(
+    session: AsyncSession, actor: Actor, section_id: uuid.UUID, open_: bool
+) -> Section:
+    """Whether the section's join code also creates accounts (sign-up), or only enrols
+    students who have one."""
+    _require_teacher(actor, "change a section's sign-up")
+    section = await get_managed_section(session, actor, section_id)
+    section.signup_open = open_
+    await session.flush()
+    return section
+
+
 async def join_section(session: AsyncSession, actor: Actor, join_code: str) -> tuple[Section, bool]:
     """The section with this join code, and whether the student was in it already."""
     if not actor.is_student:
         raise ClassesError.forbidden("Only students join sections with a join code.")
-    code = (join_code or "").strip().upper().replace("-", "").replace(" ", "")
-    known = code and "\x00" not in code  # PostgreSQL refuses to compare against NUL
-    section = await repository.get_section_by_code(session, code) if known else None
+    code = repository.normalise_join_code(join_code)
+    section = await repository.get_section_by_code(session, code) if code else None
     if section is None:
         raise ClassesError.invalid(
             "join_code", "No section has this join code. Check the code with your teacher."
@@ -186,6 +198,14 @@ async def publish_assignment(
         assignment.status = AssignmentStatus.PUBLISHED
         assignment.published_at = utcnow()
         await session.flush()
+        await audit.record(
+            session,
+            actor,
+            audit.Action.ASSIGNMENT_PUBLISH,
+            "assignment",
+            assignment.id,
+            {"section_id": assignment.section_id, "title": assignment.title},
+        )
     return assignment
 
 

@@ -10,6 +10,7 @@ from sqlalchemy import inspect
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.accounts.security import Actor
+from api.audit import service as audit
 from api.clients import repository
 from api.clients.errors import ClientProfileError
 from api.clients.models import ClientProfile
@@ -169,6 +170,15 @@ async def update_profile(
         profile.version += 1
         profile.updated_at = utcnow()
         await session.flush()
+        if "archived" in changed:  # unpublished (archived) or published again
+            action = (
+                audit.Action.CLIENT_PROFILE_UNPUBLISH
+                if profile.archived
+                else audit.Action.CLIENT_PROFILE_PUBLISH
+            )
+            await audit.record(
+                session, actor, action, "client_profile", profile.id, {"name": profile.name}
+            )
     return profile
 
 

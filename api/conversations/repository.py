@@ -48,6 +48,8 @@ def taught_by(
 def sessions_visible_to(actor: Actor) -> Select[tuple[Session]]:
     """Students: their own. Teachers: see `taught_by`. Admins: every session."""
     stmt = select(Session)
+    if actor.section_id is not None:  # an API key narrowed to one section
+        return stmt.where(Session.section_id == actor.section_id)
     if actor.is_admin:
         return stmt
     if actor.is_student:

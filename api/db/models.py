@@ -1,6 +1,8 @@
 """Imports every domain's models so metadata (Alembic, tests) sees all tables."""
 
-from api.accounts.models import User
+from api.accounts.models import AccountLink, EndedLogin, User
+from api.api_keys.models import ApiKey
+from api.audit.models import AuditEntry
 from api.classes.models import Assignment, Enrollment, Section, assignment_clients
 from api.clients.models import ClientProfile
 from api.conversations.models import Message, Session, SessionFeedback
@@ -17,7 +19,10 @@ from api.teaching.models import (
 from api.usage.models import Budget, BudgetSpend, CostAlert, DailyUsage, UsageRecord
 
 __all__ = [
+    "AccountLink",
+    "ApiKey",
     "Assignment",
+    "AuditEntry",
     "Base",
     "Budget",
     "BudgetSpend",
@@ -25,6 +30,7 @@ __all__ = [
     "CostAlert",
     "CriterionScore",
     "DailyUsage",
+    "EndedLogin",
     "Enrollment",
     "ErrorEvent",
     "Evaluation",

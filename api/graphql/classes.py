@@ -26,6 +26,10 @@ class Section:
         description="Students join with this code; only the section's teacher and admins see it."
     )
     created_at: datetime
+    sign_up_open: bool = strawberry.field(
+        description="New students can sign up with the join code (else it only enrols "
+        "existing accounts)."
+    )
     teacher_id: strawberry.Private[uuid.UUID]
     section_id: strawberry.Private[uuid.UUID]
 
@@ -61,6 +65,7 @@ class Section:
             name=section.name,
             join_code=section.join_code if service.can_manage(ctx.actor, section) else None,
             created_at=section.created_at,
+            sign_up_open=section.signup_open,
             teacher_id=section.teacher_id,
             section_id=section.id,
         )
@@ -116,6 +121,11 @@ class CreateSectionInput:
 
 @strawberry.type
 class CreateSectionPayload:
+    section: Section
+
+
+@strawberry.type
+class SetSectionSignUpPayload:
     section: Section
 
 
@@ -204,6 +214,20 @@ class ClassMutations:
         ctx = info.context
         section = await service.create_section(ctx.session, ctx.actor, ctx.settings, input.name)
         return CreateSectionPayload(section=Section.from_model(section, ctx))
+
+    @strawberry.mutation(
+        permission_classes=[IsAuthenticated],
+        description="Teachers (their sections) and admins: open or close sign-up with the "
+        "section's join code.",
+    )
+    async def set_section_sign_up(
+        self, info: Info, section_id: strawberry.ID, open: bool
+    ) -> SetSectionSignUpPayload:
+        ctx = info.context
+        section = await service.set_signup_open(
+            ctx.session, ctx.actor, parse_id(section_id, "sectionId"), open
+        )
+        return SetSectionSignUpPayload(section=Section.from_model(section, ctx))
 
     @strawberry.mutation(
         permission_classes=[IsAuthenticated], description="A student joins with a join code."

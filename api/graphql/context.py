@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from graphql import OperationType
+from graphql import (
+    DocumentNode,
+    ExecutionResult,
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    GraphQLError,
+    InlineFragmentNode,
+    OperationDefinitionNode,
+    OperationType,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.extensions import SchemaExtension
 from strawberry.fastapi import BaseContext
@@ -15,6 +26,7 @@ from strawberry.types import Info as StrawberryInfo
 
 from api.accounts import service as accounts
 from api.accounts.security import Actor, Login, TokenError, read_token
+from api.api_keys import service as api_keys
 from api.config import Settings
 from api.errors import PracticumError
 from api.graphql.dataloaders import Loaders
@@ -31,6 +43,7 @@ class Operation:
     loaders: Loaders
     actor: Actor | None = None
     auth_error: PracticumError | None = None
+    after_commit: list[Callable[[], None]] = field(default_factory=list)
 
 
 # A websocket shares one Context across concurrent operations; each runs in its own
@@ -43,6 +56,7 @@ class Context(BaseContext):
         super().__init__()
         self.runtime = runtime
         self._login: Login | None = None
+        self._api_key: str | None = None
         self._auth_error: PracticumError | None = None
         self.authenticate(authorization)
 
@@ -51,8 +65,9 @@ class Context(BaseContext):
         return self.runtime.settings
 
     def authenticate(self, authorization: str | None) -> None:
-        """Read `Bearer <token>`; a bad token is only an error once a field needs a user."""
-        self._login, self._auth_error = None, None
+        """Read `Bearer <token>`; a bad token is only an error once a field needs a user.
+        An API key (`pk_...`) is looked up in the database at each operation instead."""
+        self._login, self._api_key, self._auth_error = None, None, None
         if not authorization:
             return
         scheme, _, token = authorization.partition(" ")
@@ -60,6 +75,9 @@ class Context(BaseContext):
             self._auth_error = PracticumError.unauthenticated(
                 "The Authorization header must be `Bearer <token>`."
             )
+            return
+        if api_keys.looks_like_a_key(token.strip()):
+            self._api_key = token.strip()
             return
         try:
             self._login = read_token(token.strip(), self.settings.signing_secret())
@@ -76,8 +94,12 @@ class Context(BaseContext):
         return self._login
 
     @property
+    def with_api_key(self) -> bool:
+        return self._api_key is not None
+
+    @property
     def signed_in(self) -> bool:
-        return self._login is not None or self._auth_error is not None
+        return self._login is not None or self._auth_error is not None or self.with_api_key
 
     def user_id(self) -> uuid.UUID:
         """Whose login this is, while it has not expired: checked at every use, since a
@@ -90,13 +112,24 @@ class Context(BaseContext):
             raise _token_error(exc) from exc
 
     async def stored_actor(self, session: AsyncSession) -> Actor:
-        """The acting user as stored now (role, active), read on `session`."""
-        return await accounts.stored_actor(session, self.user_id())
+        """The acting user as stored now (role, active, the login not ended), read on
+        `session`, with the client's address (for the audit log)."""
+        if self._api_key is not None:
+            actor = await api_keys.key_actor(session, self._api_key, self.client_ip)
+            self.runtime.api_key_uses.used(actor)
+            return actor
+        user_id = self.user_id()
+        login = self._login
+        actor = await accounts.stored_actor(session, user_id, login.login_id, login.generation)
+        return dataclasses.replace(actor, address=self.client_ip)
 
     async def current_actor(self) -> Actor:
         """`stored_actor` outside an operation (subscriptions), on a short session."""
         async with self.runtime.read_sessions() as session:
-            return await self.stored_actor(session)
+            actor = await self.stored_actor(session)
+        if api_keys.narrowed(actor):
+            raise api_keys.ApiKeyError.forbidden("This API key may only read; it cannot subscribe.")
+        return actor
 
     @property
     def actor(self) -> Actor:
@@ -111,6 +144,11 @@ class Context(BaseContext):
     @property
     def session(self) -> AsyncSession:
         return _operation.get().session
+
+    def after_commit(self, action: Callable[[], None]) -> None:
+        """Run `action` once this operation's changes are committed (not if they are rolled
+        back): e.g. telling live subscriptions to re-check what was just changed."""
+        _operation.get().after_commit.append(action)
 
     @property
     def loaders(self) -> Loaders:
@@ -152,11 +190,14 @@ class UnitOfWork(SchemaExtension):
             token = _operation.set(operation)
             try:
                 await _authorise(context, operation)
+                _narrow_to_the_key(execution, operation)
                 yield
                 if getattr(execution.result, "errors", None):
                     await session.rollback()
                 else:
                     await session.commit()
+                    for action in operation.after_commit:
+                        action()
             finally:
                 _operation.reset(token)
 
@@ -170,3 +211,51 @@ async def _authorise(context: Context, operation: Operation) -> None:
         operation.actor = await context.stored_actor(operation.session)
     except PracticumError as error:
         operation.auth_error = error
+
+
+def _narrow_to_the_key(execution, operation: Operation) -> None:
+    """An operation a narrowed API key may not run fails as a whole, before it runs."""
+    actor = operation.actor
+    if actor is None or actor.api_key_id is None or not api_keys.narrowed(actor):
+        return
+    fields = root_fields(execution.graphql_document, execution.operation_name)
+    mutation = execution.operation_type is OperationType.MUTATION
+    refused = api_keys.refusal(actor, fields, mutation)
+    if refused is not None:
+        # As a field's error (the operation was understood, then refused): data is null.
+        first = sorted(fields - api_keys.ALWAYS) or sorted(fields) or ["operation"]
+        error = GraphQLError(refused.message, path=[first[0]], original_error=refused)
+        execution.result = ExecutionResult(data=None, errors=[error])
+
+
+def root_fields(document: DocumentNode | None, operation_name: str | None) -> set[str]:
+    """The names of the fields an operation asks for at its root (through fragments)."""
+    if document is None:
+        return set()
+    fragments = {
+        d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
+    }
+    operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+    chosen = [
+        o
+        for o in operations
+        if operation_name is None or (o.name is not None and o.name.value == operation_name)
+    ]
+    names: set[str] = set()
+    seen: set[str] = set()
+
+    def walk(selections) -> None:
+        for selection in selections:
+            if isinstance(selection, FieldNode):
+                names.add(selection.name.value)
+            elif isinstance(selection, InlineFragmentNode):
+                walk(selection.selection_set.selections)
+            elif isinstance(selection, FragmentSpreadNode):
+                name = selection.name.value
+                if name not in seen and name in fragments:
+                    seen.add(name)
+                    walk(fragments[name].selection_set.selections)
+
+    for operation in chosen[:1]:
+        walk(operation.selection_set.selections)
+    return names

@@ -21,6 +21,8 @@ from strawberry.types import ExecutionContext
 
 from api.config import Settings
 from api.graphql.accounts import AccountMutations, AccountQueries
+from api.graphql.api_keys import ApiKeyMutations, ApiKeyQueries
+from api.graphql.audit import AuditQueries
 from api.graphql.classes import ClassMutations, ClassQueries
 from api.graphql.clients import ClientMutations, ClientQueries
 from api.graphql.context import UnitOfWork
@@ -29,11 +31,13 @@ from api.graphql.cost import CostLimit, ExpansionLimit, ValidationCacheUnlessRef
 from api.graphql.errors import ErrorCodes, log_errors
 from api.graphql.inputs import STORABLE_DATETIME, StorableText
 from api.graphql.introspection import SignedInIntrospection
+from api.graphql.invites import InviteMutations
 from api.graphql.limits import LimitMutations, LimitQueries
 from api.graphql.session_events import ConversationSubscriptions
 from api.graphql.teaching import TeachingMutations, TeachingQueries, TeachingSubscriptions
 from api.graphql.time_slices import TimeSlices
 from api.graphql.usage import UsageMutations, UsageQueries, UsageSubscriptions
+from api.graphql.users import UserAdminMutations, UserAdminQueries
 
 
 @strawberry.type
@@ -45,6 +49,9 @@ class Query(
     UsageQueries,
     LimitQueries,
     TeachingQueries,
+    AuditQueries,
+    UserAdminQueries,
+    ApiKeyQueries,
 ):
     pass
 
@@ -58,6 +65,9 @@ class Mutation(
     UsageMutations,
     LimitMutations,
     TeachingMutations,
+    UserAdminMutations,
+    ApiKeyMutations,
+    InviteMutations,
 ):
     pass
 

@@ -101,6 +101,12 @@ class RateLimits:
         self.window = MovingWindowRateLimiter(self.storage)
         self._last_warning = -math.inf
         self.defaults = RateLimitSpecs.of(settings)
+        # Set by the environment only (admins' stored rules do not name it).
+        self.signup_ip = Rule.of(
+            "signups_per_ip",
+            settings.rate_limit_signups_per_ip,
+            "Too many sign-ups from your network",
+        )
         self.stored = stored
         self.refresh_seconds = settings.rate_limit_refresh_seconds
         self._changes = 0
@@ -212,6 +218,10 @@ class RateLimits:
             if refused.rule != self.login_email.name or not first:
                 raise
             await self.take(address)
+
+    async def signup(self, ip: str | None) -> None:
+        """An attempt to sign up, counted per network address before anything is checked."""
+        await self.take((self.signup_ip, ip or "unknown"))
 
     async def _first_try(self, ip: str | None, email: str) -> bool:
         """Mark this address as having tried this email; True if it had not yet."""

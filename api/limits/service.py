@@ -14,6 +14,7 @@ from limits import parse_many
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.accounts.security import Actor
+from api.audit import service as audit
 from api.db.base import utcnow
 from api.db.session import after_commit
 from api.errors import FieldChecker
@@ -73,6 +74,12 @@ async def set_rate_limits(
     specs = replace(current.specs, **given)
     now = utcnow()
     await repository.save(session, specs, set(given), actor.id, now)
+    changed = {
+        name: {"from": getattr(current.specs, name), "to": spec}
+        for name, spec in given.items()
+        if getattr(current.specs, name) != spec
+    }
+    await audit.record(session, actor, audit.Action.RATE_LIMITS_SET, "rate_limits", None, changed)
     after_commit(session, lambda: limits.use(specs))
     return CurrentRateLimits(specs, now)
 

@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.accounts.security import Actor
+from api.audit import service as audit
 from api.classes import service as classes
 from api.classes.models import Assignment
 from api.config import Settings
@@ -47,6 +48,9 @@ LOWEST_LEVEL, HIGHEST_LEVEL = 0, 10
 MAX_WEIGHT = Decimal(100)
 WEIGHT_PLACES = 3
 RUBRICS_BY_NAME = Order((Rubric.name, Rubric.id))
+# Audit log actions (`api.audit`)
+RUBRIC_PUBLISH = "rubric.publish"
+ASSIGNMENT_RUBRIC_SET = "assignment.rubric_set"
 
 
 @dataclass
@@ -265,6 +269,14 @@ async def publish_rubric(session: AsyncSession, actor: Actor, rubric_id: uuid.UU
     if rubric.status is not RubricStatus.PUBLISHED:
         rubric.status, rubric.published_at = RubricStatus.PUBLISHED, utcnow()
         await session.flush()
+        await audit.record(
+            session,
+            actor,
+            RUBRIC_PUBLISH,
+            "rubric",
+            rubric.id,
+            {"name": rubric.name, "version": rubric.current_version, "owner_id": rubric.owner_id},
+        )
     return rubric
 
 
@@ -293,8 +305,17 @@ async def set_assignment_rubric(
             raise TeachingError.invalid("rubric_id", error.message) from error
         if rubric.status is not RubricStatus.PUBLISHED:
             raise TeachingError.conflict("Publish the rubric before attaching it.")
-    assignment.rubric_id = rubric_id
-    await session.flush()
+    if assignment.rubric_id != rubric_id:
+        assignment.rubric_id = rubric_id
+        await session.flush()
+        await audit.record(
+            session,
+            actor,
+            ASSIGNMENT_RUBRIC_SET,
+            "assignment",
+            assignment.id,
+            {"rubric_id": rubric_id, "section_id": assignment.section_id},
+        )
     return assignment
 
 

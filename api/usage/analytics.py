@@ -98,6 +98,8 @@ class Scope:
 async def _scope_of(session: AsyncSession, actor: Actor) -> Scope:
     if actor.is_student:
         raise UsageError.forbidden("Usage analytics are for teachers and admins.")
+    if actor.section_id is not None:  # an API key narrowed to one section
+        return Scope(actor.id, (actor.section_id,), ())
     if actor.is_admin:
         return Scope()
     sections = await session.scalars(select(Section.id).where(Section.teacher_id == actor.id))

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.accounts.models import Role, User
 from api.accounts.security import Actor
+from api.audit import service as audit
 from api.classes import service as classes
 from api.config import Settings
 from api.conversations.models import Session
@@ -267,6 +268,12 @@ async def set_budget(
     budget = await session.scalar(
         select(Budget).where(Budget.scope_key == key, Budget.period == fields.period)
     )
+    creating = budget is None
+    before = (
+        None
+        if creating
+        else {"limit_usd": budget.limit_usd, "alert_percents": list(budget.alert_percents)}
+    )
     if budget is None:
         budget = Budget(
             scope=fields.scope,
@@ -279,9 +286,31 @@ async def set_budget(
     budget.limit_usd, budget.alert_percents = limit, percents
     budget.updated_by_id, budget.updated_at = actor.id, utcnow()
     await session.flush()
+    await audit.record(
+        session,
+        actor,
+        audit.Action.BUDGET_CREATE if creating else audit.Action.BUDGET_UPDATE,
+        "budget",
+        budget.id,
+        {
+            **_audit_scope(budget),
+            "limit_usd": limit,
+            "alert_percents": percents,
+            **({"before": before} if before else {}),
+        },
+    )
     start, spent = await _count_period_so_far(session, budget)
     alerts = await _alerts_reached(session, budget, start, Decimal(-1), spent)
     return BudgetSet(BudgetStatus(budget, spent, start), alerts)
+
+
+def _audit_scope(budget: Budget) -> dict:
+    return {
+        "scope": budget.scope,
+        "period": budget.period,
+        "section_id": budget.section_id,
+        "student_id": budget.student_id,
+    }
 
 
 async def _count_period_so_far(session: AsyncSession, budget: Budget) -> tuple[date, Decimal]:
@@ -302,8 +331,10 @@ async def delete_budget(session: AsyncSession, actor: Actor, budget_id: uuid.UUI
     budget = await get_budget(session, actor, budget_id)
     if budget.scope is not BudgetScope.SECTION and not actor.is_admin:
         raise UsageError.forbidden("Only admins can remove global and per-student budgets.")
+    details = {**_audit_scope(budget), "limit_usd": budget.limit_usd}
     await session.delete(budget)
     await session.flush()
+    await audit.record(session, actor, audit.Action.BUDGET_DELETE, "budget", budget.id, details)
     return budget
 
 

@@ -1,7 +1,7 @@
 """rubrics, conversation measures and evaluations
 
 Revision ID: 0005_feedback_core
-Revises: 0004
+Revises: 0005_accounts_admin_keys (chained after merging accounts-admin)
 """
 
 import sqlalchemy as sa
@@ -10,7 +10,7 @@ from alembic import op
 import api.db.base
 
 revision = "0005_feedback_core"
-down_revision = "0004"
+down_revision = "0005_accounts_admin_keys"
 branch_labels = None
 depends_on = None
 
