@@ -74,7 +74,7 @@ class Settings(BaseSettings):
     evaluation_max_attempts: int = Field(default=3, ge=1, le=10)
     """Model answers tried per evaluation before it ends FAILED (each one is billed)."""
     evaluation_max_tokens: int = Field(default=2500, ge=256)
-    evaluation_concurrency: int = Field(default=8, ge=1)
+    evaluation_concurrency: int = Field(default=20, ge=1)
     """Evaluations one process runs at once; more wait their turn (QUEUED)."""
 
     # Rate limits ("<count>/<second|minute|hour|day>", moving windows; memory, or Redis
