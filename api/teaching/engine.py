@@ -130,6 +130,8 @@ class EvaluationEngine(EvaluationQueue):
     async def _run(self, evaluation_id: uuid.UUID) -> None:
         async with self._slots:
             try:
+                if await self._offline_at_once(evaluation_id):
+                    return
                 inputs = await self._claim(evaluation_id)
                 if inputs is None:
                     return
@@ -143,35 +145,65 @@ class EvaluationEngine(EvaluationQueue):
                     evaluation_id, "Something went wrong on our side. Ask for feedback again."
                 )
 
+    async def _offline_at_once(self, evaluation_id: uuid.UUID) -> bool:
+        """An offline evaluation takes milliseconds and no model: claimed, evaluated and
+        stored in one transaction (QUEUED → COMPLETED). False when it is not offline (or
+        another process has it)."""
+        async with self.sessions() as db:
+            inputs = await self._claimed(db, evaluation_id, only=EvaluatorKind.OFFLINE)
+            if inputs is None:
+                await db.rollback()
+                return False
+            evaluation = await db.get(Evaluation, evaluation_id)
+            evaluation.completed_at = utcnow()
+            _apply(
+                db, evaluation, offline_verdict(inputs.criteria, inputs.measures, inputs.transcript)
+            )
+            await db.commit()
+        self._publish(evaluation)
+        return True
+
     async def _claim(self, evaluation_id: uuid.UUID) -> _Inputs | None:
         """QUEUED → RUNNING (only one process wins), and what the evaluation needs."""
         async with self.sessions() as db:
-            claimed = await db.execute(
-                update(Evaluation)
-                .where(Evaluation.id == evaluation_id, Evaluation.status == EvaluationStatus.QUEUED)
-                .values(status=EvaluationStatus.RUNNING, started_at=utcnow())
-            )
-            if claimed.rowcount != 1:
+            inputs = await self._claimed(db, evaluation_id)
+            if inputs is None:
                 await db.rollback()
                 return None
-            evaluation = await db.get(Evaluation, evaluation_id)
-            conversation = await db.get(Session, evaluation.session_id)
-            version = await db.get(RubricVersion, evaluation.rubric_version_id)
-            profile = await db.get(ClientProfile, conversation.client_profile_id)
-            transcript = await measuring.transcript_of(db, conversation.id)
-            inputs = _Inputs(
-                evaluation_id=evaluation.id,
-                session_id=conversation.id,
-                evaluator=evaluation.evaluator,
-                model=evaluation.model,
-                criteria=[Criterion.of(c) for c in version.criteria],
-                transcript=transcript,
-                measures=measuring.compute(transcript),
-                client_name=profile.name if profile else "the client",
-                dimensions=SessionDimensions.of(conversation),
-            )
             await db.commit()
-            self._publish(evaluation)
+            self._publish(await db.get(Evaluation, evaluation_id))
+        return inputs
+
+    async def _claimed(
+        self, db: AsyncSession, evaluation_id: uuid.UUID, only: EvaluatorKind | None = None
+    ) -> _Inputs | None:
+        """Claim (QUEUED → RUNNING, in `db`'s transaction) and read what it needs."""
+        stmt = update(Evaluation).where(
+            Evaluation.id == evaluation_id, Evaluation.status == EvaluationStatus.QUEUED
+        )
+        if only is not None:
+            stmt = stmt.where(Evaluation.evaluator == only)
+        claimed = await db.execute(
+            stmt.values(status=EvaluationStatus.RUNNING, started_at=utcnow())
+        )
+        if claimed.rowcount != 1:
+            return None
+        evaluation = await db.get(Evaluation, evaluation_id)
+        conversation = await db.get(Session, evaluation.session_id)
+        version = await db.get(RubricVersion, evaluation.rubric_version_id)
+        profile = await db.get(ClientProfile, conversation.client_profile_id)
+        transcript = await measuring.transcript_of(db, conversation.id)
+        inputs = _Inputs(
+            evaluation_id=evaluation.id,
+            session_id=conversation.id,
+            evaluator=evaluation.evaluator,
+            model=evaluation.model,
+            criteria=[Criterion.of(c) for c in version.criteria],
+            transcript=transcript,
+            measures=measuring.compute(transcript),
+            client_name=profile.name if profile else "the client",
+            dimensions=SessionDimensions.of(conversation),
+        )
         return inputs
 
     async def _evaluate(self, inputs: _Inputs) -> _Outcome:

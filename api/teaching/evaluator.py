@@ -11,6 +11,7 @@ tool's JSON rejects the answer (the engine then asks again, a bounded number of 
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import unicodedata
@@ -344,6 +345,7 @@ def _student_sentences(transcript: Sequence[Said]) -> list[tuple[int, str]]:
     ]
 
 
+@functools.lru_cache(maxsize=8192)
 def _is_kind(sentence: str, kind: str) -> bool:
     if kind in ("open", "reflection", "closed"):
         return classify(sentence) == kind

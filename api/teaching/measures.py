@@ -36,6 +36,7 @@ measures can be recomputed.
 
 from __future__ import annotations
 
+import functools
 import re
 import statistics
 import uuid
@@ -193,39 +194,46 @@ def sentences(text: str) -> list[str]:
     return [part.strip() for part in SENTENCE_END.split(text) if part and part.strip()]
 
 
+LEADING_PUNCTUATION = re.compile(r"^[^\w']+")
+FILLER = re.compile(r"(" + "|".join(map(re.escape, FILLERS)) + r")\b[\s,.…-]*")
+
+
+def _stems(stems: Sequence[str]) -> re.Pattern:
+    longest_first = sorted(stems, key=len, reverse=True)
+    return re.compile(r"(?:" + "|".join(map(re.escape, longest_first)) + r")\b")
+
+
+REFLECTION, INVITATION, OPEN_START = map(_stems, (REFLECTION_STEMS, INVITATIONS, OPEN_STARTERS))
+
+
 def _normalised(sentence: str) -> str:
     """Lower case, curly apostrophes made straight, leading punctuation and fillers gone."""
     text = sentence.lower().replace("\u2019", "'").replace("\u2018", "'")
-    text = re.sub(r"^[^\w']+", "", text)
-    changed = True
-    while changed:
-        changed = False
-        for filler in FILLERS:
-            match = re.match(rf"{re.escape(filler)}\b[\s,.…-]*", text)
-            if match and len(text) > match.end():
-                rest = text[match.end() :]
-                # "so you…" is a reflection stem, not a filler before one
-                if filler == "so" and rest.startswith("you"):
-                    continue
-                text, changed = rest, True
+    text = LEADING_PUNCTUATION.sub("", text)
+    while (match := FILLER.match(text)) and len(text) > match.end():
+        rest = text[match.end() :]
+        if match.group(1) == "so" and rest.startswith("you"):
+            break  # "so you…" is a reflection stem, not a filler before one
+        text = rest
     return text
 
 
-def _starts_with(text: str, stems: Sequence[str]) -> bool:
-    return any(text == stem or re.match(rf"{re.escape(stem)}\b", text) for stem in stems)
+def _starts_with(text: str, stems: re.Pattern) -> bool:
+    return stems.match(text) is not None
 
 
+@functools.lru_cache(maxsize=4096)
 def classify(sentence: str) -> str | None:
     """ "reflection", "open", "closed" or None (any other statement)."""
     text = _normalised(sentence)
     asks = sentence.rstrip().endswith("?")
-    if _starts_with(text, REFLECTION_STEMS):
+    if _starts_with(text, REFLECTION):
         return "reflection"
-    if _starts_with(text, INVITATIONS):
+    if _starts_with(text, INVITATION):
         return "open"
     if not asks:
         return None
-    return "open" if _starts_with(text, OPEN_STARTERS) else "closed"
+    return "open" if _starts_with(text, OPEN_START) else "closed"
 
 
 def compute(transcript: Sequence[Said]) -> Measures:
