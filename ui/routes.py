@@ -2,6 +2,9 @@
 
 HOME = "/"
 LOGIN = "/login"
+SIGN_UP = "/signup"  # a student makes an account with a join code (?code=...)
+SET_PASSWORD = "/set-password"  # an invite or reset link's page (?token=...)
+ACCOUNT = "/account"  # change password, sign out everywhere (every role)
 
 # Students
 PRACTICE = "/practice"  # the clients a student may practise with
@@ -21,6 +24,9 @@ TEACHER_INSIGHT = "/insight"
 ADMIN_DASHBOARD = "/admin"
 ADMIN_ERRORS = "/admin/errors"
 ADMIN_BUDGETS = "/admin/budgets"
+ADMIN_USERS = "/admin/users"
+ADMIN_API_KEYS = "/admin/api-keys"
+ADMIN_AUDIT = "/admin/audit"
 
 
 def session(session_id: str) -> str:

@@ -42,6 +42,8 @@ from api.config import Settings
 from api.db.base import utcnow
 
 SET_PASSWORD_PATH = "/set-password"
+ROSTER_IMPORT = "section.roster_import"  # audit actions (api/audit)
+USER_INVITE = "user.invite"
 MAX_ROSTER_ROWS = 500
 LINK_GONE = "This link is not valid any more: it was used, it expired, or it was replaced."
 
@@ -265,7 +267,37 @@ async def import_roster(
         except IntegrityError:  # someone made the account at this moment: try once more
             async with session.begin_nested():
                 await _enrol_row(session, settings, actor, section, row)
+    await _audit_import(session, actor, result)
     return result
+
+
+async def _audit_import(session: AsyncSession, actor: Actor, result: RosterImport) -> None:
+    """One entry for the import (counts, no emails), and one per invite issued."""
+    S = RosterRowStatus
+    await audit.record(
+        session,
+        actor,
+        ROSTER_IMPORT,
+        "section",
+        result.section.id,
+        {
+            "rows": len(result.rows),
+            "created": result.count(S.CREATED),
+            "enrolled": result.count(S.ENROLLED),
+            "already_enrolled": result.count(S.ALREADY_ENROLLED),
+            "rejected": result.count(S.REJECTED),
+        },
+    )
+    for row in result.rows:
+        if row.invite is not None:
+            await audit.record(
+                session,
+                actor,
+                USER_INVITE,
+                "user",
+                row.invite.user.id,
+                {"section_id": result.section.id, "expires_at": row.invite.expires_at},
+            )
 
 
 async def _enrol_row(

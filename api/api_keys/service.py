@@ -49,6 +49,10 @@ DEFAULT_DAYS = 90
 MAX_DAYS = 2 * 365
 LAST_USED_EVERY = timedelta(minutes=1)
 
+# What a person does for their own account, which a key has not: any key is refused these.
+PERSONAL_FIELDS = frozenset(
+    {"login", "signUp", "acceptAccountLink", "signOut", "signOutEverywhere", "changePassword"}
+)
 # Root fields each narrowed key may ask for (introspection always).
 ALWAYS = frozenset({"__typename", "__schema", "__type"})
 USAGE_FIELDS = frozenset({"me", "usageSummary", "usage", "dailyStats"})
@@ -214,11 +218,15 @@ async def key_actor(session: AsyncSession, secret: str, address: str | None) -> 
 
 
 def refusal(actor: Actor, root_fields: set[str], mutation: bool) -> ApiKeyError | None:
-    """Why a narrowed key may not run an operation asking for `root_fields`, if it may not."""
+    """Why a key may not run an operation asking for `root_fields`, if it may not."""
     if actor.api_key_id is None:
         return None
-    narrowed = actor.section_id is not None or actor.key_scope == ApiKeyScope.USAGE_ANALYTICS
-    if not narrowed:
+    personal = sorted(root_fields & PERSONAL_FIELDS)
+    if personal:
+        return ApiKeyError.forbidden(
+            f"API keys do not sign in or out or have passwords; {personal[0]} is for people."
+        )
+    if not narrowed(actor):
         return None
     if mutation:
         return ApiKeyError.forbidden("This API key may only read.")

@@ -89,8 +89,10 @@ async def set_signup_open(
     students who have one."""
     _require_teacher(actor, "change a section's sign-up")
     section = await get_managed_section(session, actor, section_id)
-    section.signup_open = open_
-    await session.flush()
+    if section.signup_open != open_:
+        section.signup_open = open_
+        await session.flush()
+        await audit.record(session, actor, "section.signup", "section", section.id, {"open": open_})
     return section
 
 

@@ -59,10 +59,13 @@ class AccountWatch:
                 flag.set()
 
     @contextlib.asynccontextmanager
-    async def watching(self, user_id: uuid.UUID) -> AsyncIterator[asyncio.Event]:
-        """A flag set whenever an account event about `user_id` arrives."""
+    async def watching(
+        self, user_id: uuid.UUID, flag: asyncio.Event | None = None
+    ) -> AsyncIterator[asyncio.Event]:
+        """A flag (`flag`, or a new asyncio.Event) set whenever an account event about
+        `user_id` arrives."""
         await self._start()
-        flag = asyncio.Event()
+        flag = flag if flag is not None else asyncio.Event()
         self._flags[user_id].add(flag)
         try:
             yield flag

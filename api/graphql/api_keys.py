@@ -86,10 +86,8 @@ class ApiKeyQueries:
     ) -> Connection[ApiKey]:
         ctx = info.context
         page = await service.list_keys(ctx.session, ctx.actor, ctx.page(first, after))
-        roles = {}
-        for key in page.items:
-            user = await ctx.loaders.users.load(key.user_id)
-            roles[key.id] = user.role if user else None
+        accounts = await ctx.loaders.users.load_many([key.user_id for key in page.items])
+        roles = {key.id: account.role for key, account in zip(page.items, accounts, strict=True)}
         return Connection.of(page, lambda key: ApiKey.of(key, roles[key.id]))
 
 

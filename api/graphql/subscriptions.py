@@ -16,15 +16,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import aclosing
 from typing import TypeVar
 
 from api.accounts.security import Actor
+from api.errors import PracticumError
 from api.graphql.context import Info
 
 T = TypeVar("T")
+log = logging.getLogger("practicum.subscriptions")
 
 
 async def while_allowed(
@@ -40,53 +43,74 @@ async def while_allowed(
     context = info.context
     every = context.settings.subscription_recheck_seconds
     actor = await context.current_actor()
-    async with context.runtime.account_watch.watching(actor.id) as changed:
+    guard = _AccountGuard(info, recheck, asyncio.current_task())
+    async with context.runtime.account_watch.watching(actor.id, guard.changed):
         checked = time.monotonic()
         stream = stream_for(actor)
-        async with aclosing(stream):
-            async for event in _until_changed(stream, changed, lambda: _check_now(info, recheck)):
-                if time.monotonic() - checked >= every:
-                    await recheck(await context.current_actor())
-                    checked = time.monotonic()
-                yield event
+        try:
+            async with aclosing(stream):
+                async for event in stream:
+                    if time.monotonic() - checked >= every:
+                        await recheck(await context.current_actor())
+                        checked = time.monotonic()
+                    yield event
+        except asyncio.CancelledError:
+            guard.raise_refusal()  # the account's rights ended while the stream waited
+            raise
+        finally:
+            await guard.aclose()
 
 
-async def _check_now(info: Info, recheck: Callable[[Actor], Awaitable[None]]) -> None:
-    await recheck(await info.context.current_actor())
+class _Changed(asyncio.Event):
+    """The account watch's flag for one subscription: setting it runs `on_set`."""
+
+    def __init__(self, on_set: Callable[[], None]) -> None:
+        super().__init__()
+        self._on_set = on_set
+
+    def set(self) -> None:
+        super().set()
+        self._on_set()
 
 
-async def _until_changed(
-    stream: AsyncIterator[T], changed: asyncio.Event, check: Callable[[], Awaitable[None]]
-) -> AsyncIterator[T]:
-    """`stream`'s events; whenever `changed` is set, `check` runs at once (its error ends
-    the iteration), even while the stream is waiting for its next event."""
-    iterator = aiter(stream)
-    loop = asyncio.get_running_loop()
-    flag_waiter: asyncio.Task | None = None
-    next_event: asyncio.Future | None = None
-    try:
-        while True:
-            if changed.is_set():
-                changed.clear()
-                await check()
-            if next_event is None:
-                next_event = asyncio.ensure_future(anext(iterator))
-            if flag_waiter is None:
-                flag_waiter = loop.create_task(changed.wait())
-            await asyncio.wait((next_event, flag_waiter), return_when=asyncio.FIRST_COMPLETED)
-            if flag_waiter.done():
-                flag_waiter = None
-                continue  # check, then keep waiting for the same next event
-            try:
-                event = next_event.result()
-            except StopAsyncIteration:
-                return
-            finally:
-                next_event = None
-            yield event
-    finally:
-        for task in (next_event, flag_waiter):
-            if task is not None and not task.done():
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration):
-                    await task
+class _AccountGuard:
+    """Checks a subscription's account again when an account event about it arrives, in a
+    task of its own: the subscription itself is waiting on its stream. When the check
+    refuses, the subscription's task is cancelled and the cancellation becomes that error
+    (`raise_refusal`). Nothing is added to the path of the subscription's events."""
+
+    def __init__(self, info: Info, recheck, task: asyncio.Task | None) -> None:
+        self._info, self._recheck, self._task = info, recheck, task
+        self._checks: set[asyncio.Task] = set()
+        self._refusal: Exception | None = None
+        self.changed = _Changed(self._check_soon)
+
+    def _check_soon(self) -> None:
+        self.changed.clear()
+        if self._task is None or self._refusal is not None:
+            return
+        check = asyncio.create_task(self._check())
+        self._checks.add(check)
+        check.add_done_callback(self._checks.discard)
+
+    async def _check(self) -> None:
+        try:
+            await self._recheck(await self._info.context.current_actor())
+        except PracticumError as refused:
+            if self._refusal is None:
+                self._refusal = refused
+                self._task.cancel()
+        except Exception:
+            log.warning("could not check a subscription's account again", exc_info=True)
+
+    def raise_refusal(self) -> None:
+        if self._refusal is not None and self._task is not None and self._task.cancelling():
+            self._task.uncancel()
+            raise self._refusal
+
+    async def aclose(self) -> None:
+        for check in list(self._checks):
+            check.cancel()
+        for check in list(self._checks):
+            with contextlib.suppress(asyncio.CancelledError):
+                await check

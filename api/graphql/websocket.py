@@ -36,6 +36,7 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
 )
 
 from api.config import Settings
+from api.errors import ErrorCode, PracticumError
 from api.graphql.context import Context
 from api.graphql.http import TooDeep, load_json
 from api.limits.rate import seconds_until
@@ -48,6 +49,9 @@ LOGIN_EXPIRED = 4401
 TOO_MANY_SOCKETS = 4429
 MESSAGE_TOO_BIG = 1009
 IDLE = 1000
+# After an account event ends the login: how long its subscriptions get to send their own
+# UNAUTHENTICATED error before the socket closes.
+SUBSCRIPTIONS_END_SECONDS = 1.0
 
 # The path slowapi counts /graphql's HTTP requests under (its default `key_style="url"`):
 # operations over the socket share that counter.
@@ -148,6 +152,7 @@ class LimitedTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
     async def handle(self) -> None:
         limits = self.view.limits
         self._user: uuid.UUID | None = None
+        self._account_watch: asyncio.Task | None = None
         self._last_active = time.monotonic()
         client = self.context.request.client
         self._address = client.host if client else "unknown"
@@ -162,6 +167,10 @@ class LimitedTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
             watchdog.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await watchdog
+            if self._account_watch is not None:
+                self._account_watch.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._account_watch
             if counted:
                 limits.close_address(self._address)
             if self._user is not None:
@@ -176,6 +185,31 @@ class LimitedTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
             await self.websocket.close(TOO_MANY_SOCKETS, "Too many connections for your account")
             return
         self._user = login.user_id
+        self._account_watch = asyncio.create_task(self._watch_account(login.user_id))
+
+    async def _watch_account(self, user_id: uuid.UUID) -> None:
+        """On each account event about this socket's user (api/accounts/events.py: signed
+        out, a new password, deactivated...), check the login again: when it no longer lets
+        the socket act, close it (4401) at once, whatever its subscriptions are waiting on."""
+        async with self.context.runtime.account_watch.watching(user_id) as changed:
+            while True:
+                await changed.wait()
+                changed.clear()
+                try:
+                    await self.context.current_actor()
+                except PracticumError as error:
+                    if error.code is not ErrorCode.UNAUTHENTICATED:
+                        continue  # e.g. a narrowed key: its operations refuse by themselves
+                    # The subscriptions re-check on the same event and end with the error
+                    # (the client learns why); then the socket closes.
+                    deadline = time.monotonic() + SUBSCRIPTIONS_END_SECONDS
+                    while self.operations and time.monotonic() < deadline:  # noqa: ASYNC110
+                        await asyncio.sleep(0.05)
+                    for operation_id in list(self.operations):
+                        await self.cleanup_operation(operation_id)
+                    with contextlib.suppress(RuntimeError):
+                        await self.websocket.close(LOGIN_EXPIRED, error.message[:120])
+                    return
 
     async def handle_subscribe(self, message: SubscribeMessage) -> None:
         self._last_active = time.monotonic()

@@ -6,6 +6,7 @@ Turns go to the fake Anthropic server, so they cost real (tiny) amounts."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime
 
 from sqlalchemy import select
@@ -20,8 +21,10 @@ from tests.factories.budgets import (
 )
 from tests.fakes.anthropic_server import fake_anthropic  # noqa: F401
 
-SECRET_WORDS = "My sister Jo lives at 12 Elm Street."
-COMMENT = "Felt real; reminded me of my cousin Max."
+MARK = uuid.uuid4().hex[:8]  # what this test's student said is found by it, and only it
+SECRET_WORDS = f"My sister Jo lives at 12 Elm Street ({MARK})."
+ALSO_SAID = f"And I can't sleep ({MARK})."
+COMMENT = f"Felt real; reminded me of my cousin Max ({MARK})."
 TOTALS = """messages modelCalls inputTokens outputTokens cacheWriteTokens cacheReadTokens
 totalTokens cost cacheReadShare"""
 FIGURES = f"""
@@ -72,7 +75,7 @@ async def test_erasing_a_student_keeps_every_figure_exact(practicum: Practicum):
     )
     ended = await practicum.start(student, world)
     await practicum.send(student, ended, SECRET_WORDS)
-    await practicum.send(student, ended, "And I can't sleep.")
+    await practicum.send(student, ended, ALSO_SAID)
     await practicum.gql.ok(END, {"s": ended}, practicum.token(student))
     await practicum.gql.ok(RATE, {"s": ended, "c": COMMENT}, practicum.token(student))
     ongoing = await practicum.start(student, world)
@@ -106,7 +109,7 @@ async def test_erasing_a_student_keeps_every_figure_exact(practicum: Practicum):
     async with practicum.runtime.sessions() as db:
         contents = set(await db.scalars(select(Message.content)))
         comments = set(await db.scalars(select(SessionFeedback.comment)))
-    assert not any(SECRET_WORDS in c or "can't sleep" in c for c in contents)
+    assert not any(MARK in c for c in contents)
     assert COMMENT not in comments
     # The classmate's conversation is untouched.
     classmates = await practicum.gql.ok(TRANSCRIPT, {"id": theirs}, practicum.token(admin))

@@ -7,7 +7,10 @@ published assignment and sessions each) and an admin, then acts on world A's obj
 - ``other_student``: B's student (not in A's section),
 - ``teacher``: A's teacher (owns A's client, section and assignments),
 - ``other_teacher``: B's teacher,
-- ``admin``, and ``anonymous`` (no token).
+- ``admin``, and ``anonymous`` (no token),
+- API keys an admin made, each acting as its own service account with the ADMIN role:
+  ``key_full`` (everything an admin may do but manage keys), ``key_usage`` (read-only usage
+  analytics) and ``key_section`` (reads world A's section only).
 
 A case asserts the exact outcome (allowed, or the error code), that a list never shows the
 other world's objects, and that a refused operation changed nothing in the database.
@@ -26,6 +29,9 @@ from sqlalchemy import func, select
 
 from api.accounts.models import Role, User
 from api.accounts.security import issue_token
+from api.api_keys import service as api_keys
+from api.api_keys.models import ApiKey, ApiKeyScope
+from api.audit.models import AuditEntry
 from api.classes.models import Assignment, AssignmentStatus, Enrollment, Section
 from api.clients.models import ClientProfile
 from api.conversations import service as conversations
@@ -53,9 +59,19 @@ UNAUTHENTICATED = ErrorCode.UNAUTHENTICATED.value
 FORBIDDEN = ErrorCode.FORBIDDEN.value
 NOT_FOUND = ErrorCode.NOT_FOUND.value
 
-ROLES = ("student", "other_student", "teacher", "other_teacher", "admin", "anonymous")
+PEOPLE = ("student", "other_student", "teacher", "other_teacher", "admin", "anonymous")
+KEYS = ("key_full", "key_usage", "key_section")
+ROLES = PEOPLE  # the people; KEYS are their own table
+ALL_ROLES = PEOPLE + KEYS
 # Which world's objects a non-admin role belongs to.
-HOME = {"student": "a", "teacher": "a", "other_student": "b", "other_teacher": "b"}
+HOME = {
+    "student": "a",
+    "teacher": "a",
+    "other_student": "b",
+    "other_teacher": "b",
+    "key_section": "a",
+}
+SEES_ALL = ("admin", "key_full")
 BOUNDARIES = "Avoids talking about family."  # what tests.factories.clients gives every profile
 FIRST_WORDS = "Hello, I'm here for the practice."
 
@@ -75,6 +91,8 @@ class Matrix:
     b: World
     admin: User
     a_draft_id: uuid.UUID  # an unpublished assignment in A's section
+    inactive_id: uuid.UUID  # a deactivated student
+    key_ids: dict[str, uuid.UUID]  # the API key of each key role
     a_sessions: Conversations
     b_sessions: Conversations
     tokens: dict[str, str | None]
@@ -114,6 +132,16 @@ async def build_matrix(db, settings) -> Matrix:
     b = await make_world(db, settings)
     admin = await make_user(db, Role.ADMIN)
     draft = await make_assignment(db, settings, a.teacher, a.section, a.profile, publish=False)
+    inactive = await make_user(db, Role.STUDENT, active=False)
+    keys = {
+        "key_full": api_keys.KeyFields("Full", Role.ADMIN),
+        "key_usage": api_keys.KeyFields("Usage", Role.ADMIN, ApiKeyScope.USAGE_ANALYTICS),
+        "key_section": api_keys.KeyFields(
+            "Section", Role.ADMIN, ApiKeyScope.FULL, section_id=a.section.id
+        ),
+    }
+    made = {role: await api_keys.create_key(db, actor(admin), f) for role, f in keys.items()}
+    await db.commit()
     users = {
         "student": a.student,
         "other_student": b.student,
@@ -126,11 +154,16 @@ async def build_matrix(db, settings) -> Matrix:
     a_rubric = await make_rubric(db, a.teacher, "Open questions")
     a_draft_rubric = await make_rubric(db, a.teacher, "Reflections", publish=False)
     b_rubric = await make_rubric(db, b.teacher, "Empathy")
+    for role, created in made.items():
+        users[role] = await db.get(User, created.key.user_id)
+        tokens[role] = created.secret
     return Matrix(
         a=a,
         b=b,
         admin=admin,
         a_draft_id=draft.id,
+        inactive_id=inactive.id,
+        key_ids={role: created.key.id for role, created in made.items()},
         a_sessions=await practise(db, settings, a),
         b_sessions=await practise(db, settings, b),
         tokens=tokens,
@@ -159,8 +192,21 @@ async def rows(db, stmt) -> list[tuple]:
 async def snapshot(db, m: Matrix) -> dict:
     """Everything a refused operation could have touched."""
     state: dict = {}
-    for model in (User, ClientProfile, Section, Enrollment, Assignment, Session, Message):
+    models = (User, ClientProfile, Section, Enrollment, Assignment, Session, Message)
+    for model in (*models, AuditEntry, ApiKey):
         state[model.__tablename__] = await scalar(db, select(func.count()).select_from(model))
+    state["people"] = await rows(
+        db,
+        select(User.id, User.name, User.role, User.active)
+        .where(User.id.in_([m.a.student.id, m.a.teacher.id, m.admin.id, m.inactive_id]))
+        .order_by(User.id),
+    )
+    state["keys"] = await rows(
+        db,
+        select(ApiKey.id, ApiKey.revoked_at)
+        .where(ApiKey.id.in_(m.key_ids.values()))
+        .order_by(ApiKey.id),
+    )
     state["feedback"] = await scalar(db, select(func.count()).select_from(SessionFeedback))
     for model in (Rubric, RubricVersion, Evaluation):
         state[model.__tablename__] = await scalar(db, select(func.count()).select_from(model))
@@ -223,12 +269,12 @@ def ids(nodes: list[dict]) -> set[str]:
 
 def sees_world(role: str, world: str) -> bool:
     """Lists show an admin everything, anyone else only their own world."""
-    return role == "admin" or HOME.get(role) == world
+    return role in SEES_ALL or HOME.get(role) == world
 
 
 def is_author(role: str) -> bool:
-    """Who sees world A's boundaries and join code: its teacher and admins."""
-    return role in ("teacher", "admin")
+    """Who sees world A's boundaries and join code: its teacher, admins and admins' keys."""
+    return role in ("teacher", "admin", "key_full", "key_section")
 
 
 # The operations: a document, its variables, and what an allowed call must have done
@@ -487,8 +533,8 @@ async def check_rubric(case: Case) -> None:
 async def check_rubrics(case: Case) -> None:
     seen = ids(await all_nodes(case.gql, case.token, "rubrics", "id"))
     mine = {"teacher": "a", "other_teacher": "b"}.get(case.role)
-    assert (str(case.m.a_rubric_id) in seen) == (case.role == "admin" or mine == "a")
-    assert (str(case.m.b_rubric_id) in seen) == (case.role == "admin" or mine == "b")
+    assert (str(case.m.a_rubric_id) in seen) == (case.role in SEES_ALL or mine == "a")
+    assert (str(case.m.b_rubric_id) in seen) == (case.role in SEES_ALL or mine == "b")
 
 
 async def check_create_rubric(case: Case) -> None:
@@ -539,6 +585,79 @@ async def check_session_feedback(case: Case) -> None:
     assert session["evaluation"] is None  # none was asked for
 
 
+async def check_audit_log(case: Case) -> None:
+    # the teachers' publications while the worlds were built, at least
+    assert case.data["auditLog"]["nodes"], case.data
+
+
+async def check_users(case: Case) -> None:
+    nodes = case.data["users"]["nodes"]
+    assert [n["id"] for n in nodes] == [str(case.m.a.student.id)]
+    assert nodes[0]["email"] == case.m.a.student.email
+
+
+async def check_user(case: Case) -> None:
+    user = case.data["user"]
+    assert (user["id"], user["email"]) == (str(case.m.a.student.id), case.m.a.student.email)
+
+
+async def check_create_user(case: Case) -> None:
+    user = case.data["createUser"]["user"]
+    role = await scalar(case.db, select(User.role).where(User.id == uuid.UUID(user["id"])))
+    assert (user["role"], role) == ("TEACHER", Role.TEACHER)
+
+
+async def check_set_user_role(case: Case) -> None:
+    assert case.data["setUserRole"]["user"]["role"] == "TEACHER"
+    role = await scalar(case.db, select(User.role).where(User.id == case.m.a.student.id))
+    assert role is Role.TEACHER
+
+
+async def check_deactivate_user(case: Case) -> None:
+    assert case.data["deactivateUser"]["user"]["active"] is False
+    active = await scalar(case.db, select(User.active).where(User.id == case.m.a.student.id))
+    assert active is False
+
+
+async def check_reactivate_user(case: Case) -> None:
+    assert case.data["reactivateUser"]["user"]["active"] is True
+    active = await scalar(case.db, select(User.active).where(User.id == case.m.inactive_id))
+    assert active is True
+
+
+async def check_erase_student(case: Case) -> None:
+    assert case.data["eraseStudent"]["user"]["erased"] is True
+    contents = {
+        content
+        for (content,) in await rows(
+            case.db,
+            select(Message.content)
+            .join(Session, Session.id == Message.session_id)
+            .where(Session.student_id == case.m.a.student.id),
+        )
+    }
+    assert contents == {"[erased]"}
+
+
+async def check_api_keys(case: Case) -> None:
+    listed = {n["id"] for n in case.data["apiKeys"]["nodes"]}
+    assert {str(i) for i in case.m.key_ids.values()} <= listed
+
+
+async def check_create_api_key(case: Case) -> None:
+    created = case.data["createApiKey"]
+    assert created["secret"].startswith("pk_")
+    assert created["apiKey"]["scope"] == "USAGE_ANALYTICS"
+
+
+async def check_revoke_api_key(case: Case) -> None:
+    assert case.data["revokeApiKey"]["apiKey"]["revokedAt"]
+    revoked = await scalar(
+        case.db, select(ApiKey.revoked_at).where(ApiKey.id == case.m.key_ids["key_usage"])
+    )
+    assert revoked is not None
+
+
 def no_variables(m: Matrix) -> dict:
     return {}
 
@@ -581,6 +700,64 @@ EXPECTED: dict[str, tuple[str, ...]] = {
     "publishRubric":        (FORBID, FORBID,       OK,     NF,           OK,     UNAUTH),
     "setAssignmentRubric":  (FORBID, FORBID,       OK,     NF,           OK,     UNAUTH),
     "evaluateSession":      (FORBID, NF,           OK,     NF,           OK,     UNAUTH),
+    "auditLog":             (FORBID, FORBID,       FORBID, FORBID,       OK,     UNAUTH),
+    "users":                (FORBID, FORBID,       FORBID, FORBID,       OK,     UNAUTH),
+    "user":                 (FORBID, FORBID,       FORBID, FORBID,       OK,     UNAUTH),
+    "createUser":           (FORBID, FORBID,       FORBID, FORBID,       OK,     UNAUTH),
+    "setUserRole":          (FORBID, FORBID,       FORBID, FORBID,       OK,     UNAUTH),
+    "deactivateUser":       (FORBID, FORBID,       FORBID, FORBID,       OK,     UNAUTH),
+    "reactivateUser":       (FORBID, FORBID,       FORBID, FORBID,       OK,     UNAUTH),
+    "eraseStudent":         (FORBID, FORBID,       FORBID, FORBID,       OK,     UNAUTH),
+    "apiKeys":              (FORBID, FORBID,       FORBID, FORBID,       OK,     UNAUTH),
+    "createApiKey":         (FORBID, FORBID,       FORBID, FORBID,       OK,     UNAUTH),
+    "revokeApiKey":         (FORBID, FORBID,       FORBID, FORBID,       OK,     UNAUTH),
+}
+# The same operations with an API key an admin made (its account has the ADMIN role).
+KEY_EXPECTED: dict[str, tuple[str, ...]] = {
+    #                       key_full key_usage key_section
+    "me":                   (OK,      OK,       OK),
+    "clientProfile":        (OK,      FORBID,   FORBID),
+    "clientProfiles":       (OK,      FORBID,   FORBID),
+    "section":              (OK,      FORBID,   OK),
+    "sections":             (OK,      FORBID,   OK),
+    "section.students":     (OK,      FORBID,   OK),
+    "assignment":           (OK,      FORBID,   OK),
+    "assignments":          (OK,      FORBID,   OK),
+    "session":              (OK,      FORBID,   OK),
+    "sessions":             (OK,      FORBID,   OK),
+    "activeSession":        (OK,      FORBID,   FORBID),
+    "session.messages":     (OK,      FORBID,   OK),
+    "createClientProfile":  (OK,      FORBID,   FORBID),
+    "updateClientProfile":  (OK,      FORBID,   FORBID),
+    "createSection":        (OK,      FORBID,   FORBID),
+    "joinSection":          (FORBID,  FORBID,   FORBID),
+    "createAssignment":     (OK,      FORBID,   FORBID),
+    "publishAssignment":    (OK,      FORBID,   FORBID),
+    "startSession":         (OK,      FORBID,   FORBID),
+    "sendMessage":          (OK,      FORBID,   FORBID),
+    "endSession":           (OK,      FORBID,   FORBID),
+    "rateSession":          (OK,      FORBID,   FORBID),
+    "stopReply":            (OK,      FORBID,   FORBID),
+    "previewSystemPrompt":  (OK,      FORBID,   FORBID),
+    "rubric":               (OK,      FORBID,   FORBID),
+    "rubrics":              (OK,      FORBID,   FORBID),
+    "session.feedback":     (OK,      FORBID,   OK),
+    "createRubric":         (OK,      FORBID,   FORBID),
+    "updateRubric":         (OK,      FORBID,   FORBID),
+    "publishRubric":        (OK,      FORBID,   FORBID),
+    "setAssignmentRubric":  (OK,      FORBID,   FORBID),
+    "evaluateSession":      (OK,      FORBID,   FORBID),
+    "auditLog":             (OK,      FORBID,   FORBID),
+    "users":                (OK,      FORBID,   FORBID),
+    "user":                 (OK,      FORBID,   FORBID),
+    "createUser":           (OK,      FORBID,   FORBID),
+    "setUserRole":          (OK,      FORBID,   FORBID),
+    "deactivateUser":       (OK,      FORBID,   FORBID),
+    "reactivateUser":       (OK,      FORBID,   FORBID),
+    "eraseStudent":         (OK,      FORBID,   FORBID),
+    "apiKeys":              (FORBID,  FORBID,   FORBID),
+    "createApiKey":         (FORBID,  FORBID,   FORBID),
+    "revokeApiKey":         (FORBID,  FORBID,   FORBID),
 }
 # fmt: on
 
@@ -758,13 +935,73 @@ OPERATIONS: dict[str, Operation] = {
         check_evaluate_session,
         mutation=True,
     ),
+    # Administration
+    "auditLog": Operation(
+        "{ auditLog(first: 5) { nodes { id action } } }", no_variables, check_audit_log
+    ),
+    "users": Operation(
+        "query($t: String) { users(filter: {text: $t}) { nodes { id email } } }",
+        lambda m: {"t": m.a.student.email},
+        check_users,
+    ),
+    "user": Operation(
+        "query($id: ID!) { user(id: $id) { id email } }",
+        lambda m: {"id": str(m.a.student.id)},
+        check_user,
+    ),
+    "createUser": Operation(
+        """mutation($e: String!) { createUser(input: {email: $e, name: "Nova", role: TEACHER})
+           { user { id role } } }""",
+        lambda m: {"e": f"new-{uuid.uuid4().hex[:10]}@school.test"},
+        check_create_user,
+        mutation=True,
+    ),
+    "setUserRole": Operation(
+        "mutation($id: ID!) { setUserRole(id: $id, role: TEACHER) { user { id role } } }",
+        lambda m: {"id": str(m.a.student.id)},
+        check_set_user_role,
+        mutation=True,
+    ),
+    "deactivateUser": Operation(
+        "mutation($id: ID!) { deactivateUser(id: $id) { user { id active } } }",
+        lambda m: {"id": str(m.a.student.id)},
+        check_deactivate_user,
+        mutation=True,
+    ),
+    "reactivateUser": Operation(
+        "mutation($id: ID!) { reactivateUser(id: $id) { user { id active } } }",
+        lambda m: {"id": str(m.inactive_id)},
+        check_reactivate_user,
+        mutation=True,
+    ),
+    "eraseStudent": Operation(
+        "mutation($id: ID!) { eraseStudent(id: $id) { user { id erased } messages } }",
+        lambda m: {"id": str(m.a.student.id)},
+        check_erase_student,
+        mutation=True,
+    ),
+    "apiKeys": Operation("{ apiKeys(first: 100) { nodes { id } } }", no_variables, check_api_keys),
+    "createApiKey": Operation(
+        """mutation { createApiKey(input: {name: "Reports", role: ADMIN,
+             scope: USAGE_ANALYTICS}) { secret apiKey { id scope } } }""",
+        no_variables,
+        check_create_api_key,
+        mutation=True,
+    ),
+    "revokeApiKey": Operation(
+        "mutation($id: ID!) { revokeApiKey(id: $id) { apiKey { id revokedAt } } }",
+        lambda m: {"id": str(m.key_ids["key_usage"])},
+        check_revoke_api_key,
+        mutation=True,
+    ),
 }
-assert OPERATIONS.keys() == EXPECTED.keys()
+assert OPERATIONS.keys() == EXPECTED.keys() == KEY_EXPECTED.keys()
 
 CASES = [
     pytest.param(name, role, outcome, id=f"{name}-{role}-{outcome.lower()}")
-    for name, outcomes in EXPECTED.items()
-    for role, outcome in zip(ROLES, outcomes, strict=True)
+    for table, roles in ((EXPECTED, PEOPLE), (KEY_EXPECTED, KEYS))
+    for name, outcomes in table.items()
+    for role, outcome in zip(roles, outcomes, strict=True)
 ]
 
 

@@ -572,7 +572,7 @@ async def test_invalid_account_fields_are_reported_together(db):
     assert fields == {
         "email": "Enter a valid email address, like name@school.edu.",
         "name": "Name cannot be empty.",
-        "password": "Password must be 8 to 256 characters.",
+        "password": "Use at least 10 characters for your password.",
     }
     assert await table_counts(db) == before
 

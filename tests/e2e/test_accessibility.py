@@ -15,7 +15,14 @@ PAGES = {
     None: ["/login", "/no-such-page"],
     "student": ["/practice", "/history", "/admin"],  # /admin: "This page is for admins"
     "teacher": ["/profiles", "/profiles/new", "/sections", "/assignments", "/sessions", "/insight"],
-    "admin": ["/admin", "/admin/errors", "/admin/budgets"],
+    "admin": [
+        "/admin",
+        "/admin/errors",
+        "/admin/budgets",
+        "/admin/users",
+        "/admin/api-keys",
+        "/admin/audit",
+    ],
 }
 CASES = [(who, path) for who, paths in PAGES.items() for path in paths]
 

@@ -15,9 +15,25 @@ from tests.e2e.conftest import screenshot
 NAV = {
     "student": ["Practise", "My sessions"],
     "teacher": ["Clients", "Sections", "Assignments", "Transcripts", "Usage"],
-    "admin": ["Dashboard", "Errors", "Budgets & limits", "Transcripts", "Clients"],
+    "admin": ["Dashboard", "Errors", "Budgets & limits", "Accounts", "Transcripts", "Clients"],
 }
-HEADINGS = {"Errors": "Error log"}  # where a page's h1 is not its link's label
+# The phone menu: the admins' account pages one by one (the bar has one "Accounts" link and
+# the pages tabs); every menu ends with the user's own account page.
+MENU = {
+    **NAV,
+    "admin": [
+        "Dashboard",
+        "Errors",
+        "Budgets & limits",
+        "Users",
+        "API keys",
+        "Audit log",
+        "Transcripts",
+        "Clients",
+    ],
+}
+YOUR_ACCOUNT = "Your account"
+HEADINGS = {"Errors": "Error log", "Accounts": "Users"}  # where a page's h1 is not its label
 START = {"student": "Practise", "teacher": "Clients", "admin": "Dashboard"}
 ROLES = list(NAV)
 WIDTHS = pytest.mark.parametrize("phone", [False, True], ids=["desktop", "phone"])
@@ -59,10 +75,10 @@ def open_menu(page: Page, by: str):
 def test_on_a_phone_the_menu_reaches_every_page(open_page, who, by):
     page = open_page(who, phone=True)
     expect(heading(page)).to_have_text(START[who])
-    for index, label in enumerate(NAV[who]):
+    for index, label in enumerate(MENU[who]):
         menu = open_menu(page, by)
-        expect(menu.get_by_role("menuitem")).to_have_text(NAV[who])
-        shown = START[who] if index == 0 else NAV[who][index - 1]  # the page open now
+        expect(menu.get_by_role("menuitem")).to_have_text([*MENU[who], YOUR_ACCOUNT])
+        shown = START[who] if index == 0 else MENU[who][index - 1]  # the page open now
         expect(menu.get_by_role("menuitem", name=shown)).to_have_attribute("aria-current", "page")
         if index == 0:
             screenshot(page, f"menu-{who}-phone")
@@ -79,9 +95,9 @@ def test_on_a_phone_the_menu_reaches_every_page(open_page, who, by):
         expect(heading(page)).to_have_text(HEADINGS.get(label, label))
         no_crash(page)
     page.reload()
-    expect(heading(page)).to_have_text(HEADINGS.get(NAV[who][-1], NAV[who][-1]))
-    open_menu(page, by).get_by_role("menuitem", name=NAV[who][0]).click()
-    expect(heading(page)).to_have_text(HEADINGS.get(NAV[who][0], NAV[who][0]))
+    expect(heading(page)).to_have_text(HEADINGS.get(MENU[who][-1], MENU[who][-1]))
+    open_menu(page, by).get_by_role("menuitem", name=MENU[who][0]).click()
+    expect(heading(page)).to_have_text(HEADINGS.get(MENU[who][0], MENU[who][0]))
 
 
 @pytest.mark.parametrize("who", ROLES)

@@ -192,6 +192,30 @@ async def test_a_limit_left_out_stays_as_it_was(practicum):
     assert await read_limits(app, admin) == again
 
 
+async def test_each_change_of_the_limits_is_in_the_audit_log(practicum):
+    app = practicum()
+    admin = await user(app, Role.ADMIN)
+    await set_limits(app, admin, loginsPerEmail="100 per hour", messagesGlobal="500/hour")
+    await set_limits(app, admin, messagesGlobal="")
+    await set_limits_error(app, admin, messagesGlobal="lots")  # refused: not recorded
+
+    async with graphql_from(app, address="10.9.8.7") as gql:
+        log = await gql.ok(
+            """query($a: ID!) { auditLog(filter: {actorId: $a}) {
+                 nodes { action targetKind details address } } }""",
+            {"a": str(admin.id)},
+            token_for(app.state.runtime, admin),
+        )
+    entries = log["auditLog"]["nodes"]
+    assert [(e["action"], e["targetKind"]) for e in entries] == [
+        ("rate_limits.set", "rate_limits")
+    ] * 2
+    # Only what changed, from what to what (a value set as it was is no change).
+    assert entries[0]["details"] == {"messages_global": {"from": "500/hour", "to": ""}}
+    assert entries[1]["details"] == {"logins_per_email": {"from": "", "to": "100 per hour"}}
+    assert {e["address"] for e in entries} == {"127.0.0.1"}
+
+
 async def test_every_bad_limit_is_named_by_its_field_and_nothing_is_saved(practicum):
     app = practicum()
     admin = await user(app, Role.ADMIN)

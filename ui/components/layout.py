@@ -20,18 +20,63 @@ NAV_LINKS = {
         ("Dashboard", routes.ADMIN_DASHBOARD),
         ("Errors", routes.ADMIN_ERRORS),
         ("Budgets & limits", routes.ADMIN_BUDGETS),
+        ("Accounts", routes.ADMIN_USERS),
         ("Transcripts", routes.TEACHER_SESSIONS),
         ("Clients", routes.PROFILES),
     ],
 }
 
 
+# The admins' account pages: one "Accounts" link in the bar (tabs on the pages lead on),
+# each of them in the phone menu.
+ACCOUNT_PAGES = [
+    ("Users", routes.ADMIN_USERS),
+    ("API keys", routes.ADMIN_API_KEYS),
+    ("Audit log", routes.ADMIN_AUDIT),
+]
+
 # The link to the page open now: marked for screen readers, and drawn as the current one.
 CURRENT = "&[aria-current='page']"
 
 
 def _current(href: str) -> dict:
+    if href == routes.ADMIN_USERS:  # "Accounts": any of its pages
+        on = AppState.current_path == href
+        for _, other in ACCOUNT_PAGES[1:]:
+            on = on | (AppState.current_path == other)
+        return {"aria_current": rx.cond(on, "page", "false")}
     return {"aria_current": rx.cond(AppState.current_path == href, "page", "false")}
+
+
+def account_tabs() -> rx.Component:
+    """The admins' account pages, side by side, on each of them."""
+    return rx.el.nav(
+        rx.flex(
+            *[
+                rx.link(
+                    label,
+                    href=href,
+                    weight="medium",
+                    underline="none",
+                    padding_x="0.75rem",
+                    padding_y="0.4rem",
+                    border_radius="var(--radius-2)",
+                    high_contrast=True,
+                    style={
+                        "&[aria-current='page']": {
+                            "background_color": rx.color("accent", 4),
+                            "color": rx.color("accent", 12),
+                        }
+                    },
+                    aria_current=rx.cond(AppState.current_path == href, "page", "false"),
+                )
+                for label, href in ACCOUNT_PAGES
+            ],
+            spacing="1",
+            wrap="wrap",
+        ),
+        aria_label="Accounts",
+    )
 
 
 def _menu_item(label: str, href: str) -> rx.Component:
@@ -48,7 +93,13 @@ def _menu_item(label: str, href: str) -> rx.Component:
 
 def _links(role: str, as_menu: bool) -> rx.Component:
     if as_menu:
-        return rx.fragment(*[_menu_item(label, href) for label, href in NAV_LINKS[role]])
+        items = []
+        for label, href in NAV_LINKS[role]:
+            if href == routes.ADMIN_USERS:
+                items += [_menu_item(name, page) for name, page in ACCOUNT_PAGES]
+            else:
+                items.append(_menu_item(label, href))
+        return rx.fragment(*items)
     return rx.hstack(
         *[
             rx.link(
@@ -84,8 +135,15 @@ def _role_links(as_menu: bool) -> rx.Component:
 
 def _account() -> rx.Component:
     return rx.hstack(
-        rx.text(
-            AppState.user_name, size="2", color_scheme="gray", display=["none", "none", "block"]
+        rx.link(
+            AppState.user_name,
+            href=routes.ACCOUNT,
+            size="2",
+            color_scheme="gray",
+            underline="hover",
+            title="Your account",
+            display=["none", "none", "block"],
+            **_current(routes.ACCOUNT),
         ),
         rx.button("Sign out", on_click=AppState.logout, variant="soft", size="2"),
         align="center",
@@ -98,7 +156,11 @@ def _phone_menu() -> rx.Component:
         rx.menu.trigger(
             rx.icon_button(rx.icon("menu"), variant="soft", aria_label="Open the menu"),
         ),
-        rx.menu.content(_role_links(as_menu=True)),
+        rx.menu.content(
+            _role_links(as_menu=True),
+            rx.menu.separator(),
+            _menu_item("Your account", routes.ACCOUNT),
+        ),
     )
 
 

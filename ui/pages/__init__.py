@@ -1,9 +1,13 @@
 """One module per page; importing them registers their routes."""
 
 from ui.pages import (  # noqa: F401
+    account,
+    admin_api_keys,
+    admin_audit,
     admin_budgets,
     admin_dashboard,
     admin_errors,
+    admin_users,
     assignments,
     history,
     home,

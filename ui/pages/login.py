@@ -57,6 +57,11 @@ def login() -> rx.Component:
             size="3",
         ),
         rx.text(
+            "New student with a join code? ",
+            rx.link("Sign up", href=routes.SIGN_UP),
+            size="2",
+        ),
+        rx.text(
             "Practise professional conversations with AI-simulated clients.",
             color_scheme="gray",
             size="2",

@@ -4,10 +4,19 @@ import reflex as rx
 
 from ui import routes
 from ui.components.feedback import empty_state, error_callout, loading, success_callout
-from ui.components.forms import text_input
+from ui.components.forms import text_area, text_input
 from ui.components.layout import page
 from ui.state.base import guard
-from ui.state.sections import SectionAssignment, SectionRow, SectionsState, Student
+from ui.state.sections import (
+    RosterResult,
+    SectionAssignment,
+    SectionRow,
+    SectionsState,
+    Student,
+)
+
+ROSTER_UPLOAD = "roster-upload"
+ROSTER_BADGES = {"CREATED": "green", "ENROLLED": "blue", "ALREADY_ENROLLED": "gray"}
 
 
 def _new_section_form() -> rx.Component:
@@ -132,7 +141,167 @@ def _list_or_empty(items, render, empty: str) -> rx.Component:
     )
 
 
+def _sign_up_switch(section: SectionRow) -> rx.Component:
+    return rx.el.label(
+        rx.hstack(
+            rx.switch(
+                checked=section.sign_up_open,
+                on_change=lambda checked: SectionsState.set_sign_up(section.id, checked),
+                aria_label="New students can sign up with the join code of " + section.name,
+            ),
+            rx.text(
+                rx.cond(
+                    section.sign_up_open,
+                    "New students can sign up with the code",
+                    "Sign-up closed: the code only enrols existing accounts",
+                ),
+                size="2",
+            ),
+            align="center",
+            spacing="2",
+        ),
+    )
+
+
+def _roster_row(row: RosterResult) -> rx.Component:
+    copied = SectionsState.copied_link == row.invite_url
+    return rx.el.li(
+        rx.flex(
+            rx.vstack(
+                rx.hstack(
+                    rx.match(
+                        row.status,
+                        *[
+                            (status, rx.badge(row.label, color_scheme=color, high_contrast=True))
+                            for status, color in ROSTER_BADGES.items()
+                        ],
+                        rx.badge(row.label, color_scheme="red", high_contrast=True),
+                    ),
+                    rx.text(row.name, weight="medium", size="2"),
+                    rx.text(
+                        row.email, size="2", color_scheme="gray", style={"word_break": "break-all"}
+                    ),
+                    align="center",
+                    wrap="wrap",
+                    spacing="2",
+                ),
+                rx.cond(
+                    row.message != "",
+                    rx.text("Line ", row.line, ": ", row.message, size="1", color_scheme="red"),
+                ),
+                rx.cond(
+                    row.invite_url != "",
+                    rx.code(
+                        row.invite_url,
+                        size="1",
+                        style={"word_break": "break-all"},
+                        data_testid="invite-link",
+                    ),
+                ),
+                spacing="1",
+                flex="1",
+                min_width="0",
+            ),
+            rx.cond(
+                row.invite_url != "",
+                rx.button(
+                    rx.cond(copied, "Copied", "Copy link"),
+                    on_click=SectionsState.copy_link(row.invite_url),
+                    variant="soft",
+                    size="1",
+                    aria_label=rx.cond(
+                        copied, "Invite link copied", "Copy the invite link for " + row.email
+                    ),
+                ),
+            ),
+            direction=rx.breakpoints(initial="column", sm="row"),
+            align=rx.breakpoints(initial="start", sm="center"),
+            spacing="2",
+            width="100%",
+        ),
+        padding_y="0.5rem",
+        border_bottom=f"1px solid {rx.color('gray', 4)}",
+        data_testid="roster-row",
+    )
+
+
+def _roster(section: SectionRow) -> rx.Component:
+    return rx.vstack(
+        rx.heading("Add students from a class list", size="3", as_="h3"),
+        rx.form(
+            rx.vstack(
+                text_area(
+                    "Class list (CSV)",
+                    "roster",
+                    SectionsState.roster_text,
+                    SectionsState.set_roster_text,
+                    hint="One student a line: email, name. New students get an invite link to "
+                    "set their password; students with an account are enrolled.",
+                    rows="5",
+                    placeholder="ada@school.edu, Ada Lovelace",
+                ),
+                rx.flex(
+                    rx.upload.root(
+                        rx.button(
+                            rx.icon("upload", size=16, aria_hidden="true"),
+                            "Upload a CSV file",
+                            type="button",
+                            variant="soft",
+                            size="2",
+                        ),
+                        id=ROSTER_UPLOAD,
+                        accept={"text/csv": [".csv"], "text/plain": [".txt"]},
+                        max_files=1,
+                        multiple=False,
+                        no_drag=True,
+                        on_drop=SectionsState.read_roster_file(
+                            rx.upload_files(upload_id=ROSTER_UPLOAD)
+                        ),
+                    ),
+                    rx.button(
+                        rx.icon("user-plus", size=16, aria_hidden="true"),
+                        "Import class list",
+                        type="submit",
+                        loading=SectionsState.importing,
+                        size="2",
+                    ),
+                    spacing="3",
+                    wrap="wrap",
+                ),
+                error_callout(SectionsState.roster_error),
+                spacing="3",
+                width="100%",
+            ),
+            on_submit=SectionsState.import_roster,
+            width="100%",
+        ),
+        success_callout(SectionsState.roster_summary),
+        rx.cond(
+            SectionsState.roster_rows.length() > 0,
+            rx.el.ul(
+                rx.foreach(SectionsState.roster_rows, _roster_row),
+                style={"list_style": "none", "padding": "0", "margin": "0", "width": "100%"},
+                aria_label="What the import did, line by line",
+            ),
+        ),
+        spacing="3",
+        width="100%",
+        padding_top="0.5rem",
+        border_top=f"1px solid {rx.color('gray', 4)}",
+    )
+
+
 def _details(section: SectionRow) -> rx.Component:
+    return rx.vstack(
+        _details_grid(section),
+        _roster(section),
+        spacing="4",
+        width="100%",
+        id="section-" + section.id,
+    )
+
+
+def _details_grid(section: SectionRow) -> rx.Component:
     return rx.grid(
         rx.vstack(
             rx.heading("Students", size="3", as_="h3"),
@@ -154,7 +323,6 @@ def _details(section: SectionRow) -> rx.Component:
         columns=rx.breakpoints(initial="1", md="2"),
         spacing="5",
         width="100%",
-        id="section-" + section.id,
     )
 
 
@@ -175,7 +343,7 @@ def _section(section: SectionRow) -> rx.Component:
                     spacing="1",
                 ),
                 rx.spacer(),
-                _join_code(section),
+                rx.vstack(_join_code(section), _sign_up_switch(section), spacing="2"),
                 direction=rx.breakpoints(initial="column", sm="row"),
                 align=rx.breakpoints(initial="start", sm="center"),
                 spacing="3",

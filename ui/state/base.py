@@ -116,7 +116,9 @@ class AppState(rx.State):
         goes back to the sign-in page, anything else is the page's to show (signing in with
         a wrong password is UNAUTHENTICATED too, but there was no sign-in to expire)."""
         if error.code == "UNAUTHENTICATED" and self.token:
-            return self._signed_out(SESSION_EXPIRED)
+            # The API says why: an expired sign-in, or an account an admin deactivated.
+            expired = not error.message or "expired" in error.message
+            return self._signed_out(SESSION_EXPIRED if expired else error.message)
         return None
 
     async def _load_user(self) -> bool:
@@ -156,8 +158,24 @@ class AppState(rx.State):
             return rx.redirect(routes.LOGIN)
         return rx.redirect(self.home)
 
+    def _take_login(self, payload: dict) -> str:
+        """Sign in with a `LoginPayload` (token, user); where this user starts."""
+        user = payload["user"]
+        self.token = payload["token"]
+        self.user_id, self.user_name = user["id"], user["name"]
+        self.user_email, self.user_role = user["email"], user["role"]
+        self.notice = ""
+        return routes.HOME_BY_ROLE[user["role"]]
+
     @rx.event
-    def logout(self):
+    async def logout(self):
+        """Sign out: the API ends the token first (so it stops working everywhere it was
+        copied), then this browser forgets it."""
+        if self.token:
+            try:
+                await self._api("SignOut")
+            except ApiError:
+                pass  # already ended or expired: signed out either way
         return self._signed_out("You have signed out.")
 
 

@@ -30,6 +30,7 @@ class SectionRow:
     id: str = ""
     name: str = ""
     join_code: str = ""
+    sign_up_open: bool = True
     teacher: str = ""
     students_label: str = ""
     assignments_label: str = ""
@@ -49,6 +50,7 @@ def _row(node: dict) -> SectionRow:
         id=node["id"],
         name=node["name"],
         join_code=node["joinCode"] or "",
+        sign_up_open=bool(node.get("signUpOpen", True)),
         teacher=(node["teacher"] or {}).get("name", ""),
         students_label=_plural(
             len(students["nodes"]), "student", students["pageInfo"]["hasNextPage"]
@@ -64,12 +66,43 @@ def _row(node: dict) -> SectionRow:
     )
 
 
+@dataclasses.dataclass
+class RosterResult:
+    """One row of a roster import, as the teacher sees it."""
+
+    line: int = 0
+    email: str = ""
+    name: str = ""
+    status: str = ""  # CREATED | ENROLLED | ALREADY_ENROLLED | REJECTED
+    label: str = ""
+    message: str = ""
+    invite_url: str = ""
+    emailed: bool = False
+
+
+ROSTER_LABELS = {
+    "CREATED": "Invited",
+    "ENROLLED": "Enrolled",
+    "ALREADY_ENROLLED": "Already in",
+    "REJECTED": "Not added",
+}
+ROSTER_MAX_BYTES = 60 * 1024  # an upload larger than a request may be is refused here
+
+
 class SectionsState(AppState):
     sections: list[SectionRow] = []
     loading: bool = True
     error: str = ""
     open_id: str = ""  # the section whose students and assignments are shown
     copied_id: str = ""
+
+    # Roster import into the open section: the class list, and what the import did.
+    roster_text: str = ""
+    roster_error: str = ""
+    roster_summary: str = ""
+    roster_rows: list[RosterResult] = []
+    importing: bool = False
+    copied_link: str = ""
 
     new_name: str = ""
     name_error: str = ""
@@ -87,6 +120,7 @@ class SectionsState(AppState):
         """`on_load`: what the last visit said or was typing belongs to that visit."""
         self.new_name = self.name_error = self.create_error = self.created = ""
         self.copied_id, self.creating = "", False
+        self._clear_roster()
         return SectionsState.load
 
     @rx.event
@@ -105,6 +139,87 @@ class SectionsState(AppState):
     @rx.event
     def toggle(self, section_id: str):
         self.open_id = "" if self.open_id == section_id else section_id
+        self._clear_roster()
+
+    def _clear_roster(self) -> None:
+        self.roster_text = self.roster_error = self.roster_summary = self.copied_link = ""
+        self.roster_rows, self.importing = [], False
+
+    @rx.event
+    def set_roster_text(self, value: str):
+        self.roster_text = value
+        self.roster_error = ""
+
+    @rx.event
+    async def read_roster_file(self, files: list[rx.UploadFile]):
+        """An uploaded CSV fills the class list, to check before importing."""
+        for file in files[:1]:
+            data = await file.read()
+            if len(data) > ROSTER_MAX_BYTES:
+                self.roster_error = "That file is too large: at most 60 KB (about 1,000 people)."
+                return
+            try:
+                self.roster_text = data.decode("utf-8-sig")
+            except UnicodeDecodeError:
+                self.roster_error = "That file is not text: save the class list as CSV (UTF-8)."
+                return
+            self.roster_error = ""
+
+    @rx.event
+    async def import_roster(self, _form: dict):
+        self.roster_error = self.roster_summary = self.copied_link = ""
+        if not self.roster_text.strip():
+            self.roster_error = "Paste or upload a class list first: one email and name a line."
+            return
+        self.importing = True
+        yield
+        reply = await self._call(
+            "ImportRoster", input={"sectionId": self.open_id, "csv": self.roster_text}
+        )
+        self.importing = False
+        if reply.failed:
+            self.roster_error = reply.field("csv") or reply.message
+            yield reply.redirect
+            return
+        result = reply.data["importRoster"]
+        self.roster_rows = [
+            RosterResult(
+                line=row["line"],
+                email=row["email"],
+                name=row["name"],
+                status=row["status"],
+                label=ROSTER_LABELS.get(row["status"], row["status"]),
+                message=row["message"],
+                invite_url=row["inviteUrl"] or "",
+                emailed=row["emailed"],
+            )
+            for row in result["rows"]
+        ]
+        emailed = any(row.emailed for row in self.roster_rows)
+        links = "Their invites were emailed." if emailed else "Copy each invite link to them."
+        self.roster_summary = (
+            f"{result['created']} invited, {result['enrolled']} enrolled, "
+            f"{result['rejected']} not added." + (f" {links}" if result["created"] else "")
+        )
+        self.roster_text = ""
+        yield SectionsState.load
+
+    @rx.event
+    def copy_link(self, url: str):
+        self.copied_link = url
+        return rx.set_clipboard(url)
+
+    @rx.event
+    async def set_sign_up(self, section_id: str, open_: bool):
+        reply = await self._call("SetSectionSignUp", id=section_id, open=open_)
+        if reply.failed:
+            self.error = reply.message
+            yield reply.redirect
+            return
+        for section in self.sections:
+            if section.id == section_id:
+                section.sign_up_open = reply.data["setSectionSignUp"]["section"]["signUpOpen"]
+        self.sections = list(self.sections)
 
     @rx.event
     def copy_code(self, section_id: str, code: str):

@@ -28,6 +28,8 @@ NOT_ANSWERED = {
 }
 RATING_LABELS = {"1": "Poor", "2": "Fair", "3": "Good", "4": "Very good", "5": "Excellent"}
 LONGEST_WAIT_SECONDS = 15  # between attempts to reconnect to the session's events
+SIGNED_OUT_AFTER_SECONDS = 3  # the page says why before it goes to the sign-in page
+SIGNED_OUT = "signed-out"  # what `_follow` returns when the account may no longer act
 
 
 class SessionState(AppState):
@@ -65,6 +67,7 @@ class SessionState(AppState):
     retrying: bool = False
     ending: bool = False
     reconnecting: bool = False
+    ended_account: str = ""  # why the account may no longer act (deactivated, signed out)
 
     rating: str = ""
     comment: str = ""
@@ -157,7 +160,7 @@ class SessionState(AppState):
         self.rating = self.comment = self.rating_error = ""
         self.rating_saving = self.rated = False
         self.draft_id = uuid.uuid4().hex
-        self.waited_reply = ""
+        self.waited_reply = self.ended_account = ""
         self._pending_text = self._pending_key = ""
 
     def _show(self, data: dict[str, Any], messages: list[dict[str, Any]]) -> None:
@@ -206,10 +209,14 @@ class SessionState(AppState):
             generation, session_id, token = self._watch, self.shown_id, self.token
             stale = self.reconnecting
         if stale and not await self._reload(generation, session_id, token):
+            yield await self._sign_out_if_ended(generation)
             return
         wait = 1
         while True:
             dropped = await self._follow(generation, session_id, token)
+            if dropped == SIGNED_OUT:
+                yield await self._sign_out_if_ended(generation)
+                return
             if dropped is None:
                 return
             async with self:
@@ -219,12 +226,29 @@ class SessionState(AppState):
             await asyncio.sleep(wait if dropped else 0)
             wait = min(wait * 2, LONGEST_WAIT_SECONDS) if dropped else 1
             if not await self._reload(generation, session_id, token):
+                yield await self._sign_out_if_ended(generation)
                 return
 
-    async def _follow(self, generation: int, session_id: str, token: str) -> bool | None:
+    async def _sign_out_if_ended(self, generation: int):
+        """When the account may no longer act (deactivated, erased, signed out elsewhere):
+        the page says so for a moment, then goes to the sign-in page, which says it again."""
+        async with self:
+            if not self.ended_account or self._watch != generation:
+                return None
+        await asyncio.sleep(SIGNED_OUT_AFTER_SECONDS)
+        async with self:
+            if self._watch != generation:
+                return None
+            return self._signed_out(self.ended_account)
+
+    def _account_ended(self, error: ApiError) -> None:
+        self.ended_account = error.message
+        self.error = f"{error.message} Signing you out…"
+
+    async def _follow(self, generation: int, session_id: str, token: str) -> bool | str | None:
         """Apply events until the subscription ends. None: stop watching (the session
         ended, or the page moved on); True: the connection dropped; False: events were
-        missed, subscribe again at once."""
+        missed, subscribe again at once; SIGNED_OUT: the account may no longer act."""
         try:
             async for result in subscribe("StudentSessionEvents", token, sessionId=session_id):
                 async with self:
@@ -240,6 +264,9 @@ class SessionState(AppState):
             async with self:
                 if self._watch == generation:
                     self.error = error.message
+                    if error.code == "UNAUTHENTICATED":
+                        self._account_ended(error)
+                        return SIGNED_OUT
             return None
         except Exception:  # any broken connection is worth another try
             logger.warning("session events for %s dropped", session_id, exc_info=True)
@@ -252,6 +279,11 @@ class SessionState(AppState):
                 lambda operation, **variables: execute(operation, token, **variables), session_id
             )
         except ApiError as error:
+            if error.code == "UNAUTHENTICATED":
+                async with self:
+                    if self._watch == generation:
+                        self._account_ended(error)
+                return False
             return error.code == UNREACHABLE  # still away: keep trying
         async with self:
             if self._watch != generation:
