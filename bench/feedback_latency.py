@@ -3,8 +3,8 @@
 Real engine, real Anthropic SDK, SQLite. Sessions of 20 turns (student and client messages
 stored directly, of realistic length) in an assignment with the counselling starter rubric
 (5 criteria, levels 1-4) are ended through the conversations service, as endSession does;
-the clock runs from the commit of the ending to the COMPLETED event on the session's
-feedback channel.
+the clock runs from asking to end a session (the endSession transaction included) to
+the COMPLETED event on the session's feedback channel.
 
 - offline: the offline evaluator (no key), one session, then 50 ending at once;
 - model: Claude Haiku 4.5 played by the fake Anthropic server of tests/fakes, answering
@@ -118,7 +118,7 @@ async def _sessions(runtime: Runtime, count: int) -> tuple[object, list[uuid.UUI
 
 
 async def _end_and_time(runtime: Runtime, students, session_ids) -> list[float]:
-    """End every session at once; seconds from each ending's commit to its feedback."""
+    """End every session at once; seconds from asking to end each to its feedback."""
     done: dict[uuid.UUID, float] = {}
     ended: dict[uuid.UUID, float] = {}
 
@@ -133,12 +133,12 @@ async def _end_and_time(runtime: Runtime, students, session_ids) -> list[float]:
                     raise RuntimeError(event.evaluation.error)
 
     async def end(student, session_id: uuid.UUID) -> None:
+        ended[session_id] = time.perf_counter()  # endSession asked for
         async with runtime.sessions() as db:
             await conversations.end_session(
                 db, actor(student), runtime.replies, session_id, feedback=runtime.evaluations
             )
             await db.commit()
-        ended[session_id] = time.perf_counter()
 
     readies = [asyncio.Event() for _ in session_ids]
     watchers = [asyncio.create_task(watch(s, r)) for s, r in zip(session_ids, readies, strict=True)]
