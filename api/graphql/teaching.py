@@ -22,6 +22,7 @@ from api.graphql.permissions import IsAuthenticated
 from api.graphql.relay import Connection
 from api.graphql.subscriptions import while_allowed
 from api.teaching import live, models, service
+from api.teaching import repository as teaching_repository
 from api.teaching.measures import Measures
 
 RubricStatus = strawberry.enum(models.RubricStatus, name="RubricStatus")
@@ -240,7 +241,7 @@ class Evaluation:
     rubric_version_id: strawberry.Private[uuid.UUID]
 
     async def _version(self, info: Info) -> models.RubricVersion | None:
-        return await info.context.loaders.teaching.rubric_versions.load(self.rubric_version_id)
+        return await _load(info, "rubric_versions", self.rubric_version_id)
 
     @strawberry.field
     async def rubric_version(self, info: Info) -> RubricVersion | None:
@@ -252,13 +253,12 @@ class Evaluation:
         version = await self._version(info)
         if version is None:
             return None
-        rubric = await info.context.loaders.teaching.rubrics.load(version.rubric_id)
+        rubric = await _load(info, "rubrics", version.rubric_id)
         return rubric.name if rubric else None
 
     @strawberry.field(description="One per criterion, in the rubric's order (when COMPLETED).")
     async def scores(self, info: Info) -> list[CriterionScore]:
-        loaders = info.context.loaders.teaching
-        scores = await loaders.scores.load(self.evaluation_id)
+        scores = await _load(info, "scores", self.evaluation_id)
         version = await self._version(info)
         criteria = {c["key"]: c for c in (version.criteria if version else [])}
         return [_score(score, criteria.get(score.criterion_key)) for score in scores]
@@ -268,7 +268,7 @@ class Evaluation:
         "possible, 0 to 1 (three places); null until COMPLETED."
     )
     async def overall_score(self, info: Info) -> Decimal | None:
-        scores = await info.context.loaders.teaching.scores.load(self.evaluation_id)
+        scores = await _load(info, "scores", self.evaluation_id)
         version = await self._version(info)
         if not scores or version is None:
             return None
@@ -301,6 +301,20 @@ class Evaluation:
             evaluation_id=evaluation.id,
             rubric_version_id=evaluation.rubric_version_id,
         )
+
+
+async def _load(info: Info, loader: str, key: uuid.UUID):
+    """Through the operation's loaders; in a subscription (no operation), on a short read
+    session of its own."""
+    try:
+        loaders = info.context.loaders
+    except LookupError:
+        async with info.context.runtime.read_sessions() as db:
+            if loader == "scores":
+                return (await teaching_repository.scores_of(db, [key]))[key]
+            model = models.RubricVersion if loader == "rubric_versions" else models.Rubric
+            return await db.get(model, key)
+    return await getattr(loaders.teaching, loader).load(key)
 
 
 def _score(score: models.CriterionScore, criterion: dict | None) -> CriterionScore:
