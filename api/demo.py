@@ -1,4 +1,5 @@
-"""`practicum demo`: accounts, a section, three clients and a published assignment."""
+"""`practicum demo`: accounts, a section, three clients, starter rubrics and a published
+assignment whose sessions get feedback against the counselling rubric."""
 
 from __future__ import annotations
 
@@ -15,6 +16,9 @@ from api.classes.models import Assignment, Section
 from api.clients import service as clients
 from api.clients.models import ClientProfile
 from api.config import Settings
+from api.teaching import service as teaching
+from api.teaching.models import Rubric
+from api.teaching.starters import COUNSELLING, STARTERS
 
 DEMO_PASSWORD = "practicum-demo"
 DEMO_SECTION = "Counselling Skills 101"
@@ -128,4 +132,17 @@ async def seed(session: AsyncSession, settings: Settings) -> tuple[list[DemoLogi
             ),
         )
     await classes.publish_assignment(session, teacher, assignment.id)
+
+    rubrics = {}
+    for fields in STARTERS:
+        rubric = await session.scalar(
+            select(Rubric).where(Rubric.owner_id == teacher.id, Rubric.name == fields.name)
+        )
+        if rubric is None:
+            rubric = await teaching.create_rubric(session, teacher, fields)
+        rubrics[fields.name] = await teaching.publish_rubric(session, teacher, rubric.id)
+    if assignment.rubric_id is None:
+        await teaching.set_assignment_rubric(
+            session, teacher, assignment.id, rubrics[COUNSELLING.name].id
+        )
     return list(USERS), section.join_code

@@ -22,6 +22,7 @@ from api.limits import service as limits
 from api.limits.rate import RateLimits
 from api.limits.turns import TurnLimits
 from api.llm.providers import Providers
+from api.teaching.engine import EvaluationEngine
 from api.usage.alerts import AlertNotifier
 from api.usage.live import LiveUsage
 from api.usage.pricing import PriceTable
@@ -45,6 +46,7 @@ class Runtime:
     turn_limits: TurnLimits
     alerts: AlertNotifier
     live_usage: LiveUsage
+    evaluations: EvaluationEngine
     api_key_uses: LastUsed
     account_watch: AccountWatch
     _background: list[asyncio.Task] = field(default_factory=list, repr=False)
@@ -82,6 +84,7 @@ class Runtime:
             turn_limits=TurnLimits(rate_limits, prices),
             alerts=AlertNotifier(broker, settings.alert_webhook_url),
             live_usage=LiveUsage(read_sessions),
+            evaluations=EvaluationEngine(settings, sessions, broker, providers, prices),
             api_key_uses=LastUsed(sessions),
             account_watch=AccountWatch(broker),
         )
@@ -99,6 +102,10 @@ class Runtime:
             asyncio.create_task(self._sweep_forever(), name="interrupt-stale-replies")
         )
         self.alerts.start()
+        try:
+            await self.evaluations.resume()
+        except Exception:
+            log.exception("could not resume queued evaluations")
 
     async def interrupt_stale_replies(self) -> int:
         async with self.sessions() as session:
@@ -122,6 +129,7 @@ class Runtime:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await self.replies.shutdown()
+        await self.evaluations.shutdown()
         await self.api_key_uses.aclose()
         await self.account_watch.aclose()
         await self.live_usage.aclose()

@@ -57,6 +57,10 @@ class Assignment(IdMixin, CreatedAtMixin, Base):
         default=AssignmentStatus.DRAFT,
     )
     published_at: Mapped[datetime | None]
+    rubric_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("rubrics.id", ondelete="SET NULL"), index=True
+    )
+    """The rubric its sessions are evaluated against when they end (None: no feedback)."""
 
     client_profiles: Mapped[list[ClientProfile]] = relationship(
         secondary=assignment_clients, lazy="selectin", order_by=ClientProfile.name

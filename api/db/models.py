@@ -9,6 +9,13 @@ from api.conversations.models import Message, Session, SessionFeedback
 from api.db.base import Base
 from api.limits.models import StoredRateLimits
 from api.ops.models import ErrorEvent
+from api.teaching.models import (
+    CriterionScore,
+    Evaluation,
+    Rubric,
+    RubricVersion,
+    SessionMeasures,
+)
 from api.usage.models import Budget, BudgetSpend, CostAlert, DailyUsage, UsageRecord
 
 __all__ = [
@@ -21,14 +28,19 @@ __all__ = [
     "BudgetSpend",
     "ClientProfile",
     "CostAlert",
+    "CriterionScore",
     "DailyUsage",
     "EndedLogin",
     "Enrollment",
     "ErrorEvent",
+    "Evaluation",
     "Message",
+    "Rubric",
+    "RubricVersion",
     "Section",
     "Session",
     "SessionFeedback",
+    "SessionMeasures",
     "StoredRateLimits",
     "UsageRecord",
     "User",

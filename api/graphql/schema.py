@@ -34,6 +34,7 @@ from api.graphql.introspection import SignedInIntrospection
 from api.graphql.invites import InviteMutations
 from api.graphql.limits import LimitMutations, LimitQueries
 from api.graphql.session_events import ConversationSubscriptions
+from api.graphql.teaching import TeachingMutations, TeachingQueries, TeachingSubscriptions
 from api.graphql.time_slices import TimeSlices
 from api.graphql.usage import UsageMutations, UsageQueries, UsageSubscriptions
 from api.graphql.users import UserAdminMutations, UserAdminQueries
@@ -47,6 +48,7 @@ class Query(
     ConversationQueries,
     UsageQueries,
     LimitQueries,
+    TeachingQueries,
     AuditQueries,
     UserAdminQueries,
     ApiKeyQueries,
@@ -62,6 +64,7 @@ class Mutation(
     ConversationMutations,
     UsageMutations,
     LimitMutations,
+    TeachingMutations,
     UserAdminMutations,
     ApiKeyMutations,
     InviteMutations,
@@ -70,7 +73,7 @@ class Mutation(
 
 
 @strawberry.type
-class Subscription(ConversationSubscriptions, UsageSubscriptions):
+class Subscription(ConversationSubscriptions, UsageSubscriptions, TeachingSubscriptions):
     pass
 
 

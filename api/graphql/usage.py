@@ -61,15 +61,32 @@ class UsageTotals:
         )
 
 
+UsageKind = strawberry.enum(
+    models.UsageKind,
+    name="UsageKind",
+    description="What a model call was for: a client's REPLY, or the EVALUATION of a "
+    "finished session (feedback). Budgets count both.",
+)
+
+
+@strawberry.type(description="The model calls of one kind (messages is always 0 here).")
+class UsageByKind:
+    kind: UsageKind
+    totals: UsageTotals
+
+
 @strawberry.type
 class UsageSummary:
     start: date
     end: date
     sessions: int = strawberry.field(description="Sessions started in the range.")
     completed_sessions: int = strawberry.field(description="Sessions ended in the range.")
-    totals: UsageTotals
+    totals: UsageTotals = strawberry.field(description="Every kind of model call together.")
     average_cost_per_completed_session: Decimal
     median_cost_per_completed_session: Decimal
+    by_kind: list[UsageByKind] = strawberry.field(
+        description="The range's model calls split by kind: replies and evaluations."
+    )
 
 
 @strawberry.type
@@ -290,6 +307,10 @@ class UsageQueries:
             totals=UsageTotals.of(summary.totals),
             average_cost_per_completed_session=summary.average_cost_per_completed,
             median_cost_per_completed_session=summary.median_cost_per_completed,
+            by_kind=[
+                UsageByKind(kind=models.UsageKind(kind), totals=UsageTotals.of(totals))
+                for kind, totals in summary.by_kind.items()
+            ],
         )
 
     @strawberry.field(permission_classes=[IsAuthenticated])

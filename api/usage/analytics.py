@@ -26,7 +26,7 @@ from api.llm.base import total_tokens
 from api.ops.models import ErrorEvent
 from api.pagination import Order, Page, PageRequest, paginate
 from api.usage.errors import UsageError
-from api.usage.models import TOKEN_COLUMNS, DailyUsage
+from api.usage.models import TOKEN_COLUMNS, DailyUsage, UsageKind, UsageRecord
 
 NEWEST_ERRORS = Order((ErrorEvent.created_at, ErrorEvent.id), descending=True)
 SHARE = Decimal("0.0001")
@@ -200,6 +200,23 @@ class UsageSummary:
     totals: Totals
     average_cost_per_completed: Decimal
     median_cost_per_completed: Decimal
+    by_kind: dict[str, Totals] = field(default_factory=dict)
+    """Model calls by what they were for (`UsageKind`: replies, evaluations)."""
+
+
+async def _by_kind(session: AsyncSession, span: DayRange, scope: Scope) -> dict[str, Totals]:
+    """The model calls of the range by kind, from the usage records (by kind and time)."""
+    sums = [func.coalesce(func.sum(getattr(UsageRecord, c)), 0) for c in TOKEN_COLUMNS]
+    stmt = (
+        select(UsageRecord.kind, func.count(), *sums, func.sum(UsageRecord.cost))
+        .where(UsageRecord.created_at >= span.since, UsageRecord.created_at < span.until)
+        .group_by(UsageRecord.kind)
+    )
+    stmt = _scoped(stmt, scope, join_on=UsageRecord.session_id)
+    found = {kind.value: Totals() for kind in UsageKind}
+    for kind, calls, *tokens, cost in await session.execute(stmt):
+        found[kind] = Totals(0, int(calls), *(int(t) for t in tokens), cost=cost or Decimal(0))
+    return found
 
 
 async def usage_summary(
@@ -237,6 +254,7 @@ async def usage_summary(
         totals=totals,
         average_cost_per_completed=_dollars(total / count) if count else Decimal(0),
         median_cost_per_completed=await _median(session, completed.c.estimated_cost, count),
+        by_kind=await _by_kind(session, span, scope),
     )
 
 

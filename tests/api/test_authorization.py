@@ -44,12 +44,14 @@ from api.conversations.models import (
     SessionStatus,
 )
 from api.errors import ErrorCode
+from api.teaching.models import Evaluation, Rubric, RubricStatus, RubricVersion
 from api.usage import budgets
 from api.usage.models import BudgetPeriod, BudgetScope
 from tests.factories.accounts import actor, make_user
 from tests.factories.classes import make_assignment
 from tests.factories.clients import make_profile
 from tests.factories.conversations import end, say
+from tests.factories.teaching import make_rubric
 from tests.factories.world import World, make_world
 
 ALLOWED = "ALLOWED"
@@ -95,6 +97,9 @@ class Matrix:
     b_sessions: Conversations
     tokens: dict[str, str | None]
     users: dict[str, User | None]
+    a_rubric_id: uuid.UUID  # A's teacher's published rubric (not attached)
+    a_draft_rubric_id: uuid.UUID  # and a draft one
+    b_rubric_id: uuid.UUID
     # Made only by the tests that need them:
     a_reply_id: uuid.UUID | None = None  # a failed reply in A's active session
     a_budget_id: uuid.UUID | None = None  # a monthly cap on A's section
@@ -146,6 +151,9 @@ async def build_matrix(db, settings) -> Matrix:
         "anonymous": None,
     }
     tokens = {role: token_for(settings, u) if u else None for role, u in users.items()}
+    a_rubric = await make_rubric(db, a.teacher, "Open questions")
+    a_draft_rubric = await make_rubric(db, a.teacher, "Reflections", publish=False)
+    b_rubric = await make_rubric(db, b.teacher, "Empathy")
     for role, created in made.items():
         users[role] = await db.get(User, created.key.user_id)
         tokens[role] = created.secret
@@ -160,6 +168,9 @@ async def build_matrix(db, settings) -> Matrix:
         b_sessions=await practise(db, settings, b),
         tokens=tokens,
         users=users,
+        a_rubric_id=a_rubric.id,
+        a_draft_rubric_id=a_draft_rubric.id,
+        b_rubric_id=b_rubric.id,
     )
 
 
@@ -197,6 +208,14 @@ async def snapshot(db, m: Matrix) -> dict:
         .order_by(ApiKey.id),
     )
     state["feedback"] = await scalar(db, select(func.count()).select_from(SessionFeedback))
+    for model in (Rubric, RubricVersion, Evaluation):
+        state[model.__tablename__] = await scalar(db, select(func.count()).select_from(model))
+    state["a_rubrics"] = await rows(
+        db,
+        select(Rubric.id, Rubric.name, Rubric.status, Rubric.current_version)
+        .where(Rubric.owner_id == m.a.teacher.id)
+        .order_by(Rubric.id),
+    )
     state["a_profile"] = await rows(
         db,
         select(ClientProfile.name, ClientProfile.version, ClientProfile.archived).where(
@@ -205,7 +224,7 @@ async def snapshot(db, m: Matrix) -> dict:
     )
     state["a_assignments"] = await rows(
         db,
-        select(Assignment.id, Assignment.status, Assignment.published_at)
+        select(Assignment.id, Assignment.status, Assignment.published_at, Assignment.rubric_id)
         .where(Assignment.section_id == m.a.section.id)
         .order_by(Assignment.id),
     )
@@ -506,6 +525,66 @@ async def check_rate_session(case: Case) -> None:
     assert stored == [(4, case.m.a.student.id)]
 
 
+async def check_rubric(case: Case) -> None:
+    assert case.data["rubric"]["id"] == str(case.m.a_rubric_id)
+    assert [c["key"] for c in case.data["rubric"]["criteria"]] == ["open_questions"]
+
+
+async def check_rubrics(case: Case) -> None:
+    seen = ids(await all_nodes(case.gql, case.token, "rubrics", "id"))
+    mine = {"teacher": "a", "other_teacher": "b"}.get(case.role)
+    assert (str(case.m.a_rubric_id) in seen) == (case.role in SEES_ALL or mine == "a")
+    assert (str(case.m.b_rubric_id) in seen) == (case.role in SEES_ALL or mine == "b")
+
+
+async def check_create_rubric(case: Case) -> None:
+    rubric = case.data["createRubric"]["rubric"]
+    assert (rubric["owner"]["id"], rubric["status"]) == (str(case.user.id), "DRAFT")
+    owner = await scalar(
+        case.db, select(Rubric.owner_id).where(Rubric.id == uuid.UUID(rubric["id"]))
+    )
+    assert owner == case.user.id
+
+
+async def check_update_rubric(case: Case) -> None:
+    assert case.data["updateRubric"]["rubric"]["name"] == "Renamed rubric"
+    name = await scalar(case.db, select(Rubric.name).where(Rubric.id == case.m.a_rubric_id))
+    assert name == "Renamed rubric"
+
+
+async def check_publish_rubric(case: Case) -> None:
+    assert case.data["publishRubric"]["rubric"]["status"] == "PUBLISHED"
+    status = await scalar(
+        case.db, select(Rubric.status).where(Rubric.id == case.m.a_draft_rubric_id)
+    )
+    assert status is RubricStatus.PUBLISHED
+
+
+async def check_set_assignment_rubric(case: Case) -> None:
+    rubric = case.data["setAssignmentRubric"]["assignment"]["rubric"]
+    assert rubric == {"id": str(case.m.a_rubric_id)}
+    stored = await scalar(
+        case.db, select(Assignment.rubric_id).where(Assignment.id == case.m.a.assignment.id)
+    )
+    assert stored == case.m.a_rubric_id
+
+
+async def check_evaluate_session(case: Case) -> None:
+    evaluation = case.data["evaluateSession"]["evaluation"]
+    assert (evaluation["status"], evaluation["advisory"]) == ("QUEUED", True)
+    session_id = await scalar(
+        case.db, select(Evaluation.session_id).where(Evaluation.id == uuid.UUID(evaluation["id"]))
+    )
+    assert session_id == case.m.a_sessions.ended_id
+    await case.gql.runtime.evaluations.wait_idle()
+
+
+async def check_session_feedback(case: Case) -> None:
+    session = case.data["session"]
+    assert session["measures"]["studentMessages"] == 1
+    assert session["evaluation"] is None  # none was asked for
+
+
 async def check_audit_log(case: Case) -> None:
     # the teachers' publications while the worlds were built, at least
     assert case.data["auditLog"]["nodes"], case.data
@@ -613,6 +692,14 @@ EXPECTED: dict[str, tuple[str, ...]] = {
     "rateSession":          (OK,     NF,           FORBID, NF,           OK,     UNAUTH),
     "stopReply":            (OK,     NF,           FORBID, NF,           OK,     UNAUTH),
     "previewSystemPrompt":  (FORBID, FORBID,       OK,     NF,           OK,     UNAUTH),
+    "rubric":               (NF,     NF,           OK,     NF,           OK,     UNAUTH),
+    "rubrics":              (OK,     OK,           OK,     OK,           OK,     UNAUTH),
+    "session.feedback":     (OK,     NF,           OK,     NF,           OK,     UNAUTH),
+    "createRubric":         (FORBID, FORBID,       OK,     OK,           OK,     UNAUTH),
+    "updateRubric":         (FORBID, FORBID,       OK,     NF,           OK,     UNAUTH),
+    "publishRubric":        (FORBID, FORBID,       OK,     NF,           OK,     UNAUTH),
+    "setAssignmentRubric":  (FORBID, FORBID,       OK,     NF,           OK,     UNAUTH),
+    "evaluateSession":      (FORBID, NF,           OK,     NF,           OK,     UNAUTH),
     "auditLog":             (FORBID, FORBID,       FORBID, FORBID,       OK,     UNAUTH),
     "users":                (FORBID, FORBID,       FORBID, FORBID,       OK,     UNAUTH),
     "user":                 (FORBID, FORBID,       FORBID, FORBID,       OK,     UNAUTH),
@@ -652,6 +739,14 @@ KEY_EXPECTED: dict[str, tuple[str, ...]] = {
     "rateSession":          (OK,      FORBID,   FORBID),
     "stopReply":            (OK,      FORBID,   FORBID),
     "previewSystemPrompt":  (OK,      FORBID,   FORBID),
+    "rubric":               (OK,      FORBID,   FORBID),
+    "rubrics":              (OK,      FORBID,   FORBID),
+    "session.feedback":     (OK,      FORBID,   OK),
+    "createRubric":         (OK,      FORBID,   FORBID),
+    "updateRubric":         (OK,      FORBID,   FORBID),
+    "publishRubric":        (OK,      FORBID,   FORBID),
+    "setAssignmentRubric":  (OK,      FORBID,   FORBID),
+    "evaluateSession":      (OK,      FORBID,   FORBID),
     "auditLog":             (OK,      FORBID,   FORBID),
     "users":                (OK,      FORBID,   FORBID),
     "user":                 (OK,      FORBID,   FORBID),
@@ -789,6 +884,55 @@ OPERATIONS: dict[str, Operation] = {
            { systemPrompt templateVersion } }""",
         lambda m: {"id": str(m.a.profile.id)},
         check_preview_system_prompt,
+        mutation=True,
+    ),
+    "rubric": Operation(
+        "query($id: ID!) { rubric(id: $id) { id criteria { key } } }",
+        lambda m: {"id": str(m.a_rubric_id)},
+        check_rubric,
+    ),
+    "rubrics": Operation("{ rubrics { nodes { id } } }", no_variables, check_rubrics),
+    "session.feedback": Operation(
+        """query($id: ID!) { session(id: $id) { measures { studentMessages }
+           evaluation { id } evaluations { id } } }""",
+        lambda m: {"id": str(m.a_sessions.ended_id)},
+        check_session_feedback,
+    ),
+    "createRubric": Operation(
+        """mutation { createRubric(input: {name: "Mine", criteria: [{name: "Empathy",
+             description: "Names feelings.", weight: "1", levels: [{level: 1, descriptor: "No"},
+             {level: 2, descriptor: "Yes"}]}]}) { rubric { id status owner { id } } } }""",
+        no_variables,
+        check_create_rubric,
+        mutation=True,
+    ),
+    "updateRubric": Operation(
+        """mutation($id: ID!) { updateRubric(id: $id, input: {name: "Renamed rubric",
+             criteria: [{name: "Open questions", description: "Asks open questions.",
+             weight: "2", levels: [{level: 1, descriptor: "Rarely"},
+             {level: 2, descriptor: "Often"}]}]}) { rubric { id name } } }""",
+        lambda m: {"id": str(m.a_rubric_id)},
+        check_update_rubric,
+        mutation=True,
+    ),
+    "publishRubric": Operation(
+        "mutation($id: ID!) { publishRubric(id: $id) { rubric { id status } } }",
+        lambda m: {"id": str(m.a_draft_rubric_id)},
+        check_publish_rubric,
+        mutation=True,
+    ),
+    "setAssignmentRubric": Operation(
+        """mutation($a: ID!, $r: ID!) { setAssignmentRubric(assignmentId: $a, rubricId: $r)
+           { assignment { id rubric { id } } } }""",
+        lambda m: {"a": str(m.a.assignment.id), "r": str(m.a_rubric_id)},
+        check_set_assignment_rubric,
+        mutation=True,
+    ),
+    "evaluateSession": Operation(
+        """mutation($id: ID!, $r: ID!) { evaluateSession(sessionId: $id, rubricId: $r)
+           { evaluation { id status advisory } } }""",
+        lambda m: {"id": str(m.a_sessions.ended_id), "r": str(m.a_rubric_id)},
+        check_evaluate_session,
         mutation=True,
     ),
     # Administration
@@ -1030,6 +1174,38 @@ PROBES: dict[str, Probe] = {
              sectionId: $id}) { budget { id } } }""",
         lambda m: m.a.section.id,
         TEACHERS,
+    ),
+    "rubric": Probe("query($id: ID!) { rubric(id: $id) { id } }", lambda m: m.a_rubric_id, OTHERS),
+    "updateRubric": Probe(
+        """mutation($id: ID!) { updateRubric(id: $id, input: {name: "X", criteria: [{name: "A",
+             description: "B", weight: "1", levels: [{level: 1, descriptor: "C"},
+             {level: 2, descriptor: "D"}]}]}) { rubric { id } } }""",
+        lambda m: m.a_rubric_id,
+        TEACHERS,
+    ),
+    "publishRubric": Probe(
+        "mutation($id: ID!) { publishRubric(id: $id) { rubric { id } } }",
+        lambda m: m.a_draft_rubric_id,
+        TEACHERS,
+    ),
+    "setAssignmentRubric.assignmentId": Probe(
+        """mutation($id: ID!, $r: ID!) { setAssignmentRubric(assignmentId: $id, rubricId: $r)
+           { assignment { id } } }""",
+        lambda m: m.a.assignment.id,
+        TEACHERS,
+        lambda m: {"r": str(m.b_rubric_id)},
+    ),
+    "setAssignmentRubric.rubricId": Probe(
+        """mutation($id: ID!, $a: ID!) { setAssignmentRubric(assignmentId: $a, rubricId: $id)
+           { assignment { id } } }""",
+        lambda m: m.a_rubric_id,
+        TEACHERS,
+        lambda m: {"a": str(m.b.assignment.id)},
+    ),
+    "evaluateSession": Probe(
+        "mutation($id: ID!) { evaluateSession(sessionId: $id) { evaluation { id } } }",
+        lambda m: m.a_sessions.ended_id,
+        OTHERS,
     ),
     "deleteBudget": Probe(
         "mutation($id: ID!) { deleteBudget(id: $id) { deletedId } }",

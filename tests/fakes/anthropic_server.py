@@ -107,7 +107,25 @@ class Fault:
         return Reply(start_delay=seconds)
 
 
-Script = Reply | Fault
+@dataclass(frozen=True)
+class ToolUse:
+    """A tool-use answer (`stop_reason: tool_use`): a `tool_use` content block calling the
+    tool the request forces with `tool_choice` (else its first tool) with `input`. `input`
+    is any JSON value (a model may send something that is not the object the schema asks
+    for) or a function of the request body that returns one, to answer from the prompt.
+    `text`: a text block before it. Streamed, the input arrives as `input_json_delta`s of
+    `chunk_chars`; `raw_json` sends that text instead (it may be malformed JSON).
+    Output tokens: ceil(chars / 4) of the input's JSON (and the text)."""
+
+    input: Any = None
+    text: str | None = None
+    delay: float = 0.0  # before the answer starts (headers, message_start)
+    chunk_chars: int = 40
+    delay_between_chunks: float = 0.0
+    raw_json: str | None = None
+
+
+Script = Reply | Fault | ToolUse
 
 
 class RecordedRequest(NamedTuple):
@@ -209,9 +227,45 @@ class FakeAnthropic:
             return await _send_error(send, 400, request_id)
         billed = {"request_id": request_id, **self._cache.charge(body), "output_tokens": 1}
         self.billed.append(billed)
+        if isinstance(script, ToolUse):
+            if body.get("stream"):
+                return await self._stream_tool_use(body, script, billed, send)
+            return await self._answer_tool_use(body, script, billed, send)
         if body.get("stream"):
             return await self._stream(body, script, billed, receive, send)
         await self._answer(body, script, billed, receive, send)
+
+    async def _answer_tool_use(self, body: dict, script: ToolUse, billed: dict, send: Any) -> None:
+        await asyncio.sleep(script.delay)
+        content, raw = _tool_use_content(body, script, next(self._ids))
+        billed["output_tokens"] = _count(raw) + _count(script.text or "")
+        message = _message(body, billed, content, "tool_use")
+        await _send_json(send, 200, message, billed["request_id"])
+
+    async def _stream_tool_use(self, body: dict, script: ToolUse, billed: dict, send: Any) -> None:
+        content, raw = _tool_use_content(body, script, next(self._ids))
+        await asyncio.sleep(script.delay)
+        await send(_start(200, "text/event-stream", billed["request_id"]))
+        await _sse(send, "message_start", message=_message(body, billed))
+        for index, block in enumerate(content):
+            if block["type"] == "text":
+                await _sse(send, "content_block_start", index=index, content_block=block)
+                await _sse(send, "content_block_stop", index=index)
+                continue
+            await _sse(
+                send, "content_block_start", index=index, content_block={**block, "input": {}}
+            )
+            step = script.chunk_chars
+            for i in range(0, len(raw), step):
+                await asyncio.sleep(script.delay_between_chunks if i else 0)
+                delta = {"type": "input_json_delta", "partial_json": raw[i : i + step]}
+                await _sse(send, "content_block_delta", index=index, delta=delta)
+            await _sse(send, "content_block_stop", index=index)
+        billed["output_tokens"] = _count(raw) + _count(script.text or "")
+        stop = {"stop_reason": "tool_use", "stop_sequence": None}
+        await _sse(send, "message_delta", delta=stop, usage=_anthropic_usage(billed))
+        await _sse(send, "message_stop")
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
 
     async def _answer(
         self, body: dict, script: Script, billed: dict, receive: Any, send: Any
@@ -347,6 +401,18 @@ def _reply_text(body: dict[str, Any], reply: Reply) -> str:
     users = [m for m in body.get("messages", []) if m["role"] == "user"]
     said = " ".join(b.get("text", "") for b in _as_blocks(users[-1]["content"])) if users else ""
     return f'I hear you saying "{" ".join(said.split()[:4])}". Could you tell me more?'
+
+
+def _tool_use_content(body: dict, script: ToolUse, n: int) -> tuple[list[dict], str]:
+    """The answer's content blocks and the tool input's JSON text."""
+    tools = body.get("tools") or [{"name": "tool"}]
+    choice = body.get("tool_choice") or {}
+    name = choice.get("name") or tools[0]["name"]
+    value = script.input(body) if callable(script.input) else script.input
+    raw = script.raw_json if script.raw_json is not None else json.dumps(value)
+    block = {"type": "tool_use", "id": f"toolu_fake_{n:04d}", "name": name, "input": value}
+    text = [{"type": "text", "text": script.text}] if script.text else []
+    return [*text, block], raw
 
 
 def _anthropic_usage(billed: dict[str, Any]) -> dict[str, int]:

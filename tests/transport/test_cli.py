@@ -153,7 +153,15 @@ def test_user_create_has_no_password_flag(data_dir):
 
 # --- demo -------------------------------------------------------------------------------
 
-DEMO_TABLES = ("users", "client_profiles", "sections", "enrollments", "assignments")
+DEMO_TABLES = (
+    "users",
+    "client_profiles",
+    "sections",
+    "enrollments",
+    "assignments",
+    "rubrics",
+    "rubric_versions",
+)
 
 
 def join_code(output: str) -> str:
@@ -171,7 +179,17 @@ def test_demo_is_idempotent(data_dir):
         "sections": 1,
         "enrollments": 2,
         "assignments": 1,
+        "rubrics": 3,  # the starter rubrics
+        "rubric_versions": 3,
     }
+    connection = sqlite3.connect(data_dir / "practicum.db")
+    try:
+        attached = connection.execute(
+            "SELECT r.name, r.status FROM assignments a JOIN rubrics r ON r.id = a.rubric_id"
+        ).fetchall()
+    finally:
+        connection.close()
+    assert attached == [("Counselling skills: first session", "PUBLISHED")]
     for email in ("admin@practicum.local", "teacher@practicum.local", "student@practicum.local"):
         assert email in first.stdout
 

@@ -667,3 +667,65 @@ async def test_sending_while_the_client_answers_is_a_conflict_but_a_resend_is_th
     session = await student.session(session_id)
     assert session["messageCount"] == 2
     assert [m["id"] for m in session["messages"]["nodes"]] == list(ids)
+
+
+FEEDBACK_EVENTS = """
+subscription Feedback($sessionId: ID!) {
+  feedbackEvents(sessionId: $sessionId) {
+    sessionId status evaluator error
+    evaluation { status evaluator advisory rubricName scores { criterionKey level } }
+  }
+}
+"""
+
+
+async def _feedback_until_done(url: str, payload: dict, session_id: str, into: list) -> None:
+    async with ws_client(url, payload) as ws:
+        request = GraphQLRequest(FEEDBACK_EVENTS, variable_values={"sessionId": session_id})
+        async for result in ws.subscribe(request):
+            event = result["feedbackEvents"]
+            into.append(event)
+            if event["status"] in ("COMPLETED", "FAILED"):
+                return
+
+
+async def test_feedback_arrives_on_its_own_subscription_after_the_session_ends(fast):
+    """The demo assignment has the counselling rubric: ending a session brings (offline)
+    feedback, which its teacher sees whole and its student only as a status until released."""
+    student, teacher = fast.demo[STUDENT], fast.demo[TEACHER]
+    session_id = await student.start_session(fast.clients[MAYA])
+    async with watching(fast.url, student.init_payload(), session_id) as watch:
+        await student.send(session_id, OPENER)
+        await watch.reply()
+    heard: dict[str, list] = {"student": [], "teacher": []}
+    followers = [
+        asyncio.create_task(
+            _feedback_until_done(fast.url, user.init_payload(), session_id, heard[name])
+        )
+        for name, user in (("student", student), ("teacher", teacher))
+    ]
+    await asyncio.sleep(SUBSCRIBED)
+
+    started = time.monotonic()
+    await student.run(END, s=session_id)
+    async with asyncio.timeout(WAIT):
+        await asyncio.gather(*followers)
+    took = time.monotonic() - started
+
+    for events in heard.values():
+        # Offline, it is evaluated and stored in one step: no RUNNING in between.
+        assert [e["status"] for e in events] == ["QUEUED", "COMPLETED"]
+        assert {e["sessionId"] for e in events} == {session_id}
+        assert {e["evaluator"] for e in events} == {"OFFLINE"}
+    done = heard["teacher"][-1]["evaluation"]
+    assert (done["status"], done["advisory"]) == ("COMPLETED", True)
+    assert done["rubricName"] == "Counselling skills: first session"
+    assert [s["criterionKey"] for s in done["scores"]] == [
+        "active_listening",
+        "open_questions",
+        "reflections",
+        "empathy",
+        "structure_and_summarising",
+    ]
+    assert all(e["evaluation"] is None for e in heard["student"])  # not released to them
+    assert took < 5

@@ -1,0 +1,3 @@
+"""Fixtures for the feedback tests."""
+
+from tests.fakes.anthropic_server import fake_anthropic  # noqa: F401
