@@ -7,6 +7,7 @@ from decimal import Decimal
 import strawberry
 
 from api.conversations import models, service
+from api.db.base import utcnow
 from api.graphql.accounts import User
 from api.graphql.classes import Assignment
 from api.graphql.clients import ClientProfile
@@ -18,6 +19,9 @@ from api.graphql.relay import Connection
 SessionStatus = strawberry.enum(models.SessionStatus, name="SessionStatus")
 MessageRole = strawberry.enum(models.MessageRole, name="MessageRole")
 MessageStatus = strawberry.enum(models.MessageStatus, name="MessageStatus")
+SessionSort = strawberry.enum(
+    service.SessionSort, name="SessionSort", description="How a list of sessions is sorted."
+)
 
 
 @strawberry.type
@@ -71,6 +75,12 @@ class Session:
     student_id: strawberry.Private[uuid.UUID]
     client_profile_id: strawberry.Private[uuid.UUID]
     assignment_id: strawberry.Private[uuid.UUID | None]
+
+    @strawberry.field(
+        description="Seconds from the start to the end (or to now, while it is active)."
+    )
+    def duration_seconds(self) -> int:
+        return int(((self.ended_at or utcnow()) - self.started_at).total_seconds())
 
     @strawberry.field
     async def student(self, info: Info) -> User | None:
@@ -142,6 +152,20 @@ class SessionFilter:
     status: SessionStatus | None = None
     client_id: strawberry.ID | None = None
     student_id: strawberry.ID | None = None
+    assignment_id: strawberry.ID | None = None
+    section_id: strawberry.ID | None = None
+
+
+def session_filter(given: SessionFilter | None) -> service.SessionFilter:
+    if given is None:
+        return service.SessionFilter()
+    return service.SessionFilter(
+        status=given.status,
+        client_profile_id=parse_optional_id(given.client_id, "clientId"),
+        student_id=parse_optional_id(given.student_id, "studentId"),
+        assignment_id=parse_optional_id(given.assignment_id, "assignmentId"),
+        section_id=parse_optional_id(given.section_id, "sectionId"),
+    )
 
 
 @strawberry.type
@@ -188,7 +212,7 @@ class ConversationQueries:
     @strawberry.field(
         permission_classes=[IsAuthenticated],
         description="Students: their own sessions. Teachers: sessions in their sections or "
-        "with their client profiles. Newest first.",
+        "with their client profiles. Admins: every session. Newest first unless `sort`.",
     )
     async def sessions(
         self,
@@ -196,16 +220,12 @@ class ConversationQueries:
         filter: SessionFilter | None = None,
         first: int | None = None,
         after: str | None = None,
+        sort: SessionSort = SessionSort.NEWEST,
     ) -> Connection[Session]:
         ctx = info.context
-        where = service.SessionFilter()
-        if filter is not None:
-            where = service.SessionFilter(
-                status=filter.status,
-                client_profile_id=parse_optional_id(filter.client_id, "clientId"),
-                student_id=parse_optional_id(filter.student_id, "studentId"),
-            )
-        page = await service.list_sessions(ctx.session, ctx.actor, ctx.page(first, after), where)
+        page = await service.list_sessions(
+            ctx.session, ctx.actor, ctx.page(first, after), session_filter(filter), sort
+        )
         return Connection.of(page, Session.from_model)
 
     @strawberry.field(permission_classes=[IsAuthenticated])

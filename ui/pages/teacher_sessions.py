@@ -9,20 +9,22 @@ from ui.components.forms import field
 from ui.components.layout import page
 from ui.components.tables import cell, data_table, figure_cell
 from ui.state.base import guard
-from ui.state.teacher_sessions import ALL, SessionRow, TeacherSessionsState
+from ui.state.teacher_sessions import ALL, SORTS, SessionRow, TeacherSessionsState
 
 COLUMNS = [
     "Student",
     "Client",
+    "Assignment",
     "Started",
     "Status",
     "Messages",
+    "Length",
     "Tokens",
     "Cost",
     "Rating",
-    "Transcript",
+    "Open",
 ]
-NUMERIC = {"Messages", "Tokens", "Cost"}
+NUMERIC = {"Messages", "Length", "Tokens", "Cost"}
 
 
 def _select(label: str, name: str, value, on_change, *items: rx.Component) -> rx.Component:
@@ -60,6 +62,31 @@ def _filters() -> rx.Component:
             rx.select.item("All clients", value=ALL),
             rx.foreach(TeacherSessionsState.clients, lambda c: rx.select.item(c.name, value=c.id)),
         ),
+        _select(
+            "Student",
+            "filter-student",
+            TeacherSessionsState.student_id,
+            TeacherSessionsState.set_student_id,
+            rx.select.item("All students", value=ALL),
+            rx.foreach(TeacherSessionsState.students, lambda c: rx.select.item(c.name, value=c.id)),
+        ),
+        _select(
+            "Assignment",
+            "filter-assignment",
+            TeacherSessionsState.assignment_id,
+            TeacherSessionsState.set_assignment_id,
+            rx.select.item("All assignments", value=ALL),
+            rx.foreach(
+                TeacherSessionsState.assignments, lambda c: rx.select.item(c.name, value=c.id)
+            ),
+        ),
+        _select(
+            "Sort by",
+            "sort-sessions",
+            TeacherSessionsState.sort,
+            TeacherSessionsState.set_sort,
+            *[rx.select.item(label, value=key) for key, label in SORTS.items()],
+        ),
         spacing="3",
         wrap="wrap",
         width="100%",
@@ -82,17 +109,37 @@ def _transcript_link(row: SessionRow) -> rx.Component:
     )
 
 
+def _watch_link(row: SessionRow) -> rx.Component:
+    return rx.cond(
+        row.watch_href != "",
+        rx.link(
+            "Watch live",
+            href=row.watch_href,
+            aria_label="Watch " + row.student + " with " + row.client + " live",
+            weight="medium",
+            white_space="nowrap",
+            color_scheme="green",
+        ),
+    )
+
+
+def _links(row: SessionRow) -> rx.Component:
+    return rx.flex(_transcript_link(row), _watch_link(row), spacing="3", wrap="wrap")
+
+
 def _cells(row: SessionRow) -> list[rx.Component]:
     return [
         rx.table.row_header_cell(row.student),
         rx.table.cell(row.client),
+        rx.table.cell(row.assignment),
         cell(row.started),
         rx.table.cell(_status(row)),
         figure_cell(row.messages),
+        figure_cell(row.length, data_testid="session-length"),
         figure_cell(row.tokens, data_testid="session-tokens"),
         figure_cell(row.cost, data_testid="session-cost"),
         rx.table.cell(row.rating),
-        rx.table.cell(_transcript_link(row)),
+        rx.table.cell(_links(row)),
     ]
 
 
@@ -129,14 +176,15 @@ def _card(row: SessionRow) -> rx.Component:
             rx.text("with " + row.client + " · " + row.started, size="2", color_scheme="gray"),
             rx.grid(
                 _figure("Messages", row.messages),
+                _figure("Length", row.length),
                 _figure("Tokens", row.tokens),
                 _figure("Cost", row.cost),
                 _figure("Rating", row.rating),
-                columns="4",
+                columns="3",
                 spacing="2",
                 width="100%",
             ),
-            _transcript_link(row),
+            _links(row),
             spacing="2",
             width="100%",
         ),
@@ -172,8 +220,11 @@ def _empty() -> rx.Component:
         TeacherSessionsState.filtered,
         empty_state(
             "No sessions match",
-            "Try another status or client, or choose “All”.",
+            "Try other filters, or show all sessions again.",
             icon="search-x",
+            action=rx.button(
+                "Clear the filters", on_click=TeacherSessionsState.clear_filters, variant="soft"
+            ),
         ),
         empty_state(
             "No practice sessions yet",
