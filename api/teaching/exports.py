@@ -90,7 +90,7 @@ class Feedback:
 
     @property
     def overall(self) -> Decimal | None:
-        return review.weighted_score(self.version, self.scores)
+        return review.overall(self.version, self.scores)
 
 
 async def feedback_for(
@@ -196,7 +196,7 @@ async def section_sessions_csv(
         own = scores.get(evaluation.id, []) if evaluation else []
         levels = {s.criterion_key: review.effective_level(s) for s in own}
         version = versions.get(evaluation.rubric_version_id) if evaluation else None
-        overall = review.weighted_score(version, own) if version and own else None
+        overall = review.overall(version, own) if version and own else None
         writer.writerow(
             [
                 _cell(v)
@@ -369,7 +369,8 @@ def _markdown(data: dict[str, Any]) -> str:
     if feedback:
         lines += ["", "## Feedback", "", f"> {feedback['label']}", ""]
         if feedback["overallScore"] is not None:
-            lines += [f"Overall score: {feedback['overallScore']} / 100", ""]
+            share = Decimal(feedback["overallScore"]) * 100
+            lines += [f"Overall score: {share.quantize(Decimal(1))}%", ""]
         lines += ["| Criterion | Level | Why |", "| --- | --- | --- |"]
         for c in feedback["criteria"]:
             level = f"{c['level']} / {c['maxLevel']}"

@@ -31,7 +31,7 @@ from api.conversations import repository as conversations
 from api.conversations.models import Message, Session, SessionStatus
 from api.db.base import utcnow
 from api.errors import FieldChecker
-from api.teaching import repository
+from api.teaching import repository, service
 
 MAX_COMMENT_CHARS = 4000
 
@@ -106,21 +106,13 @@ def min_level(criterion: dict | None) -> int | None:
     return min(level["level"] for level in criterion["levels"])
 
 
-def weighted_score(version: RubricVersion, scores: list[CriterionScore]) -> Decimal | None:
-    """The evaluation's overall score from 0 to 100: each criterion's level placed between
-    its lowest and highest level, weighted by the criterion's weight. None without scores."""
-    total = weights = Decimal(0)
-    for score in scores:
-        criterion = criterion_of(version, score.criterion_key)
-        low, high = min_level(criterion), max_level(criterion)
-        if criterion is None or low is None or high is None or high == low:
-            continue
-        weight = Decimal(str(criterion.get("weight", "1")))
-        total += weight * Decimal(effective_level(score) - low) / Decimal(high - low)
-        weights += weight
-    if weights == 0:
+def overall(version: RubricVersion, scores: list[CriterionScore]) -> Decimal | None:
+    """The overall score (0 to 1) from the levels shown (the teacher's where adjusted)."""
+    if not scores:
         return None
-    return (total * 100 / weights).quantize(Decimal("0.1"))
+    return service.overall_score(
+        version.criteria, {s.criterion_key: effective_level(s) for s in scores}
+    )
 
 
 # Adjusting, commenting, releasing ----------------------------------------------------------

@@ -22,9 +22,10 @@ COLUMNS = [
     "Tokens",
     "Cost",
     "Rating",
+    "Score",
     "Open",
 ]
-NUMERIC = {"Messages", "Length", "Tokens", "Cost"}
+NUMERIC = {"Messages", "Length", "Tokens", "Cost", "Score"}
 
 
 def _select(label: str, name: str, value, on_change, *items: rx.Component) -> rx.Component:
@@ -109,6 +110,52 @@ def _transcript_link(row: SessionRow) -> rx.Component:
     )
 
 
+def _score(row: SessionRow) -> rx.Component:
+    return rx.flex(
+        rx.text(row.score),
+        rx.cond(
+            row.released,
+            rx.tooltip(
+                rx.icon("send", size=12, aria_label="Released to the student"),
+                content="Released to the student",
+            ),
+        ),
+        spacing="1",
+        align="center",
+        justify="end",
+    )
+
+
+def _export() -> rx.Component:
+    return rx.cond(
+        TeacherSessionsState.sections.length() > 0,
+        rx.flex(
+            rx.select.root(
+                rx.select.trigger(aria_label="Section to download"),
+                rx.select.content(
+                    rx.foreach(
+                        TeacherSessionsState.sections,
+                        lambda c: rx.select.item(c.name, value=c.id),
+                    ),
+                    position="popper",
+                ),
+                value=TeacherSessionsState.export_section,
+                on_change=TeacherSessionsState.set_export_section,
+            ),
+            rx.button(
+                rx.icon("download", size=16, aria_hidden="true"),
+                "Download CSV",
+                on_click=TeacherSessionsState.export_csv,
+                loading=TeacherSessionsState.exporting,
+                variant="soft",
+            ),
+            spacing="2",
+            align="center",
+            wrap="wrap",
+        ),
+    )
+
+
 def _watch_link(row: SessionRow) -> rx.Component:
     return rx.cond(
         row.watch_href != "",
@@ -139,6 +186,7 @@ def _cells(row: SessionRow) -> list[rx.Component]:
         figure_cell(row.tokens, data_testid="session-tokens"),
         figure_cell(row.cost, data_testid="session-cost"),
         rx.table.cell(row.rating),
+        figure_cell(_score(row), data_testid="session-score"),
         rx.table.cell(_links(row)),
     ]
 
@@ -180,6 +228,7 @@ def _card(row: SessionRow) -> rx.Component:
                 _figure("Tokens", row.tokens),
                 _figure("Cost", row.cost),
                 _figure("Rating", row.rating),
+                _figure("Score", row.score),
                 columns="3",
                 spacing="2",
                 width="100%",
@@ -244,11 +293,14 @@ def teacher_sessions() -> rx.Component:
     return page(
         "Transcripts",
         rx.text(
-            "Your students' practice sessions, newest first. Open one to read the conversation.",
+            "Your sections' practice sessions: filter and sort them, open a transcript to "
+            "review its feedback, or watch a session in progress.",
             color_scheme="gray",
         ),
+        _export(),
         _filters(),
         error_callout(TeacherSessionsState.error),
+        error_callout(TeacherSessionsState.export_error),
         rx.cond(
             TeacherSessionsState.loading,
             loading("Loading sessions…"),

@@ -258,7 +258,7 @@ class ReviewState(AppState):
             self.measures = []
             return
         self.measures = [
-            MeasureRow("Your messages", str(measures["studentMessages"])),
+            MeasureRow("Student messages", str(measures["studentMessages"])),
             MeasureRow("Open questions", str(measures["openQuestions"])),
             MeasureRow("Closed questions", str(measures["closedQuestions"])),
             MeasureRow("Reflections", str(measures["reflections"])),

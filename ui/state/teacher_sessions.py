@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from decimal import Decimal
 
 import reflex as rx
 
@@ -39,6 +40,8 @@ class SessionRow:
     tokens: str = ""
     cost: str = ""
     rating: str = ""
+    score: str = ""  # "78%", "Queued…", "—"
+    released: bool = False
 
 
 @dataclasses.dataclass
@@ -66,7 +69,20 @@ def _row(node: dict) -> SessionRow:
         tokens=count(node["totalTokens"]),
         cost=money(node["estimatedCost"]),
         rating=f"{feedback['rating']}/5" if feedback else "—",
+        score=_score(node.get("evaluation")),
+        released=bool((node.get("evaluation") or {}).get("releasedAt")),
     )
+
+
+EVALUATION_STATES = {"QUEUED": "Queued…", "RUNNING": "Running…", "FAILED": "Failed"}
+
+
+def _score(evaluation: dict | None) -> str:
+    if not evaluation:
+        return "—"
+    if evaluation["status"] != "COMPLETED" or evaluation.get("overallScore") is None:
+        return EVALUATION_STATES.get(evaluation["status"], "—")
+    return f"{(Decimal(str(evaluation['overallScore'])) * 100).quantize(Decimal(1))}%"
 
 
 class TeacherSessionsState(AppState):
@@ -79,6 +95,10 @@ class TeacherSessionsState(AppState):
     student_id: str = ALL
     assignment_id: str = ALL
     sort: str = "NEWEST"
+    sections: list[ClientFilter] = []
+    export_section: str = ""
+    export_error: str = ""
+    exporting: bool = False
     cursor: str = ""
     has_more: bool = False
     loading: bool = True
@@ -96,6 +116,9 @@ class TeacherSessionsState(AppState):
         clients = [] if reply.failed else reply.data["clientProfiles"]["nodes"]
         self.clients = [ClientFilter(c["id"], c["name"]) for c in clients]
         sections = [] if reply.failed else reply.data["sections"]["nodes"]
+        self.sections = [ClientFilter(s["id"], s["name"]) for s in sections]
+        if self.export_section not in {s.id for s in self.sections}:
+            self.export_section = self.sections[0].id if self.sections else ""
         self.students = _choices(
             (s["id"], s["name"]) for section in sections for s in section["students"]["nodes"]
         )
@@ -142,6 +165,24 @@ class TeacherSessionsState(AppState):
         self.status = self.client_id = self.student_id = self.assignment_id = ALL
         async for update in self._fetch(fresh=True):
             yield update
+
+    @rx.event
+    def set_export_section(self, value: str):
+        self.export_section, self.export_error = value, ""
+
+    @rx.event
+    async def export_csv(self):
+        """The chosen section's sessions, with scores, measures and costs, as a CSV file."""
+        self.exporting, self.export_error = True, ""
+        yield
+        reply = await self._call("ExportSectionSessions", sectionId=self.export_section)
+        self.exporting = False
+        if reply.failed:
+            self.export_error = reply.message
+            yield reply.redirect
+            return
+        file = reply.data["exportSectionSessions"]
+        yield rx.download(data=file["content"], filename=file["filename"])
 
     @rx.event
     async def load_more(self):
