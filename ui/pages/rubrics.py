@@ -254,6 +254,7 @@ def _editor() -> rx.Component:
                 "rubric-name",
                 rx.input(
                     id="rubric-name",
+                    name="rubric-name",
                     value=E.name,
                     on_change=E.set_name,
                     placeholder="e.g. Counselling skills",
@@ -266,6 +267,7 @@ def _editor() -> rx.Component:
                 "rubric-description",
                 rx.text_area(
                     id="rubric-description",
+                    name="rubric-description",
                     value=E.description,
                     on_change=E.set_description,
                     rows="2",

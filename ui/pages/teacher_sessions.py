@@ -182,7 +182,7 @@ def _cells(row: SessionRow) -> list[rx.Component]:
         cell(row.started),
         rx.table.cell(_status(row)),
         figure_cell(row.messages),
-        figure_cell(row.length, data_testid="session-length"),
+        figure_cell(row.duration, data_testid="session-length"),
         figure_cell(row.tokens, data_testid="session-tokens"),
         figure_cell(row.cost, data_testid="session-cost"),
         rx.table.cell(row.rating),
@@ -224,7 +224,7 @@ def _card(row: SessionRow) -> rx.Component:
             rx.text("with " + row.client + " · " + row.started, size="2", color_scheme="gray"),
             rx.grid(
                 _figure("Messages", row.messages),
-                _figure("Length", row.length),
+                _figure("Length", row.duration),
                 _figure("Tokens", row.tokens),
                 _figure("Cost", row.cost),
                 _figure("Rating", row.rating),

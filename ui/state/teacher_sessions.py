@@ -34,7 +34,7 @@ class SessionRow:
     active: bool = False
     status: str = ""
     messages: str = ""
-    length: str = ""
+    duration: str = ""
     assignment: str = ""
     watch_href: str = ""  # the live, read-only chat of an active session
     tokens: str = ""
@@ -63,7 +63,7 @@ def _row(node: dict) -> SessionRow:
         active=node["status"] == "ACTIVE",
         status=STATUS_LABELS.get(node["status"], node["status"]),
         messages=count(node["messageCount"]),
-        length=duration(node.get("durationSeconds")),
+        duration=duration(node.get("durationSeconds")),
         assignment=(node.get("assignment") or {}).get("title", "—"),
         watch_href=routes.session(node["id"]) if node["status"] == "ACTIVE" else "",
         tokens=count(node["totalTokens"]),
