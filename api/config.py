@@ -8,6 +8,7 @@ import secrets
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field, PrivateAttr, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -64,6 +65,17 @@ class Settings(BaseSettings):
     retry_base_delay_seconds: float = 0.5
     retry_max_delay_seconds: float = 8.0
     fallback_reply: bool = False  # in character "can we pause?" reply instead of FAILED
+
+    # Feedback: evaluations of finished sessions against a rubric
+    evaluator: Literal["auto", "offline"] = "auto"
+    """`auto`: Claude (`evaluation_model`) when ANTHROPIC_API_KEY is set, else the offline
+    evaluator; `offline`: always the offline evaluator (deterministic, no model)."""
+    evaluation_model: str = "claude-haiku-4-5"
+    evaluation_max_attempts: int = Field(default=3, ge=1, le=10)
+    """Model answers tried per evaluation before it ends FAILED (each one is billed)."""
+    evaluation_max_tokens: int = Field(default=2500, ge=256)
+    evaluation_concurrency: int = Field(default=8, ge=1)
+    """Evaluations one process runs at once; more wait their turn (QUEUED)."""
 
     # Rate limits ("<count>/<second|minute|hour|day>", moving windows; memory, or Redis
     # when REDIS_URL is set, shared by every process)
@@ -167,6 +179,11 @@ class Settings(BaseSettings):
         if self.openai_base_url:
             return self.openai_model or self.model
         return self.simulator_model
+
+    @property
+    def evaluation_uses_model(self) -> bool:
+        """Evaluations ask Claude (else the offline evaluator gives them)."""
+        return self.evaluator == "auto" and self.anthropic_api_key is not None
 
     def session_model(self, profile_model: str | None) -> str:
         """The model for a new session with a profile that may name its own model."""

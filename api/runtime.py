@@ -20,6 +20,7 @@ from api.limits import service as limits
 from api.limits.rate import RateLimits
 from api.limits.turns import TurnLimits
 from api.llm.providers import Providers
+from api.teaching.engine import EvaluationEngine
 from api.usage.alerts import AlertNotifier
 from api.usage.live import LiveUsage
 from api.usage.pricing import PriceTable
@@ -43,6 +44,7 @@ class Runtime:
     turn_limits: TurnLimits
     alerts: AlertNotifier
     live_usage: LiveUsage
+    evaluations: EvaluationEngine
     _background: list[asyncio.Task] = field(default_factory=list, repr=False)
 
     @classmethod
@@ -78,6 +80,7 @@ class Runtime:
             turn_limits=TurnLimits(rate_limits, prices),
             alerts=AlertNotifier(broker, settings.alert_webhook_url),
             live_usage=LiveUsage(read_sessions),
+            evaluations=EvaluationEngine(settings, sessions, broker, providers, prices),
         )
 
     async def start(self) -> None:
@@ -93,6 +96,10 @@ class Runtime:
             asyncio.create_task(self._sweep_forever(), name="interrupt-stale-replies")
         )
         self.alerts.start()
+        try:
+            await self.evaluations.resume()
+        except Exception:
+            log.exception("could not resume queued evaluations")
 
     async def interrupt_stale_replies(self) -> int:
         async with self.sessions() as session:
@@ -116,6 +123,7 @@ class Runtime:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await self.replies.shutdown()
+        await self.evaluations.shutdown()
         await self.live_usage.aclose()
         await self.alerts.aclose()
         await self.rate_limits.aclose()

@@ -38,6 +38,8 @@ from api.ops import metrics
 from api.ops import service as ops
 from api.ops.logs import current_request_id
 from api.pagination import Order, Page, PageRequest, paginate
+from api.teaching import service as teaching
+from api.teaching.service import EvaluationQueue
 from api.usage import rollup
 from api.usage import service as usage
 from api.usage.models import CostAlert
@@ -114,6 +116,7 @@ async def start_session(
     assignment_id: uuid.UUID | None = None,
     new: bool = False,
     replies: ReplyEngine | None = None,
+    feedback: EvaluationQueue | None = None,
 ) -> tuple[Session, bool]:
     """Resume the active session with this client, or start one. With `new`, the active
     one is ended first, as endSession would (`replies` then stops its reply in flight).
@@ -130,7 +133,7 @@ async def start_session(
     if active is not None:
         if replies is None:
             raise ValueError("ending the active session needs the reply engine")
-        await _finish(session, replies, active)
+        await _finish(session, replies, active, feedback)
     conversation = Session(
         student_id=actor.id,
         client_profile_id=profile.id,
@@ -211,22 +214,35 @@ def filtered_sessions(actor: Actor, where: SessionFilter | None = None):
 
 
 async def end_session(
-    session: AsyncSession, actor: Actor, replies: ReplyEngine, session_id: uuid.UUID
+    session: AsyncSession,
+    actor: Actor,
+    replies: ReplyEngine,
+    session_id: uuid.UUID,
+    *,
+    feedback: EvaluationQueue | None = None,
 ) -> Session:
     """End a session, stopping a reply in flight. Ending one that already ended changes
-    nothing (safe to retry)."""
+    nothing (safe to retry). Its conversation measures are stored, and when its
+    assignment has a rubric an evaluation is queued for `feedback` to run once this
+    transaction commits (nothing here waits for it)."""
     conversation = await get_own_session(session, actor, session_id, lock=True)
     if conversation.status is SessionStatus.ACTIVE:
-        await _finish(session, replies, conversation)
+        await _finish(session, replies, conversation, feedback)
     return conversation
 
 
-async def _finish(session: AsyncSession, replies: ReplyEngine, conversation: Session) -> None:
+async def _finish(
+    session: AsyncSession,
+    replies: ReplyEngine,
+    conversation: Session,
+    feedback: EvaluationQueue | None = None,
+) -> None:
     reply = await repository.streaming_reply(session, conversation.id)
     if reply is not None:
         await _cut_short(session, replies, conversation, reply)
     conversation.status, conversation.ended_at = SessionStatus.COMPLETED, utcnow()
     await session.flush()
+    await teaching.session_ended(session, conversation, feedback)
     # After the reply's own event, if it is being stored right now.
     after_commit(session, lambda: replies.publish_after_reply(SessionEnded(conversation)))
 

@@ -7,6 +7,14 @@ from api.conversations.models import Message, Session, SessionFeedback
 from api.db.base import Base
 from api.limits.models import StoredRateLimits
 from api.ops.models import ErrorEvent
+from api.teaching.models import (
+    CriterionScore,
+    Evaluation,
+    ReviewComment,
+    Rubric,
+    RubricVersion,
+    SessionMeasures,
+)
 from api.usage.models import Budget, BudgetSpend, CostAlert, DailyUsage, UsageRecord
 
 __all__ = [
@@ -16,13 +24,19 @@ __all__ = [
     "BudgetSpend",
     "ClientProfile",
     "CostAlert",
+    "CriterionScore",
     "DailyUsage",
     "Enrollment",
     "ErrorEvent",
+    "Evaluation",
     "Message",
+    "ReviewComment",
+    "Rubric",
+    "RubricVersion",
     "Section",
     "Session",
     "SessionFeedback",
+    "SessionMeasures",
     "StoredRateLimits",
     "UsageRecord",
     "User",

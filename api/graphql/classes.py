@@ -12,6 +12,8 @@ from api.graphql.context import Info
 from api.graphql.ids import parse_id, parse_optional_id, to_id
 from api.graphql.permissions import IsAuthenticated
 from api.graphql.relay import Connection
+from api.graphql.teaching import Rubric, assignment_rubric
+from api.teaching import service as teaching
 
 AssignmentStatus = strawberry.enum(models.AssignmentStatus, name="AssignmentStatus")
 
@@ -75,6 +77,18 @@ class Assignment:
     created_at: datetime
     client_profiles: list[ClientProfile]
     section_id: strawberry.Private[uuid.UUID]
+    rubric_id: strawberry.Private[uuid.UUID | None]
+    release_feedback_on_completion: bool = strawberry.field(
+        description="Feedback on its sessions reaches students as soon as it is ready; "
+        "otherwise a teacher releases each one."
+    )
+
+    @strawberry.field(
+        description="The rubric its sessions are evaluated against when they end (null: no "
+        "feedback). Teachers and admins only."
+    )
+    async def rubric(self, info: Info) -> Rubric | None:
+        return await assignment_rubric(info, self.rubric_id)
 
     @strawberry.field
     async def section(self, info: Info) -> Section | None:
@@ -95,6 +109,8 @@ class Assignment:
                 ClientProfile.from_model(p, ctx.actor) for p in assignment.client_profiles
             ],
             section_id=assignment.section_id,
+            rubric_id=assignment.rubric_id,
+            release_feedback_on_completion=assignment.release_feedback_on_completion,
         )
 
 
@@ -132,6 +148,11 @@ class CreateAssignmentPayload:
 
 @strawberry.type
 class PublishAssignmentPayload:
+    assignment: Assignment
+
+
+@strawberry.type
+class SetAssignmentRubricPayload:
     assignment: Assignment
 
 
@@ -223,3 +244,20 @@ class ClassMutations:
         ctx = info.context
         assignment = await service.publish_assignment(ctx.session, ctx.actor, parse_id(id))
         return PublishAssignmentPayload(assignment=Assignment.from_model(assignment, ctx))
+
+    @strawberry.mutation(
+        permission_classes=[IsAuthenticated],
+        description="Attach a published rubric to an assignment (null detaches it): its "
+        "sessions get feedback when they end. One rubric may serve many assignments.",
+    )
+    async def set_assignment_rubric(
+        self, info: Info, assignment_id: strawberry.ID, rubric_id: strawberry.ID | None
+    ) -> SetAssignmentRubricPayload:
+        ctx = info.context
+        assignment = await teaching.set_assignment_rubric(
+            ctx.session,
+            ctx.actor,
+            parse_id(assignment_id, "assignmentId"),
+            parse_optional_id(rubric_id, "rubricId"),
+        )
+        return SetAssignmentRubricPayload(assignment=Assignment.from_model(assignment, ctx))

@@ -8,6 +8,8 @@ import strawberry
 
 from api.conversations import models, service
 from api.db.base import utcnow
+from api.graphql import review as review_types
+from api.graphql import teaching
 from api.graphql.accounts import User
 from api.graphql.classes import Assignment
 from api.graphql.clients import ClientProfile
@@ -15,6 +17,8 @@ from api.graphql.context import Info
 from api.graphql.ids import parse_id, parse_optional_id, to_id
 from api.graphql.permissions import IsAuthenticated
 from api.graphql.relay import Connection
+from api.graphql.teaching import ConversationMeasures, Evaluation
+from api.teaching import review as teaching_review
 
 SessionStatus = strawberry.enum(models.SessionStatus, name="SessionStatus")
 MessageRole = strawberry.enum(models.MessageRole, name="MessageRole")
@@ -115,7 +119,37 @@ class Session:
         page = await service.messages_page(ctx.session, uuid.UUID(self.id), ctx.page(first, after))
         return Connection.of(page, Message.from_model)
 
-    @strawberry.field
+    @strawberry.field(
+        description="Conversation measures (no model; deterministic), once the session ended."
+    )
+    async def measures(self, info: Info) -> ConversationMeasures | None:
+        return await teaching.session_measures(info, uuid.UUID(self.id))
+
+    @strawberry.field(
+        description="The latest evaluation against a rubric (advisory feedback): for the "
+        "session's teachers and admins whatever its status; for its student, the latest "
+        "one released to them."
+    )
+    async def evaluation(self, info: Info) -> Evaluation | None:
+        return await teaching.session_evaluation(info, uuid.UUID(self.id))
+
+    @strawberry.field(description="Every evaluation, newest first (students: released ones).")
+    async def evaluations(self, info: Info) -> list[Evaluation]:
+        return await teaching.session_evaluations(info, uuid.UUID(self.id))
+
+    @strawberry.field(
+        description="Teachers' comments on the session or its messages, oldest first: all "
+        "of them for its teachers and admins; for its student, once its feedback is released."
+    )
+    async def review_comments(self, info: Info) -> list[review_types.ReviewComment]:
+        ctx = info.context
+        conversation = await ctx.session.get(models.Session, uuid.UUID(self.id))
+        if conversation is None:
+            return []
+        found = await teaching_review.comments_for(ctx.session, ctx.actor, conversation)
+        return [review_types.ReviewComment.from_model(c) for c in found]
+
+    @strawberry.field(description="The student's own rating of the session.")
     async def feedback(self, info: Info) -> SessionFeedback | None:
         found = await info.context.loaders.feedback_by_session.load(uuid.UUID(self.id))
         return _feedback(found) if found else None
@@ -268,17 +302,24 @@ class ConversationMutations:
             assignment_id=parse_optional_id(assignment_id, "assignmentId"),
             new=new,
             replies=ctx.runtime.replies,
+            feedback=ctx.runtime.evaluations,
         )
         return StartSessionPayload(session=Session.from_model(conversation), resumed=resumed)
 
     @strawberry.mutation(
         permission_classes=[IsAuthenticated],
-        description="End the session; a reply being generated is stopped (CANCELLED).",
+        description="End the session; a reply being generated is stopped (CANCELLED). When "
+        "its assignment has a rubric, its (advisory) feedback is evaluated in the background: "
+        "follow it on feedbackEvents or Session.evaluation.",
     )
     async def end_session(self, info: Info, session_id: strawberry.ID) -> EndSessionPayload:
         ctx = info.context
         conversation = await service.end_session(
-            ctx.session, ctx.actor, ctx.runtime.replies, parse_id(session_id, "sessionId")
+            ctx.session,
+            ctx.actor,
+            ctx.runtime.replies,
+            parse_id(session_id, "sessionId"),
+            feedback=ctx.runtime.evaluations,
         )
         return EndSessionPayload(session=Session.from_model(conversation))
 

@@ -15,6 +15,14 @@ from api.classes.models import Assignment, Section
 from api.clients.models import ClientProfile
 from api.conversations.models import SessionFeedback
 from api.db.base import Base
+from api.teaching import repository as teaching
+from api.teaching.models import (
+    CriterionScore,
+    Evaluation,
+    Rubric,
+    RubricVersion,
+    SessionMeasures,
+)
 
 Model = TypeVar("Model", bound=Base)
 
@@ -51,3 +59,42 @@ class Loaders:
         self.sections = _by_id(session, Section)
         self.assignments = _by_id(session, Assignment)
         self.feedback_by_session = _feedback_by_session(session)
+        self.teaching = TeachingLoaders(session)
+
+
+def _latest_evaluation(
+    session: AsyncSession, *, released_only: bool
+) -> DataLoader[uuid.UUID, Evaluation | None]:
+    async def load(ids: list[uuid.UUID]) -> list[Evaluation | None]:
+        found = await teaching.latest_evaluations(session, ids, released_only=released_only)
+        return [found.get(i) for i in ids]
+
+    return DataLoader(load_fn=load)
+
+
+def _scores(session: AsyncSession) -> DataLoader[uuid.UUID, list[CriterionScore]]:
+    async def load(ids: list[uuid.UUID]) -> list[list[CriterionScore]]:
+        found = await teaching.scores_of(session, ids)
+        return [found.get(i, []) for i in ids]
+
+    return DataLoader(load_fn=load)
+
+
+def _measures(session: AsyncSession) -> DataLoader[uuid.UUID, SessionMeasures | None]:
+    async def load(ids: list[uuid.UUID]) -> list[SessionMeasures | None]:
+        found = await teaching.measures_of(session, ids)
+        return [found.get(i) for i in ids]
+
+    return DataLoader(load_fn=load)
+
+
+class TeachingLoaders:
+    """Rubrics, evaluations and measures of objects the caller may already see."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.rubrics = _by_id(session, Rubric)
+        self.rubric_versions = _by_id(session, RubricVersion)
+        self.latest_evaluation = _latest_evaluation(session, released_only=False)
+        self.latest_released_evaluation = _latest_evaluation(session, released_only=True)
+        self.scores = _scores(session)
+        self.measures = _measures(session)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from decimal import Decimal
 
 import strawberry
 
@@ -14,6 +13,7 @@ from api.graphql.classes import Assignment
 from api.graphql.context import Info
 from api.graphql.ids import parse_id, parse_optional_id, to_id
 from api.graphql.permissions import IsAuthenticated
+from api.graphql.teaching import Evaluation
 from api.teaching import exports, review
 from api.teaching import models as teaching_models
 
@@ -98,6 +98,16 @@ class DeleteReviewCommentPayload:
 
 
 @strawberry.type
+class AdjustCriterionLevelPayload:
+    evaluation: Evaluation
+
+
+@strawberry.type
+class ReleaseFeedbackPayload:
+    evaluation: Evaluation
+
+
+@strawberry.type
 class SetFeedbackReleaseOnCompletionPayload:
     assignment: Assignment
     release_feedback_on_completion: bool
@@ -171,6 +181,35 @@ class ReviewQueries:
 class ReviewMutations:
     @strawberry.mutation(
         permission_classes=[IsAuthenticated],
+        description="Set a teacher's level for one criterion of a completed evaluation; it "
+        "is kept beside the evaluator's level, with who set it and when. `level: null` goes "
+        "back to the evaluator's. The level must be one of the criterion's levels.",
+    )
+    async def adjust_criterion_level(
+        self, info: Info, evaluation_id: strawberry.ID, criterion_key: str, level: int | None
+    ) -> AdjustCriterionLevelPayload:
+        ctx = info.context
+        evaluation_uuid = parse_id(evaluation_id, "evaluationId")
+        await review.adjust_level(ctx.session, ctx.actor, evaluation_uuid, criterion_key, level)
+        evaluation = await ctx.session.get_one(teaching_models.Evaluation, evaluation_uuid)
+        return AdjustCriterionLevelPayload(evaluation=Evaluation.from_model(evaluation))
+
+    @strawberry.mutation(
+        permission_classes=[IsAuthenticated],
+        description="Release a completed evaluation, and the session's comments, to its "
+        "student (`released: false` withdraws it). Its teachers and admins may.",
+    )
+    async def release_feedback(
+        self, info: Info, evaluation_id: strawberry.ID, released: bool = True
+    ) -> ReleaseFeedbackPayload:
+        ctx = info.context
+        evaluation = await review.release(
+            ctx.session, ctx.actor, parse_id(evaluation_id, "evaluationId"), released
+        )
+        return ReleaseFeedbackPayload(evaluation=Evaluation.from_model(evaluation))
+
+    @strawberry.mutation(
+        permission_classes=[IsAuthenticated],
         description="Comment on a session (or one of its messages) as its teacher. Its "
         "student reads the comments once the feedback is released.",
     )
@@ -215,7 +254,3 @@ class ReviewMutations:
             assignment=Assignment.from_model(assignment, ctx),
             release_feedback_on_completion=assignment.release_feedback_on_completion,
         )
-
-
-def overall(score: Decimal | None) -> Decimal | None:
-    return score

@@ -30,14 +30,23 @@ from api.graphql.errors import ErrorCodes, log_errors
 from api.graphql.inputs import STORABLE_DATETIME, StorableText
 from api.graphql.introspection import SignedInIntrospection
 from api.graphql.limits import LimitMutations, LimitQueries
+from api.graphql.review import ReviewMutations, ReviewQueries
 from api.graphql.session_events import ConversationSubscriptions
+from api.graphql.teaching import TeachingMutations, TeachingQueries, TeachingSubscriptions
 from api.graphql.time_slices import TimeSlices
 from api.graphql.usage import UsageMutations, UsageQueries, UsageSubscriptions
 
 
 @strawberry.type
 class Query(
-    AccountQueries, ClientQueries, ClassQueries, ConversationQueries, UsageQueries, LimitQueries
+    AccountQueries,
+    ClientQueries,
+    ClassQueries,
+    ConversationQueries,
+    UsageQueries,
+    LimitQueries,
+    TeachingQueries,
+    ReviewQueries,
 ):
     pass
 
@@ -50,12 +59,14 @@ class Mutation(
     ConversationMutations,
     UsageMutations,
     LimitMutations,
+    TeachingMutations,
+    ReviewMutations,
 ):
     pass
 
 
 @strawberry.type
-class Subscription(ConversationSubscriptions, UsageSubscriptions):
+class Subscription(ConversationSubscriptions, UsageSubscriptions, TeachingSubscriptions):
     pass
 
 

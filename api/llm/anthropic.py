@@ -27,6 +27,8 @@ from api.llm.base import (
     Started,
     StreamEvent,
     TextDelta,
+    ToolAnswer,
+    ToolCall,
     Usage,
 )
 from api.llm.upstream import retry_after, status_kind
@@ -119,6 +121,34 @@ class AnthropicProvider(Provider):
         except _UPSTREAM_FAILURES as exc:
             raise _provider_error(exc, _StreamState()) from exc
         return counted.input_tokens
+
+    async def use_tool(self, call: ToolCall) -> ToolAnswer:
+        """One non-streaming call that must answer with `call.tool` (tool_choice forces it).
+        Returns the tool's input as the model gave it (not validated) and the usage."""
+        params: dict[str, Any] = {
+            "model": call.model,
+            "max_tokens": call.max_tokens,
+            "system": [{"type": "text", "text": call.system}],
+            "messages": call.messages,
+            "tools": [call.tool],
+            "tool_choice": {"type": "tool", "name": call.tool["name"]},
+        }
+        state = _StreamState()
+        try:
+            response = await self.client.messages.with_raw_response.create(**params)
+            state.request_id = response.headers.get("request-id")
+            message = response.parse()
+        except _UPSTREAM_FAILURES as exc:
+            raise _provider_error(exc, state) from exc
+        blocks = [block.model_dump() for block in message.content]
+        tool_input = next((b.get("input") for b in blocks if b.get("type") == "tool_use"), None)
+        return ToolAnswer(
+            tool_input=tool_input,
+            usage=_usage(message.usage),
+            request_id=state.request_id,
+            stop_reason=message.stop_reason,
+            content=blocks,
+        )
 
     def unanswered_usage(self, request: ChatRequest) -> Usage:
         """With cache breakpoints the prompt may have been written to the cache, the

@@ -114,6 +114,30 @@ class Finished:
 StreamEvent = Started | TextDelta | Finished
 
 
+@dataclass(frozen=True)
+class ToolCall:
+    """A request for structured output: the model must answer by calling `tool` (a tool
+    definition with a JSON-schema `input_schema`). `messages` are in Anthropic's form."""
+
+    model: str
+    system: str
+    messages: list[dict]
+    tool: dict
+    max_tokens: int = 2048
+
+
+@dataclass(frozen=True)
+class ToolAnswer:
+    """What the model answered: the tool's input as given (None when it did not call the
+    tool), the usage as billed, and the content blocks (to continue the conversation)."""
+
+    tool_input: object
+    usage: Usage
+    request_id: str | None = None
+    stop_reason: str | None = None
+    content: list[dict] = field(default_factory=list)
+
+
 class ErrorKind(StrEnum):
     RATE_LIMITED = "rate_limited"  # 429
     OVERLOADED = "overloaded"  # 529, or an overloaded_error event mid-stream

@@ -17,8 +17,6 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from api.teaching.errors import TeachingError
-from api.teaching.models import CriterionScore, Evaluation, RubricVersion, SessionMeasures
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -30,6 +28,8 @@ from api.clients.models import ClientProfile
 from api.conversations import repository as conversations
 from api.conversations.models import Message, Session, SessionFeedback
 from api.teaching import repository, review
+from api.teaching.errors import TeachingError
+from api.teaching.models import CriterionScore, Evaluation, RubricVersion, SessionMeasures
 
 ADVISORY = "Advisory feedback, AI-generated: a teacher's judgement comes first."
 OFFLINE = "Offline evaluator: computed from the conversation measures, without an AI model."

@@ -14,14 +14,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from api.teaching.errors import TeachingError
-from api.teaching.models import (
-    CriterionScore,
-    Evaluation,
-    EvaluationStatus,
-    ReviewComment,
-    RubricVersion,
-)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.accounts.security import Actor
@@ -32,6 +24,14 @@ from api.conversations.models import Message, Session, SessionStatus
 from api.db.base import utcnow
 from api.errors import FieldChecker
 from api.teaching import repository, service
+from api.teaching.errors import TeachingError
+from api.teaching.models import (
+    CriterionScore,
+    Evaluation,
+    EvaluationStatus,
+    ReviewComment,
+    RubricVersion,
+)
 
 MAX_COMMENT_CHARS = 4000
 
@@ -218,6 +218,13 @@ async def set_release_on_completion(
     assignment.release_feedback_on_completion = on
     await session.flush()
     return assignment
+
+
+async def release_if_automatic(session: AsyncSession, evaluation: Evaluation) -> None:
+    """Release an evaluation as it completes when its session's assignment says so."""
+    released_on_completion = await repository.releases_on_completion(session, evaluation.session_id)
+    if released_on_completion and evaluation.released_at is None:
+        evaluation.released_at = evaluation.completed_at or utcnow()
 
 
 # What a session's reader sees --------------------------------------------------------------

@@ -14,6 +14,11 @@ from api.llm.base import TOKEN_KINDS
 TOKEN_COLUMNS = TOKEN_KINDS  # records, sessions and the rollup each have these columns
 
 
+class UsageKind(StrEnum):
+    REPLY = "reply"  # a client's reply in a conversation
+    EVALUATION = "evaluation"  # feedback on a finished session against a rubric
+
+
 class UsageRecord(IdMixin, CreatedAtMixin, Base):
     """One model call as the provider billed it."""
 
@@ -27,6 +32,11 @@ class UsageRecord(IdMixin, CreatedAtMixin, Base):
 
     session_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("sessions.id", ondelete="CASCADE"))
     message_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("messages.id"))
+    kind: Mapped[str] = mapped_column(String(16), default=UsageKind.REPLY, server_default="reply")
+    """What the call was for (`UsageKind`): analytics split by it, budgets count every kind."""
+    evaluation_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("evaluations.id", ondelete="SET NULL")
+    )
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"))
     provider: Mapped[str] = mapped_column(String(40))
     model: Mapped[str] = mapped_column(String(100))

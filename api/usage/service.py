@@ -20,7 +20,7 @@ from api.db.session import after_commit
 from api.llm.base import Usage
 from api.ops import metrics
 from api.usage import budgets, rollup
-from api.usage.models import TOKEN_COLUMNS, CostAlert, UsageRecord
+from api.usage.models import TOKEN_COLUMNS, CostAlert, UsageKind, UsageRecord
 from api.usage.pricing import PriceTable
 from api.usage.rollup import SessionDimensions
 
@@ -52,18 +52,22 @@ class BilledCall:
 
 @dataclass(frozen=True)
 class Bill:
-    """The calls one reply took."""
+    """The calls one reply (or one evaluation) took."""
 
     session_id: uuid.UUID
     dimensions: SessionDimensions  # whose session it is
     message_id: uuid.UUID | None
     calls: list[BilledCall]
+    kind: UsageKind = UsageKind.REPLY
+    evaluation_id: uuid.UUID | None = None
 
 
 def _record(bill: Bill, call: BilledCall, prices: PriceTable) -> UsageRecord:
     return UsageRecord(
         session_id=bill.session_id,
         message_id=bill.message_id,
+        kind=bill.kind,
+        evaluation_id=bill.evaluation_id,
         user_id=bill.dimensions.student_id,
         provider=call.provider,
         model=call.model,

@@ -1,7 +1,7 @@
 """teacher review: adjusted levels beside the evaluator's, comments, release on completion
 
-Revision ID: 0005_feedback-review
-Revises: 0005_feedback-core
+Revision ID: 0005_feedback_review
+Revises: 0005_feedback_core
 """
 
 import sqlalchemy as sa
@@ -9,8 +9,8 @@ from alembic import op
 
 import api.db.base
 
-revision = "0005_feedback-review"
-down_revision = "0005_feedback-core"  # adds to its evaluations, criterion scores
+revision = "0005_feedback_review"
+down_revision = "0005_feedback_core"  # adds to its evaluations, criterion scores
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,1 @@
+"""Teaching: rubrics, conversation measures and evaluations (feedback) of sessions."""

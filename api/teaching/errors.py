@@ -1,0 +1,5 @@
+from api.errors import PracticumError
+
+
+class TeachingError(PracticumError):
+    pass
