@@ -6,12 +6,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from api.teaching.models import CriterionScore, Evaluation
 from sqlalchemy import select
 
 from api.accounts.models import Role
 from api.conversations import service as conversations
 from api.conversations.models import Message, Session
+from api.teaching.models import CriterionScore, Evaluation
 from tests.api.test_authorization import token_for
 from tests.factories.accounts import actor, make_user
 from tests.factories.conversations import end, say
@@ -248,3 +248,55 @@ async def _review_state(db, r: Reviewed) -> tuple:
     )
     await db.commit()
     return evaluation.released_at, sorted(scores), comments
+
+
+SET_RUBRIC = """mutation($a: ID!, $r: ID) { setAssignmentRubric(assignmentId: $a, rubricId: $r)
+  { assignment { id } } }"""
+RELEASE_ON_COMPLETION = """mutation($a: ID!, $on: Boolean!) {
+  setFeedbackReleaseOnCompletion(assignmentId: $a, releaseOnCompletion: $on)
+  { releaseFeedbackOnCompletion assignment { releaseFeedbackOnCompletion } } }"""
+END = "mutation($id: ID!) { endSession(sessionId: $id) { session { id } } }"
+STUDENT_VIEW = """query($id: ID!) { session(id: $id) { evaluation { status evaluator releasedAt
+  scores { criterionKey level } } } }"""
+
+
+async def _practise_and_end(db, settings, gql, world) -> str:
+    conversation, _ = await conversations.start_session(
+        db, actor(world.student), settings, world.profile.id
+    )
+    await say(db, conversation, QUESTION, "Probably the nights.")
+    await say(db, conversation, "It sounds like the nights feel long.", "They do.")
+    await gql.ok(END, {"id": str(conversation.id)}, token_for(settings, world.student))
+    await gql.runtime.evaluations.wait_idle()  # the app's engine, which ran it
+    return str(conversation.id)
+
+
+async def test_release_on_completion_reaches_the_student_without_a_teacher(db, settings, gql):
+    world = await make_world(db, settings)
+    from tests.factories.review import make_rubric
+
+    rubric = await make_rubric(db, world.teacher)
+    teacher = token_for(settings, world.teacher)
+    student = token_for(settings, world.student)
+    await gql.ok(SET_RUBRIC, {"a": str(world.assignment.id), "r": str(rubric.id)}, teacher)
+
+    held = await _practise_and_end(db, settings, gql, world)
+    switched = await gql.ok(
+        RELEASE_ON_COMPLETION, {"a": str(world.assignment.id), "on": True}, teacher
+    )
+    released = await _practise_and_end(db, settings, gql, world)
+
+    assert switched["setFeedbackReleaseOnCompletion"]["releaseFeedbackOnCompletion"] is True
+    assert switched["setFeedbackReleaseOnCompletion"]["assignment"] == {
+        "releaseFeedbackOnCompletion": True
+    }
+    # Before the switch: the offline feedback waits for the teacher.
+    assert (await gql.ok(STUDENT_VIEW, {"id": held}, student))["session"]["evaluation"] is None
+    teachers_view = (await gql.ok(STUDENT_VIEW, {"id": held}, teacher))["session"]["evaluation"]
+    assert (teachers_view["status"], teachers_view["releasedAt"]) == ("COMPLETED", None)
+    # After it: the student reads it as soon as it is ready.
+    evaluation = (await gql.ok(STUDENT_VIEW, {"id": released}, student))["session"]["evaluation"]
+    assert evaluation["status"] == "COMPLETED"
+    assert evaluation["evaluator"] == "OFFLINE"
+    assert evaluation["releasedAt"]
+    assert [s["criterionKey"] for s in evaluation["scores"]] == ["open_questions", "reflections"]
