@@ -117,6 +117,7 @@ def _labelled(label, control_id, control: rx.Component, error="") -> rx.Componen
         _error(error),
         spacing="1",
         width="100%",
+        align="stretch",
     )
 
 
