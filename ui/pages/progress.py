@@ -37,7 +37,7 @@ def _chart(line: ProgressLine) -> rx.Component:
                     rx.recharts.cartesian_grid(stroke_dasharray="3 3", stroke="var(--gray-5)"),
                     rx.recharts.x_axis(data_key="session", tick={"fontSize": 11}),
                     rx.recharts.y_axis(
-                        tick={"fontSize": 12}, width=32, allow_decimals=False, domain=[0, "dataMax"]
+                        tick={"fontSize": 12}, width=32, allow_decimals=False, domain=[0, line.top]
                     ),
                     rx.recharts.graphing_tooltip(),
                     data=line.points,

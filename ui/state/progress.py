@@ -17,6 +17,7 @@ class ProgressLine:
     key: str = ""
     name: str = ""
     latest: str = ""  # "3 / 4"
+    top: int = 1  # the highest level the criterion has had (the chart's scale)
     points: list[dict[str, Any]] = dataclasses.field(default_factory=list)
 
 
@@ -79,5 +80,6 @@ class ProgressState(AppState):
                 )
             last = criterion["points"][-1] if criterion["points"] else None
             latest = f"{last['level']} / {last['maxLevel'] or last['level']}" if last else "—"
-            lines.append(ProgressLine(criterion["key"], criterion["name"], latest, points))
+            top = max((p["max"] for p in points), default=1)
+            lines.append(ProgressLine(criterion["key"], criterion["name"], latest, top, points))
         self.lines, self.rows = lines, rows
