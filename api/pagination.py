@@ -7,6 +7,7 @@ import json
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal, InvalidOperation
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy import Select, TypeDecorator, literal, tuple_
@@ -14,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
 from api.config import Settings
+from api.db.base import Money
 from api.errors import PracticumError
 
 T = TypeVar("T")
@@ -80,11 +82,15 @@ def _to_json(value: Any) -> Any:
         return str(value)
     if isinstance(value, datetime):
         return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
     return value
 
 
 def _from_json(column: InstrumentedAttribute, value: Any) -> Any:
     column_type = column.type
+    if isinstance(column_type, Money):  # stored as nano-dollars, compared as dollars
+        return _decimal(value)
     if isinstance(column_type, TypeDecorator):  # e.g. UTCDateTime: its python_type is `object`
         column_type = column_type.impl_instance
     python_type = column_type.python_type
@@ -95,6 +101,8 @@ def _from_json(column: InstrumentedAttribute, value: Any) -> Any:
         if moment.tzinfo is None:
             raise ValueError("expected a datetime with a time zone")
         return moment
+    if python_type is Decimal:
+        return _decimal(value)
     if not isinstance(value, python_type):
         raise TypeError(f"expected {python_type.__name__}")
     if isinstance(value, str):
@@ -102,6 +110,16 @@ def _from_json(column: InstrumentedAttribute, value: Any) -> Any:
     if isinstance(value, int) and not -(2**31) <= value < 2**31:
         raise ValueError("integer out of range")
     return value
+
+
+def _decimal(value: Any) -> Decimal:
+    try:
+        amount = Decimal(_storable_text(value))
+    except InvalidOperation as exc:
+        raise ValueError("expected a decimal number") from exc
+    if not amount.is_finite() or abs(amount) >= 10**9:
+        raise ValueError("expected a sum of money")
+    return amount
 
 
 def _storable_text(value: Any) -> str:

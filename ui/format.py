@@ -75,3 +75,17 @@ def percent(share: str) -> str:
 def difficulty_text(level: int) -> str:
     """ "Moderate · 3/5"."""
     return f"{DIFFICULTY_LABELS.get(level, 'Unrated')} · {level}/5"
+
+
+def duration(seconds: int | None) -> str:
+    """A length of time for reading: "45 s", "4 min 05 s", "1 h 02 min"; "—" for none."""
+    if seconds is None:
+        return NO_FIGURE
+    seconds = max(0, int(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, rest = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes} min {rest:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"

@@ -19,6 +19,9 @@ SECTIONS = "/sections"
 ASSIGNMENTS = "/assignments"
 TEACHER_SESSIONS = "/sessions"
 TEACHER_INSIGHT = "/insight"
+RUBRICS = "/rubrics"
+RUBRIC_EDITOR = "/rubrics/[rubric_id]"  # "new" for a new rubric
+PROGRESS = "/progress"  # a student's progress per criterion
 
 # Admins
 ADMIN_DASHBOARD = "/admin"
@@ -35,6 +38,10 @@ def session(session_id: str) -> str:
 
 def transcript(session_id: str) -> str:
     return f"/transcripts/{session_id}"
+
+
+def rubric_editor(rubric_id: str) -> str:
+    return f"/rubrics/{rubric_id}"
 
 
 def profile_editor(profile_id: str) -> str:

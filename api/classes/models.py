@@ -4,7 +4,7 @@ import uuid
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import Column, Enum, ForeignKey, Index, String, Table, Text, UniqueConstraint
+from sqlalchemy import Column, Enum, ForeignKey, Index, String, Table, Text, UniqueConstraint, false
 from sqlalchemy import true as sa_true
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -61,6 +61,11 @@ class Assignment(IdMixin, CreatedAtMixin, Base):
         ForeignKey("rubrics.id", ondelete="SET NULL"), index=True
     )
     """The rubric its sessions are evaluated against when they end (None: no feedback)."""
+    release_feedback_on_completion: Mapped[bool] = mapped_column(
+        default=False, server_default=false()
+    )
+    """Feedback on its sessions reaches the student as soon as it is ready (else a teacher
+    releases each one)."""
 
     client_profiles: Mapped[list[ClientProfile]] = relationship(
         secondary=assignment_clients, lazy="selectin", order_by=ClientProfile.name

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
+from enum import StrEnum
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -46,6 +47,28 @@ from api.usage.pricing import PriceTable
 from api.usage.rollup import SessionDimensions
 
 NEWEST_SESSIONS = Order((Session.started_at, Session.id), descending=True)
+OLDEST_SESSIONS = Order((Session.started_at, Session.id))
+
+
+class SessionSort(StrEnum):
+    """How a list of sessions is sorted (each with its id last, so pages stay stable)."""
+
+    NEWEST = "NEWEST"
+    OLDEST = "OLDEST"
+    MOST_MESSAGES = "MOST_MESSAGES"
+    FEWEST_MESSAGES = "FEWEST_MESSAGES"
+    HIGHEST_COST = "HIGHEST_COST"
+    LOWEST_COST = "LOWEST_COST"
+
+
+SESSION_ORDERS = {
+    SessionSort.NEWEST: NEWEST_SESSIONS,
+    SessionSort.OLDEST: OLDEST_SESSIONS,
+    SessionSort.MOST_MESSAGES: Order((Session.message_count, Session.id), descending=True),
+    SessionSort.FEWEST_MESSAGES: Order((Session.message_count, Session.id)),
+    SessionSort.HIGHEST_COST: Order((Session.estimated_cost, Session.id), descending=True),
+    SessionSort.LOWEST_COST: Order((Session.estimated_cost, Session.id)),
+}
 IN_ORDER = Order((Message.sequence_number,))
 MAX_IDEMPOTENCY_KEY = 100
 MAX_COMMENT_CHARS = 2000
@@ -62,6 +85,8 @@ class SessionFilter:
     status: SessionStatus | None = None
     client_profile_id: uuid.UUID | None = None
     student_id: uuid.UUID | None = None
+    assignment_id: uuid.UUID | None = None
+    section_id: uuid.UUID | None = None
 
 
 async def _assignment_for(
@@ -161,8 +186,18 @@ async def get_active_session(
 
 
 async def list_sessions(
-    session: AsyncSession, actor: Actor, page: PageRequest, where: SessionFilter | None = None
+    session: AsyncSession,
+    actor: Actor,
+    page: PageRequest,
+    where: SessionFilter | None = None,
+    sort: SessionSort = SessionSort.NEWEST,
 ) -> Page[Session]:
+    stmt = filtered_sessions(actor, where)
+    return await paginate(session, stmt, SESSION_ORDERS[sort], page)
+
+
+def filtered_sessions(actor: Actor, where: SessionFilter | None = None):
+    """The sessions the actor may see that match `where` (a select, not yet sorted)."""
     stmt = repository.sessions_visible_to(actor)
     where = where or SessionFilter()
     if where.status is not None:
@@ -171,7 +206,11 @@ async def list_sessions(
         stmt = stmt.where(Session.client_profile_id == where.client_profile_id)
     if where.student_id is not None:
         stmt = stmt.where(Session.student_id == where.student_id)
-    return await paginate(session, stmt, NEWEST_SESSIONS, page)
+    if where.assignment_id is not None:
+        stmt = stmt.where(Session.assignment_id == where.assignment_id)
+    if where.section_id is not None:
+        stmt = stmt.where(Session.section_id == where.section_id)
+    return stmt
 
 
 async def end_session(

@@ -12,6 +12,7 @@ from api.ops.models import ErrorEvent
 from api.teaching.models import (
     CriterionScore,
     Evaluation,
+    ReviewComment,
     Rubric,
     RubricVersion,
     SessionMeasures,
@@ -35,6 +36,7 @@ __all__ = [
     "ErrorEvent",
     "Evaluation",
     "Message",
+    "ReviewComment",
     "Rubric",
     "RubricVersion",
     "Section",

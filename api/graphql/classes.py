@@ -83,6 +83,10 @@ class Assignment:
     client_profiles: list[ClientProfile]
     section_id: strawberry.Private[uuid.UUID]
     rubric_id: strawberry.Private[uuid.UUID | None]
+    release_feedback_on_completion: bool = strawberry.field(
+        description="Feedback on its sessions reaches students as soon as it is ready; "
+        "otherwise a teacher releases each one."
+    )
 
     @strawberry.field(
         description="The rubric its sessions are evaluated against when they end (null: no "
@@ -111,6 +115,7 @@ class Assignment:
             ],
             section_id=assignment.section_id,
             rubric_id=assignment.rubric_id,
+            release_feedback_on_completion=assignment.release_feedback_on_completion,
         )
 
 

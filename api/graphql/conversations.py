@@ -7,6 +7,8 @@ from decimal import Decimal
 import strawberry
 
 from api.conversations import models, service
+from api.db.base import utcnow
+from api.graphql import review as review_types
 from api.graphql import teaching
 from api.graphql.accounts import User
 from api.graphql.classes import Assignment
@@ -16,10 +18,14 @@ from api.graphql.ids import parse_id, parse_optional_id, to_id
 from api.graphql.permissions import IsAuthenticated
 from api.graphql.relay import Connection
 from api.graphql.teaching import ConversationMeasures, Evaluation
+from api.teaching import review as teaching_review
 
 SessionStatus = strawberry.enum(models.SessionStatus, name="SessionStatus")
 MessageRole = strawberry.enum(models.MessageRole, name="MessageRole")
 MessageStatus = strawberry.enum(models.MessageStatus, name="MessageStatus")
+SessionSort = strawberry.enum(
+    service.SessionSort, name="SessionSort", description="How a list of sessions is sorted."
+)
 
 
 @strawberry.type
@@ -74,6 +80,12 @@ class Session:
     client_profile_id: strawberry.Private[uuid.UUID]
     assignment_id: strawberry.Private[uuid.UUID | None]
 
+    @strawberry.field(
+        description="Seconds from the start to the end (or to now, while it is active)."
+    )
+    def duration_seconds(self) -> int:
+        return int(((self.ended_at or utcnow()) - self.started_at).total_seconds())
+
     @strawberry.field
     async def student(self, info: Info) -> User | None:
         user = await info.context.loaders.users.load(self.student_id)
@@ -125,6 +137,18 @@ class Session:
     async def evaluations(self, info: Info) -> list[Evaluation]:
         return await teaching.session_evaluations(info, uuid.UUID(self.id))
 
+    @strawberry.field(
+        description="Teachers' comments on the session or its messages, oldest first: all "
+        "of them for its teachers and admins; for its student, once its feedback is released."
+    )
+    async def review_comments(self, info: Info) -> list[review_types.ReviewComment]:
+        ctx = info.context
+        conversation = await ctx.session.get(models.Session, uuid.UUID(self.id))
+        if conversation is None:
+            return []
+        found = await teaching_review.comments_for(ctx.session, ctx.actor, conversation)
+        return [review_types.ReviewComment.from_model(c) for c in found]
+
     @strawberry.field(description="The student's own rating of the session.")
     async def feedback(self, info: Info) -> SessionFeedback | None:
         found = await info.context.loaders.feedback_by_session.load(uuid.UUID(self.id))
@@ -162,6 +186,20 @@ class SessionFilter:
     status: SessionStatus | None = None
     client_id: strawberry.ID | None = None
     student_id: strawberry.ID | None = None
+    assignment_id: strawberry.ID | None = None
+    section_id: strawberry.ID | None = None
+
+
+def session_filter(given: SessionFilter | None) -> service.SessionFilter:
+    if given is None:
+        return service.SessionFilter()
+    return service.SessionFilter(
+        status=given.status,
+        client_profile_id=parse_optional_id(given.client_id, "clientId"),
+        student_id=parse_optional_id(given.student_id, "studentId"),
+        assignment_id=parse_optional_id(given.assignment_id, "assignmentId"),
+        section_id=parse_optional_id(given.section_id, "sectionId"),
+    )
 
 
 @strawberry.type
@@ -208,7 +246,7 @@ class ConversationQueries:
     @strawberry.field(
         permission_classes=[IsAuthenticated],
         description="Students: their own sessions. Teachers: sessions in their sections or "
-        "with their client profiles. Newest first.",
+        "with their client profiles. Admins: every session. Newest first unless `sort`.",
     )
     async def sessions(
         self,
@@ -216,16 +254,12 @@ class ConversationQueries:
         filter: SessionFilter | None = None,
         first: int | None = None,
         after: str | None = None,
+        sort: SessionSort = SessionSort.NEWEST,
     ) -> Connection[Session]:
         ctx = info.context
-        where = service.SessionFilter()
-        if filter is not None:
-            where = service.SessionFilter(
-                status=filter.status,
-                client_profile_id=parse_optional_id(filter.client_id, "clientId"),
-                student_id=parse_optional_id(filter.student_id, "studentId"),
-            )
-        page = await service.list_sessions(ctx.session, ctx.actor, ctx.page(first, after), where)
+        page = await service.list_sessions(
+            ctx.session, ctx.actor, ctx.page(first, after), session_filter(filter), sort
+        )
         return Connection.of(page, Session.from_model)
 
     @strawberry.field(permission_classes=[IsAuthenticated])

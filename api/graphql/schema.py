@@ -33,6 +33,7 @@ from api.graphql.inputs import STORABLE_DATETIME, StorableText
 from api.graphql.introspection import SignedInIntrospection
 from api.graphql.invites import InviteMutations
 from api.graphql.limits import LimitMutations, LimitQueries
+from api.graphql.review import ReviewMutations, ReviewQueries
 from api.graphql.session_events import ConversationSubscriptions
 from api.graphql.teaching import TeachingMutations, TeachingQueries, TeachingSubscriptions
 from api.graphql.time_slices import TimeSlices
@@ -52,6 +53,7 @@ class Query(
     AuditQueries,
     UserAdminQueries,
     ApiKeyQueries,
+    ReviewQueries,
 ):
     pass
 
@@ -68,6 +70,7 @@ class Mutation(
     UserAdminMutations,
     ApiKeyMutations,
     InviteMutations,
+    ReviewMutations,
 ):
     pass
 

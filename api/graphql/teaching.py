@@ -21,7 +21,7 @@ from api.graphql.ids import parse_id, parse_optional_id, to_id
 from api.graphql.permissions import IsAuthenticated
 from api.graphql.relay import Connection
 from api.graphql.subscriptions import while_allowed
-from api.teaching import live, models, service
+from api.teaching import live, models, review, service
 from api.teaching import repository as teaching_repository
 from api.teaching.measures import Measures
 
@@ -201,11 +201,29 @@ class EvidenceQuote:
 class CriterionScore:
     criterion_key: str
     criterion_name: str
-    level: int
+    level: int = strawberry.field(
+        description="The level that counts: the teacher's adjusted level when there is one, "
+        "else the evaluator's."
+    )
+    evaluator_level: int = strawberry.field(
+        description="The level the evaluator (AI or offline) gave; never overwritten."
+    )
+    adjusted_level: int | None = strawberry.field(
+        description="A teacher's level, kept beside the evaluator's (null: not adjusted)."
+    )
+    adjusted_at: datetime | None
     max_level: int = strawberry.field(description="The criterion's highest level.")
     weight: Decimal
     justification: str
     evidence: list[EvidenceQuote]
+    adjusted_by_id: strawberry.Private[uuid.UUID | None] = None
+
+    @strawberry.field(description="Who adjusted the level (teachers and admins see it).")
+    async def adjusted_by(self, info: Info) -> User | None:
+        if self.adjusted_by_id is None:
+            return None
+        user = await info.context.loaders.users.load(self.adjusted_by_id)
+        return User.from_model(user) if user else None
 
 
 @strawberry.type(
@@ -272,7 +290,7 @@ class Evaluation:
         version = await self._version(info)
         if not scores or version is None:
             return None
-        return service.overall_score(version.criteria, {s.criterion_key: s.level for s in scores})
+        return review.overall(version, scores)
 
     @classmethod
     def from_model(cls, evaluation: models.Evaluation) -> Evaluation:
@@ -322,7 +340,11 @@ def _score(score: models.CriterionScore, criterion: dict | None) -> CriterionSco
     return CriterionScore(
         criterion_key=score.criterion_key,
         criterion_name=criterion["name"] if criterion else score.criterion_key,
-        level=score.level,
+        level=review.effective_level(score),
+        evaluator_level=score.level,
+        adjusted_level=score.adjusted_level,
+        adjusted_at=score.adjusted_at,
+        adjusted_by_id=score.adjusted_by_id,
         max_level=max(levels),
         weight=Decimal(criterion["weight"]) if criterion else Decimal(1),
         justification=score.justification,

@@ -28,6 +28,7 @@ from api.events.broker import Broker
 from api.llm.base import ErrorKind, ProviderError, ToolCall, Usage
 from api.llm.providers import Providers
 from api.teaching import measures as measuring
+from api.teaching import review
 from api.teaching.evaluator import (
     SYSTEM_PROMPT,
     Criterion,
@@ -159,6 +160,7 @@ class EvaluationEngine(EvaluationQueue):
             _apply(
                 db, evaluation, offline_verdict(inputs.criteria, inputs.measures, inputs.transcript)
             )
+            await review.release_if_automatic(db, evaluation)
             await db.commit()
         self._publish(evaluation)
         return True
@@ -314,6 +316,7 @@ class EvaluationEngine(EvaluationQueue):
             evaluation.completed_at = utcnow()
             if outcome.verdict is not None:
                 _apply(db, evaluation, outcome.verdict)
+                await review.release_if_automatic(db, evaluation)
             else:
                 evaluation.status = EvaluationStatus.FAILED
                 evaluation.error = outcome.error

@@ -170,3 +170,24 @@ class CriterionScore(IdMixin, Base):
     level: Mapped[int]
     justification: Mapped[str] = mapped_column(Text, default="")
     evidence: Mapped[list[dict]] = mapped_column(JSON, default=list)
+    # A teacher's level, kept beside the evaluator's `level` (which is never overwritten).
+    adjusted_level: Mapped[int | None]
+    adjusted_by_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL")
+    )
+    adjusted_at: Mapped[datetime | None]
+
+
+class ReviewComment(IdMixin, CreatedAtMixin, Base):
+    """A teacher's comment on a whole session (`message_id` None) or on one message. Its
+    student reads it once the session's feedback is released."""
+
+    __tablename__ = "review_comments"
+    __table_args__ = (Index("ix_review_comments_session_created", "session_id", "created_at"),)
+
+    session_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("sessions.id", ondelete="CASCADE"))
+    message_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("messages.id", ondelete="CASCADE")
+    )
+    author_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    body: Mapped[str] = mapped_column(Text)

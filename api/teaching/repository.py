@@ -9,9 +9,12 @@ from sqlalchemy import Select, exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.accounts.security import Actor
+from api.clients.models import ClientProfile
 from api.teaching.models import (
     CriterionScore,
     Evaluation,
+    EvaluationStatus,
+    ReviewComment,
     Rubric,
     RubricVersion,
     SessionMeasures,
@@ -134,3 +137,74 @@ async def in_progress(session: AsyncSession, session_id: uuid.UUID) -> Evaluatio
 async def add(session: AsyncSession, *rows) -> None:
     session.add_all(rows)
     await session.flush()
+
+
+# Review: adjusted levels, comments, release (feedback-review)
+
+
+async def latest_completed(session: AsyncSession, session_id: uuid.UUID) -> Evaluation | None:
+    return await session.scalar(
+        select(Evaluation)
+        .where(Evaluation.session_id == session_id, Evaluation.status == EvaluationStatus.COMPLETED)
+        .order_by(Evaluation.created_at.desc(), Evaluation.id.desc())
+        .limit(1)
+    )
+
+
+async def latest_released(session: AsyncSession, session_id: uuid.UUID) -> Evaluation | None:
+    return await session.scalar(
+        select(Evaluation)
+        .where(Evaluation.session_id == session_id, Evaluation.released_at.is_not(None))
+        .order_by(Evaluation.created_at.desc(), Evaluation.id.desc())
+        .limit(1)
+    )
+
+
+async def score_of(
+    session: AsyncSession, evaluation_id: uuid.UUID, criterion_key: str
+) -> CriterionScore | None:
+    return await session.scalar(
+        select(CriterionScore).where(
+            CriterionScore.evaluation_id == evaluation_id,
+            CriterionScore.criterion_key == criterion_key,
+        )
+    )
+
+
+async def comments_of(session: AsyncSession, session_id: uuid.UUID) -> list[ReviewComment]:
+    rows = await session.scalars(
+        select(ReviewComment)
+        .where(ReviewComment.session_id == session_id)
+        .order_by(ReviewComment.created_at, ReviewComment.id)
+    )
+    return list(rows)
+
+
+async def versions_by_id(
+    session: AsyncSession, version_ids: Collection[uuid.UUID]
+) -> dict[uuid.UUID, RubricVersion]:
+    rows = await session.scalars(select(RubricVersion).where(RubricVersion.id.in_(version_ids)))
+    return {version.id: version for version in rows}
+
+
+async def profile_names(
+    session: AsyncSession, profile_ids: Collection[uuid.UUID]
+) -> dict[uuid.UUID, str]:
+    rows = await session.execute(
+        select(ClientProfile.id, ClientProfile.name).where(ClientProfile.id.in_(profile_ids))
+    )
+    return {profile_id: name for profile_id, name in rows}
+
+
+async def releases_on_completion(session: AsyncSession, session_id: uuid.UUID) -> bool:
+    """Whether the session's assignment releases feedback to students as soon as it is ready."""
+    from api.classes.models import Assignment
+    from api.conversations.models import Session
+
+    return bool(
+        await session.scalar(
+            select(Assignment.release_feedback_on_completion)
+            .join(Session, Session.assignment_id == Assignment.id)
+            .where(Session.id == session_id)
+        )
+    )

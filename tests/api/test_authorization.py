@@ -44,13 +44,22 @@ from api.conversations.models import (
     SessionStatus,
 )
 from api.errors import ErrorCode
-from api.teaching.models import Evaluation, Rubric, RubricStatus, RubricVersion
+from api.teaching import review
+from api.teaching.models import (
+    CriterionScore,
+    Evaluation,
+    ReviewComment,
+    Rubric,
+    RubricStatus,
+    RubricVersion,
+)
 from api.usage import budgets
 from api.usage.models import BudgetPeriod, BudgetScope
 from tests.factories.accounts import actor, make_user
 from tests.factories.classes import make_assignment
 from tests.factories.clients import make_profile
 from tests.factories.conversations import end, say
+from tests.factories.review import evaluate
 from tests.factories.teaching import make_rubric
 from tests.factories.world import World, make_world
 
@@ -103,6 +112,8 @@ class Matrix:
     # Made only by the tests that need them:
     a_reply_id: uuid.UUID | None = None  # a failed reply in A's active session
     a_budget_id: uuid.UUID | None = None  # a monthly cap on A's section
+    a_evaluation_id: uuid.UUID | None = None  # feedback on A's ended session, not released
+    a_comment_id: uuid.UUID | None = None  # A's teacher's comment on that session
 
     def world(self, key: str) -> World:
         return self.a if key == "a" else self.b
@@ -216,6 +227,21 @@ async def snapshot(db, m: Matrix) -> dict:
         .where(Rubric.owner_id == m.a.teacher.id)
         .order_by(Rubric.id),
     )
+    state["review_comments"] = await scalar(db, select(func.count()).select_from(ReviewComment))
+    state["evaluations"] = await rows(
+        db,
+        select(Evaluation.id, Evaluation.released_at, Evaluation.released_by_id).order_by(
+            Evaluation.id
+        ),
+    )
+    state["adjustments"] = await rows(
+        db,
+        select(CriterionScore.id, CriterionScore.adjusted_level).order_by(CriterionScore.id),
+    )
+    state["a_release_on_completion"] = await rows(
+        db,
+        select(Assignment.release_feedback_on_completion).where(Assignment.id == m.a.assignment.id),
+    )
     state["a_profile"] = await rows(
         db,
         select(ClientProfile.name, ClientProfile.version, ClientProfile.archived).where(
@@ -307,6 +333,8 @@ class Operation:
     variables: Callable[[Matrix], dict]
     check: Check  # what an allowed call must have returned or done
     mutation: bool = False
+    # Makes what the operation acts on (feedback, a comment), before the snapshot.
+    prepare: Callable[..., Awaitable[None]] | None = None
 
 
 async def check_me(case: Case) -> None:
@@ -656,6 +684,98 @@ async def check_revoke_api_key(case: Case) -> None:
         case.db, select(ApiKey.revoked_at).where(ApiKey.id == case.m.key_ids["key_usage"])
     )
     assert revoked is not None
+async def with_feedback(db, settings, m: Matrix) -> None:
+    """A's ended session has feedback (not released) and a comment by A's teacher."""
+    ended = await db.get(Session, m.a_sessions.ended_id)
+    evaluated = await evaluate(db, ended, m.a.teacher)
+    m.a_evaluation_id = evaluated.evaluation.id
+    comment = await review.add_comment(
+        db, actor(m.a.teacher), ended.id, review.CommentFields(body="Good pacing.")
+    )
+    await db.commit()
+    m.a_comment_id = comment.id
+
+
+async def check_adjust_criterion_level(case: Case) -> None:
+    score = case.data["adjustCriterionLevel"]["evaluation"]["scores"][0]
+    assert (score["level"], score["evaluatorLevel"]) == (4, 2)
+    stored = await rows(
+        case.db,
+        select(CriterionScore.adjusted_level, CriterionScore.adjusted_by_id).where(
+            CriterionScore.evaluation_id == case.m.a_evaluation_id,
+            CriterionScore.criterion_key == "open_questions",
+        ),
+    )
+    assert stored == [(4, case.user.id)]
+
+
+async def check_release_feedback(case: Case) -> None:
+    assert case.data["releaseFeedback"]["evaluation"]["releasedAt"]
+    stored = await rows(
+        case.db,
+        select(Evaluation.released_by_id).where(Evaluation.id == case.m.a_evaluation_id),
+    )
+    assert stored == [(case.user.id,)]
+
+
+async def check_add_review_comment(case: Case) -> None:
+    comment = case.data["addReviewComment"]["comment"]
+    assert comment["author"]["id"] == str(case.user.id)
+    stored = await rows(
+        case.db,
+        select(ReviewComment.body).where(ReviewComment.session_id == case.m.a_sessions.ended_id),
+    )
+    assert sorted(stored) == [("Good pacing.",), ("Well paced.",)]
+
+
+async def check_delete_review_comment(case: Case) -> None:
+    assert case.data["deleteReviewComment"]["deletedId"] == str(case.m.a_comment_id)
+    assert (
+        await scalar(
+            case.db,
+            select(func.count())
+            .select_from(ReviewComment)
+            .where(ReviewComment.id == case.m.a_comment_id),
+        )
+        == 0
+    )
+
+
+async def check_set_release_on_completion(case: Case) -> None:
+    assert case.data["setFeedbackReleaseOnCompletion"]["releaseFeedbackOnCompletion"] is True
+    stored = await scalar(
+        case.db,
+        select(Assignment.release_feedback_on_completion).where(
+            Assignment.id == case.m.a.assignment.id
+        ),
+    )
+    assert stored is True
+
+
+async def check_export_section_sessions(case: Case) -> None:
+    content = case.data["exportSectionSessions"]["content"]
+    assert str(case.m.a_sessions.ended_id) in content
+    assert str(case.m.b_sessions.ended_id) not in content
+
+
+async def check_export_session(case: Case) -> None:
+    exported = json.loads(case.data["exportSession"]["content"])
+    assert exported["session"]["id"] == str(case.m.a_sessions.ended_id)
+    if case.role == "student":  # not released: no feedback, no comments, no costs
+        assert (exported["feedback"], exported["comments"]) == (None, [])
+        assert "estimatedCostUsd" not in exported["session"]
+    else:
+        assert exported["feedback"]["criteria"][0]["key"] == "open_questions"
+        assert exported["comments"][0]["body"] == "Good pacing."
+
+
+async def check_progress(case: Case) -> None:
+    lines = case.data["progress"]
+    if case.role in ("teacher", "admin", "key_full"):
+        assert [line["key"] for line in lines] == ["open_questions", "reflections"]
+        assert [p["sessionId"] for p in lines[0]["points"]] == [str(case.m.a_sessions.ended_id)]
+    else:  # the student's feedback is not released; another teacher sees none of it
+        assert lines == []
 
 
 def no_variables(m: Matrix) -> dict:
@@ -711,6 +831,15 @@ EXPECTED: dict[str, tuple[str, ...]] = {
     "apiKeys":              (FORBID, FORBID,       FORBID, FORBID,       OK,     UNAUTH),
     "createApiKey":         (FORBID, FORBID,       FORBID, FORBID,       OK,     UNAUTH),
     "revokeApiKey":         (FORBID, FORBID,       FORBID, FORBID,       OK,     UNAUTH),
+    "adjustCriterionLevel": (FORBID, NF,           OK,     NF,           OK,     UNAUTH),
+    "releaseFeedback":      (FORBID, NF,           OK,     NF,           OK,     UNAUTH),
+    "addReviewComment":     (FORBID, NF,           OK,     NF,           OK,     UNAUTH),
+    "deleteReviewComment":  (FORBID, NF,           OK,     NF,           OK,     UNAUTH),
+    "setFeedbackReleaseOnCompletion":
+                            (FORBID, FORBID,       OK,     NF,           OK,     UNAUTH),
+    "exportSectionSessions":(FORBID, NF,           OK,     NF,           OK,     UNAUTH),
+    "exportSession":        (OK,     NF,           OK,     NF,           OK,     UNAUTH),
+    "progress":             (OK,     NF,           OK,     OK,           OK,     UNAUTH),
 }
 # The same operations with an API key an admin made (its account has the ADMIN role).
 KEY_EXPECTED: dict[str, tuple[str, ...]] = {
@@ -758,6 +887,15 @@ KEY_EXPECTED: dict[str, tuple[str, ...]] = {
     "apiKeys":              (FORBID,  FORBID,   FORBID),
     "createApiKey":         (FORBID,  FORBID,   FORBID),
     "revokeApiKey":         (FORBID,  FORBID,   FORBID),
+    "adjustCriterionLevel": (OK,      FORBID,   FORBID),
+    "releaseFeedback":      (OK,      FORBID,   FORBID),
+    "addReviewComment":     (OK,      FORBID,   FORBID),
+    "deleteReviewComment":  (OK,      FORBID,   FORBID),
+    "setFeedbackReleaseOnCompletion":
+                            (OK,      FORBID,   FORBID),
+    "exportSectionSessions":(OK,      FORBID,   FORBID),
+    "exportSession":        (OK,      FORBID,   FORBID),
+    "progress":             (OK,      FORBID,   FORBID),
 }
 # fmt: on
 
@@ -994,6 +1132,63 @@ OPERATIONS: dict[str, Operation] = {
         check_revoke_api_key,
         mutation=True,
     ),
+    # Feedback review and exports
+    "adjustCriterionLevel": Operation(
+        """mutation($id: ID!) { adjustCriterionLevel(evaluationId: $id,
+             criterionKey: "open_questions", level: 4)
+           { evaluation { scores { level evaluatorLevel } } } }""",
+        lambda m: {"id": str(m.a_evaluation_id)},
+        check_adjust_criterion_level,
+        mutation=True,
+        prepare=with_feedback,
+    ),
+    "releaseFeedback": Operation(
+        """mutation($id: ID!) { releaseFeedback(evaluationId: $id, released: true)
+           { evaluation { releasedAt } } }""",
+        lambda m: {"id": str(m.a_evaluation_id)},
+        check_release_feedback,
+        mutation=True,
+        prepare=with_feedback,
+    ),
+    "addReviewComment": Operation(
+        """mutation($id: ID!) { addReviewComment(input: {sessionId: $id, body: "Well paced."})
+           { comment { body author { id } } } }""",
+        lambda m: {"id": str(m.a_sessions.ended_id)},
+        check_add_review_comment,
+        mutation=True,
+        prepare=with_feedback,
+    ),
+    "deleteReviewComment": Operation(
+        "mutation($id: ID!) { deleteReviewComment(id: $id) { deletedId } }",
+        lambda m: {"id": str(m.a_comment_id)},
+        check_delete_review_comment,
+        mutation=True,
+        prepare=with_feedback,
+    ),
+    "setFeedbackReleaseOnCompletion": Operation(
+        """mutation($id: ID!) { setFeedbackReleaseOnCompletion(assignmentId: $id,
+             releaseOnCompletion: true) { releaseFeedbackOnCompletion } }""",
+        lambda m: {"id": str(m.a.assignment.id)},
+        check_set_release_on_completion,
+        mutation=True,
+    ),
+    "exportSectionSessions": Operation(
+        "query($id: ID!) { exportSectionSessions(sectionId: $id) { content } }",
+        lambda m: {"id": str(m.a.section.id)},
+        check_export_section_sessions,
+    ),
+    "exportSession": Operation(
+        "query($id: ID!) { exportSession(sessionId: $id, format: JSON) { content } }",
+        lambda m: {"id": str(m.a_sessions.ended_id)},
+        check_export_session,
+        prepare=with_feedback,
+    ),
+    "progress": Operation(
+        """query($id: ID!) { progress(studentId: $id) { key points { sessionId level } } }""",
+        lambda m: {"id": str(m.a.student.id)},
+        check_progress,
+        prepare=with_feedback,
+    ),
 }
 assert OPERATIONS.keys() == EXPECTED.keys() == KEY_EXPECTED.keys()
 
@@ -1025,6 +1220,8 @@ def private_to_a(m: Matrix) -> list[str]:
 async def test_role_against_someone_elses_objects(db, settings, gql, name, role, outcome):
     m = await build_matrix(db, settings)
     operation = OPERATIONS[name]
+    if operation.prepare is not None:
+        await operation.prepare(db, settings, m)
     before = await snapshot(db, m)
 
     body = await gql(operation.document, operation.variables(m), m.tokens[role])
@@ -1212,6 +1409,50 @@ PROBES: dict[str, Probe] = {
         lambda m: m.a_budget_id,
         TEACHERS,
     ),
+    "adjustCriterionLevel": Probe(
+        """mutation($id: ID!) { adjustCriterionLevel(evaluationId: $id,
+             criterionKey: "open_questions", level: 3) { evaluation { id } } }""",
+        lambda m: m.a_evaluation_id,
+        OTHERS,
+    ),
+    "releaseFeedback": Probe(
+        """mutation($id: ID!) { releaseFeedback(evaluationId: $id, released: true)
+             { evaluation { id } } }""",
+        lambda m: m.a_evaluation_id,
+        OTHERS,
+    ),
+    "addReviewComment": Probe(
+        """mutation($id: ID!) { addReviewComment(input: {sessionId: $id, body: "x"})
+             { comment { id } } }""",
+        lambda m: m.a_sessions.ended_id,
+        OTHERS,
+    ),
+    "deleteReviewComment": Probe(
+        "mutation($id: ID!) { deleteReviewComment(id: $id) { deletedId } }",
+        lambda m: m.a_comment_id,
+        OTHERS,
+    ),
+    "setFeedbackReleaseOnCompletion": Probe(
+        """mutation($id: ID!) { setFeedbackReleaseOnCompletion(assignmentId: $id,
+             releaseOnCompletion: true) { releaseFeedbackOnCompletion } }""",
+        lambda m: m.a.assignment.id,
+        TEACHERS,
+    ),
+    "exportSectionSessions": Probe(
+        "query($id: ID!) { exportSectionSessions(sectionId: $id) { content } }",
+        lambda m: m.a.section.id,
+        OTHERS,
+    ),
+    "exportSession": Probe(
+        "query($id: ID!) { exportSession(sessionId: $id, format: MARKDOWN) { content } }",
+        lambda m: m.a_sessions.ended_id,
+        OTHERS,
+    ),
+    "progress": Probe(
+        "query($id: ID!) { progress(studentId: $id) { key } }",
+        lambda m: m.a.student.id,
+        STUDENTS,
+    ),
 }
 
 
@@ -1224,6 +1465,7 @@ async def test_hidden_object_answers_like_a_missing_one(db, settings, gql, name,
     m = await build_matrix(db, settings)
     m.a_reply_id = await a_failed_reply(db, m)
     m.a_budget_id = await a_section_budget(db, settings, m)
+    await with_feedback(db, settings, m)
     probe = PROBES[name]
     before = await snapshot(db, m)
 

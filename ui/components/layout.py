@@ -8,11 +8,16 @@ from ui.state.base import AppState
 from ui.theme import CONTENT_MAX_WIDTH, READING_MAX_WIDTH
 
 NAV_LINKS = {
-    "STUDENT": [("Practise", routes.PRACTICE), ("My sessions", routes.HISTORY)],
+    "STUDENT": [
+        ("Practise", routes.PRACTICE),
+        ("My sessions", routes.HISTORY),
+        ("Progress", routes.PROGRESS),
+    ],
     "TEACHER": [
         ("Clients", routes.PROFILES),
         ("Sections", routes.SECTIONS),
         ("Assignments", routes.ASSIGNMENTS),
+        ("Rubrics", routes.RUBRICS),
         ("Transcripts", routes.TEACHER_SESSIONS),
         ("Usage", routes.TEACHER_INSIGHT),
     ],

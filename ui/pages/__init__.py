@@ -16,6 +16,8 @@ from ui.pages import (  # noqa: F401
     practice,
     profile_editor,
     profiles,
+    progress,
+    rubrics,
     sections,
     session,
     teacher_insight,

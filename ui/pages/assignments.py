@@ -6,7 +6,13 @@ from ui import routes
 from ui.components.feedback import empty_state, error_callout, loading, success_callout
 from ui.components.forms import field, field_error, text_area, text_input
 from ui.components.layout import page
-from ui.state.assignments import AssignmentRow, AssignmentsState, ClientChoice, SectionGroup
+from ui.state.assignments import (
+    NO_RUBRIC,
+    AssignmentRow,
+    AssignmentsState,
+    ClientChoice,
+    SectionGroup,
+)
 from ui.state.base import guard
 
 PUBLISH_HINT = "Publishing makes it visible to the section's students."
@@ -203,6 +209,7 @@ def _assignment(assignment: AssignmentRow, section: SectionGroup) -> rx.Componen
                 wrap="wrap",
                 align="center",
             ),
+            _feedback_settings(assignment),
             rx.cond(
                 ~assignment.published,
                 rx.flex(
@@ -226,6 +233,57 @@ def _assignment(assignment: AssignmentRow, section: SectionGroup) -> rx.Componen
         ),
         width="100%",
         data_testid="assignment-card",
+    )
+
+
+def _feedback_settings(assignment: AssignmentRow) -> rx.Component:
+    """The rubric its sessions are evaluated against, and whether feedback waits for the
+    teacher to release it."""
+    return rx.flex(
+        rx.flex(
+            rx.el.label(
+                "Rubric",
+                html_for="rubric-" + assignment.id,
+                font_size="0.875rem",
+                font_weight="500",
+            ),
+            rx.select.root(
+                rx.select.trigger(
+                    id="rubric-" + assignment.id,
+                    aria_label="Rubric for " + assignment.title,
+                    min_width="12rem",
+                ),
+                rx.select.content(
+                    rx.select.item("No rubric (no feedback)", value=NO_RUBRIC),
+                    rx.foreach(
+                        AssignmentsState.rubrics, lambda r: rx.select.item(r.name, value=r.id)
+                    ),
+                    position="popper",
+                ),
+                value=assignment.rubric_id,
+                on_change=lambda value: AssignmentsState.set_rubric(assignment.id, value),
+            ),
+            spacing="2",
+            align="center",
+            wrap="wrap",
+        ),
+        rx.el.label(
+            rx.flex(
+                rx.switch(
+                    checked=assignment.release_on_completion,
+                    on_change=lambda on: AssignmentsState.set_release(assignment.id, on),
+                    aria_label="Release feedback to students when it is ready, for "
+                    + assignment.title,
+                ),
+                rx.text("Release feedback to students when it is ready", size="2"),
+                spacing="2",
+                align="center",
+            ),
+        ),
+        spacing="4",
+        align="center",
+        wrap="wrap",
+        data_testid="assignment-feedback",
     )
 
 
@@ -326,6 +384,7 @@ def assignments() -> rx.Component:
         ),
         success_callout(AssignmentsState.message),
         error_callout(AssignmentsState.error),
+        error_callout(AssignmentsState.feedback_error),
         rx.cond(AssignmentsState.form_open, _form()),
         _list(),
         _publish_dialog(),

@@ -9,20 +9,23 @@ from ui.components.forms import field
 from ui.components.layout import page
 from ui.components.tables import cell, data_table, figure_cell
 from ui.state.base import guard
-from ui.state.teacher_sessions import ALL, SessionRow, TeacherSessionsState
+from ui.state.teacher_sessions import ALL, SORTS, SessionRow, TeacherSessionsState
 
 COLUMNS = [
     "Student",
     "Client",
+    "Assignment",
     "Started",
     "Status",
     "Messages",
+    "Length",
     "Tokens",
     "Cost",
     "Rating",
-    "Transcript",
+    "Score",
+    "Open",
 ]
-NUMERIC = {"Messages", "Tokens", "Cost"}
+NUMERIC = {"Messages", "Length", "Tokens", "Cost", "Score"}
 
 
 def _select(label: str, name: str, value, on_change, *items: rx.Component) -> rx.Component:
@@ -60,6 +63,31 @@ def _filters() -> rx.Component:
             rx.select.item("All clients", value=ALL),
             rx.foreach(TeacherSessionsState.clients, lambda c: rx.select.item(c.name, value=c.id)),
         ),
+        _select(
+            "Student",
+            "filter-student",
+            TeacherSessionsState.student_id,
+            TeacherSessionsState.set_student_id,
+            rx.select.item("All students", value=ALL),
+            rx.foreach(TeacherSessionsState.students, lambda c: rx.select.item(c.name, value=c.id)),
+        ),
+        _select(
+            "Assignment",
+            "filter-assignment",
+            TeacherSessionsState.assignment_id,
+            TeacherSessionsState.set_assignment_id,
+            rx.select.item("All assignments", value=ALL),
+            rx.foreach(
+                TeacherSessionsState.assignments, lambda c: rx.select.item(c.name, value=c.id)
+            ),
+        ),
+        _select(
+            "Sort by",
+            "sort-sessions",
+            TeacherSessionsState.sort,
+            TeacherSessionsState.set_sort,
+            *[rx.select.item(label, value=key) for key, label in SORTS.items()],
+        ),
         spacing="3",
         wrap="wrap",
         width="100%",
@@ -82,17 +110,84 @@ def _transcript_link(row: SessionRow) -> rx.Component:
     )
 
 
+def _score(row: SessionRow) -> rx.Component:
+    return rx.flex(
+        rx.text(row.score),
+        rx.cond(
+            row.released,
+            rx.tooltip(
+                rx.icon("send", size=12, aria_label="Released to the student"),
+                content="Released to the student",
+            ),
+        ),
+        spacing="1",
+        align="center",
+        justify="end",
+    )
+
+
+def _export() -> rx.Component:
+    return rx.cond(
+        TeacherSessionsState.sections.length() > 0,
+        rx.flex(
+            rx.select.root(
+                rx.select.trigger(aria_label="Section to download"),
+                rx.select.content(
+                    rx.foreach(
+                        TeacherSessionsState.sections,
+                        lambda c: rx.select.item(c.name, value=c.id),
+                    ),
+                    position="popper",
+                ),
+                value=TeacherSessionsState.export_section,
+                on_change=TeacherSessionsState.set_export_section,
+            ),
+            rx.button(
+                rx.icon("download", size=16, aria_hidden="true"),
+                "Download CSV",
+                on_click=TeacherSessionsState.export_csv,
+                loading=TeacherSessionsState.exporting,
+                variant="soft",
+            ),
+            spacing="2",
+            align="center",
+            wrap="wrap",
+        ),
+    )
+
+
+def _watch_link(row: SessionRow) -> rx.Component:
+    return rx.cond(
+        row.watch_href != "",
+        rx.link(
+            "Watch live",
+            href=row.watch_href,
+            aria_label="Watch " + row.student + " with " + row.client + " live",
+            weight="medium",
+            white_space="nowrap",
+            color_scheme="green",
+        ),
+    )
+
+
+def _links(row: SessionRow) -> rx.Component:
+    return rx.flex(_transcript_link(row), _watch_link(row), spacing="3", wrap="wrap")
+
+
 def _cells(row: SessionRow) -> list[rx.Component]:
     return [
         rx.table.row_header_cell(row.student),
         rx.table.cell(row.client),
+        rx.table.cell(row.assignment),
         cell(row.started),
         rx.table.cell(_status(row)),
         figure_cell(row.messages),
+        figure_cell(row.duration, data_testid="session-length"),
         figure_cell(row.tokens, data_testid="session-tokens"),
         figure_cell(row.cost, data_testid="session-cost"),
         rx.table.cell(row.rating),
-        rx.table.cell(_transcript_link(row)),
+        figure_cell(_score(row), data_testid="session-score"),
+        rx.table.cell(_links(row)),
     ]
 
 
@@ -129,14 +224,16 @@ def _card(row: SessionRow) -> rx.Component:
             rx.text("with " + row.client + " · " + row.started, size="2", color_scheme="gray"),
             rx.grid(
                 _figure("Messages", row.messages),
+                _figure("Length", row.duration),
                 _figure("Tokens", row.tokens),
                 _figure("Cost", row.cost),
                 _figure("Rating", row.rating),
-                columns="4",
+                _figure("Score", row.score),
+                columns="3",
                 spacing="2",
                 width="100%",
             ),
-            _transcript_link(row),
+            _links(row),
             spacing="2",
             width="100%",
         ),
@@ -172,8 +269,11 @@ def _empty() -> rx.Component:
         TeacherSessionsState.filtered,
         empty_state(
             "No sessions match",
-            "Try another status or client, or choose “All”.",
+            "Try other filters, or show all sessions again.",
             icon="search-x",
+            action=rx.button(
+                "Clear the filters", on_click=TeacherSessionsState.clear_filters, variant="soft"
+            ),
         ),
         empty_state(
             "No practice sessions yet",
@@ -193,11 +293,14 @@ def teacher_sessions() -> rx.Component:
     return page(
         "Transcripts",
         rx.text(
-            "Your students' practice sessions, newest first. Open one to read the conversation.",
+            "Your sections' practice sessions: filter and sort them, open a transcript to "
+            "review its feedback, or watch a session in progress.",
             color_scheme="gray",
         ),
+        _export(),
         _filters(),
         error_callout(TeacherSessionsState.error),
+        error_callout(TeacherSessionsState.export_error),
         rx.cond(
             TeacherSessionsState.loading,
             loading("Loading sessions…"),

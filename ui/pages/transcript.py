@@ -8,7 +8,9 @@ from ui import routes
 from ui.components.chat import chat_bubble
 from ui.components.feedback import error_callout, loading
 from ui.components.layout import dead_end_page, page
+from ui.components.review import feedback_panel
 from ui.state.base import guard
+from ui.state.review import ReviewState
 from ui.state.transcript import TranscriptState
 from ui.theme import READING_MAX_WIDTH
 
@@ -18,7 +20,7 @@ T = TranscriptState
 @rx.page(
     route=routes.TRANSCRIPT,
     title="Transcript · Practicum",
-    on_load=[guard("STUDENT", "TEACHER", "ADMIN"), T.load],
+    on_load=[guard("STUDENT", "TEACHER", "ADMIN"), T.load, ReviewState.load_review],
 )
 def transcript() -> rx.Component:
     return rx.cond(T.not_found, _not_found(), _page())
@@ -82,19 +84,45 @@ def _transcript() -> rx.Component:
             ),
         ),
         _feedback(),
+        feedback_panel(),
         rx.heading("Conversation", as_="h2", size="5", margin_top="0.5rem"),
+        rx.el.style(TARGET_STYLE),
         rx.cond(
             T.messages.length() > 0,
             rx.vstack(
-                rx.foreach(
-                    T.messages,
-                    lambda m: chat_bubble(m, T.client_name, T.student_label, full_time=True),
-                ),
+                rx.foreach(T.messages, _message),
                 spacing="3",
                 width="100%",
             ),
             rx.text("No messages were sent in this session.", color_scheme="gray"),
         ),
+    )
+
+
+# A message the feedback links to (#message-3) is marked when the link is followed.
+TARGET_STYLE = """
+.transcript-message { scroll-margin-top: 5rem; border-radius: 0.75rem; }
+.transcript-message:target { outline: 3px solid var(--accent-8); outline-offset: 4px; }
+"""
+
+
+def _message(m) -> rx.Component:
+    return rx.box(
+        chat_bubble(m, T.client_name, T.student_label, full_time=True),
+        rx.cond(
+            ReviewState.reviewer,
+            rx.button(
+                "Comment",
+                on_click=ReviewState.comment_on(m.seq),
+                variant="ghost",
+                size="1",
+                aria_label="Comment on message " + m.seq.to_string(),
+                margin_top="0.25rem",
+            ),
+        ),
+        id="message-" + m.seq.to_string(),
+        class_name="transcript-message",
+        width="100%",
     )
 
 
@@ -172,7 +200,12 @@ def _usage() -> rx.Component:
 
 def _feedback() -> rx.Component:
     return rx.card(
-        rx.heading("Feedback", as_="h2", size="3", margin_bottom="0.5rem"),
+        rx.heading(
+            rx.cond(T.user_role == "STUDENT", "Your rating", "Student's rating"),
+            as_="h2",
+            size="3",
+            margin_bottom="0.5rem",
+        ),
         rx.cond(
             T.rating > 0,
             rx.vstack(
@@ -187,7 +220,7 @@ def _feedback() -> rx.Component:
                 rx.cond(T.comment != "", rx.blockquote(T.comment, size="2")),
                 spacing="2",
             ),
-            rx.text("No feedback was given for this session.", size="2", color_scheme="gray"),
+            rx.text("The session was not rated.", size="2", color_scheme="gray"),
         ),
         width="100%",
     )

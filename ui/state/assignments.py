@@ -14,6 +14,7 @@ from ui.state.base import AppState
 from ui.theme import DIFFICULTY_LABELS
 
 END_OF_DAY = "23:59"
+NO_RUBRIC = "NONE"  # the rubric select's "no rubric" (a select item cannot have an empty value)
 FORM_FIELDS = {"sectionId", "title", "instructions", "dueAt", "clientProfileIds"}
 
 
@@ -39,6 +40,8 @@ class AssignmentRow:
     due: str = ""
     published_at: str = ""
     clients: list[ClientChoice] = dataclasses.field(default_factory=list)
+    rubric_id: str = NO_RUBRIC
+    release_on_completion: bool = False
 
 
 @dataclasses.dataclass
@@ -62,6 +65,8 @@ def _assignment(node: dict) -> AssignmentRow:
         due=readable_time(node["dueAt"]),
         published_at=readable_time(node["publishedAt"]),
         clients=[_client(c) for c in node["clientProfiles"]],
+        rubric_id=(node.get("rubric") or {}).get("id", NO_RUBRIC),
+        release_on_completion=bool(node.get("releaseFeedbackOnCompletion")),
     )
 
 
@@ -85,6 +90,8 @@ class AssignmentsState(AppState):
     groups: list[SectionGroup] = []
     sections: list[Option] = []
     clients: list[ClientChoice] = []
+    rubrics: list[Option] = []  # the published ones, which assignments may use
+    feedback_error: str = ""
     loading: bool = True
     error: str = ""
     message: str = ""
@@ -178,6 +185,11 @@ class AssignmentsState(AppState):
         data = reply.data
         self.sections = [Option(s["id"], s["name"]) for s in data["sections"]["nodes"]]
         self.clients = [_client(c) for c in data["clientProfiles"]["nodes"]]
+        self.rubrics = [
+            Option(r["id"], r["name"])
+            for r in data["rubrics"]["nodes"]
+            if r["status"] == "PUBLISHED"
+        ]
         self._group(data["assignments"]["nodes"])
 
     def _group(self, nodes: list[dict]) -> None:
@@ -262,5 +274,42 @@ class AssignmentsState(AppState):
         self.message = (
             f"“{self.confirm_title}” is published: students of {self.confirm_section} can "
             "now practise with its clients."
+        )
+        yield AssignmentsState.load
+
+    @rx.event
+    async def set_rubric(self, assignment_id: str, rubric_id: str):
+        self.feedback_error, self.message = "", ""
+        reply = await self._call(
+            "SetAssignmentRubric",
+            assignmentId=assignment_id,
+            rubricId=None if rubric_id == NO_RUBRIC else rubric_id,
+        )
+        if reply.failed:
+            self.feedback_error = reply.field("rubricId") or reply.message
+            yield reply.redirect
+            return
+        chosen = reply.data["setAssignmentRubric"]["assignment"]["rubric"]
+        self.message = (
+            f"Sessions of this assignment get feedback against “{chosen['name']}” when they end."
+            if chosen
+            else "This assignment's sessions no longer get rubric feedback."
+        )
+        yield AssignmentsState.load
+
+    @rx.event
+    async def set_release(self, assignment_id: str, on: bool):
+        self.feedback_error, self.message = "", ""
+        reply = await self._call(
+            "SetFeedbackReleaseOnCompletion", assignmentId=assignment_id, on=on
+        )
+        if reply.failed:
+            self.feedback_error = reply.message
+            yield reply.redirect
+            return
+        self.message = (
+            "Feedback on this assignment now reaches students as soon as it is ready."
+            if on
+            else "Feedback on this assignment now waits for you to release it."
         )
         yield AssignmentsState.load
