@@ -56,7 +56,14 @@ class Settings(BaseSettings):
     context_budget_tokens: int = 16000  # conversation kept in the prompt (system prompt apart)
     request_timeout_seconds: float = 60.0
     first_token_timeout_seconds: float = 20.0  # no first token by then: try again
-    stream_timeout_seconds: float = 180.0  # older STREAMING replies are INTERRUPTED
+    # A streaming reply is leased to its process, which renews the lease every
+    # reply_heartbeat_seconds; one whose lease has run out (its process died) is INTERRUPTED
+    # by any process, checked every reply_sweep_seconds. Replies are never cut for their age.
+    reply_lease_seconds: float = Field(default=10.0, gt=0)
+    reply_heartbeat_seconds: float = Field(default=3.0, gt=0)
+    reply_sweep_seconds: float = Field(default=2.0, gt=0)
+    # On SIGTERM: replies in flight get this long to finish before they are INTERRUPTED.
+    drain_seconds: float = Field(default=20.0, ge=0)
     retry_max_attempts: int = 4  # per model
     # Every model of one reply together (the fallback keeps one): each try may be billed
     retry_max_attempts_per_reply: int = Field(default=5, ge=1)

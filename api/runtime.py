@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from api.config import Settings
 from api.conversations import service as conversations
+from api.conversations.outcomes import ReplyOutcomes
 from api.conversations.replies import ReplyEngine
 from api.db.engine import checkpoint_in_background, create_engine, create_session_factory
 from api.events.broker import Broker, InMemoryBroker
@@ -56,14 +57,16 @@ class Runtime:
         prices = PriceTable(settings.prices)
         rate_limits = RateLimits(settings, stored=limits.stored_specs)
         read_sessions = create_session_factory(read_engine)
+        outcomes = ReplyOutcomes(
+            broker, sessions, prices, lease_seconds=settings.reply_lease_seconds
+        )
         replies = ReplyEngine(
             providers.streamer(),
             broker,
+            outcomes,
             sessions,
-            conversations.store_reply_outcomes,
-            prices,
-            stream_timeout=settings.stream_timeout_seconds,
             fallback_reply=settings.fallback_reply,
+            lease_seconds=settings.reply_lease_seconds,
         )
         return cls(
             settings=settings,
@@ -81,34 +84,43 @@ class Runtime:
         )
 
     async def start(self) -> None:
-        """Background work of a serving process: replies lost in a restart become
-        INTERRUPTED (retryable) once they are past the stream timeout."""
+        """Background work of a serving process: renew the leases of the replies streaming
+        here, and interrupt the replies of processes that stopped renewing theirs."""
         # What is loaded by now (modules, schema, SDK) lives as long as the process:
         # keeping it out of the collector's full passes shortens their pauses mid-reply.
         gc.collect()
         gc.freeze()
         if self.settings.sqlalchemy_url.startswith("sqlite"):
             self._background.append(checkpoint_in_background(self.engine, self.read_engine))
-        self._background.append(
-            asyncio.create_task(self._sweep_forever(), name="interrupt-stale-replies")
-        )
+        self._background += [
+            asyncio.create_task(
+                self._every(self.settings.reply_heartbeat_seconds, self.replies.heartbeat),
+                name="renew-reply-leases",
+            ),
+            asyncio.create_task(
+                self._every(self.settings.reply_sweep_seconds, self.interrupt_stale_replies),
+                name="interrupt-lost-replies",
+            ),
+        ]
         self.alerts.start()
 
     async def interrupt_stale_replies(self) -> int:
-        async with self.sessions() as session:
-            count = await conversations.interrupt_stale_replies(session, self.settings)
-            await session.commit()
-        if count:
-            log.warning("marked %d replies lost in a restart as INTERRUPTED", count)
-        return count
+        """Interrupt the replies whose process stopped renewing their lease."""
+        return await conversations.interrupt_lost_replies(self.replies, self.read_sessions)
 
-    async def _sweep_forever(self) -> None:
+    @staticmethod
+    async def _every(seconds: float, work) -> None:
         while True:
             try:
-                await self.interrupt_stale_replies()
+                await work()
             except Exception:
-                log.exception("could not check for interrupted replies")
-            await asyncio.sleep(max(1.0, self.settings.stream_timeout_seconds / 4))
+                log.exception("background work %s failed", getattr(work, "__name__", work))
+            await asyncio.sleep(seconds)
+
+    async def drain(self) -> None:
+        """On SIGTERM: take no new turns, and give the replies in flight until the drain
+        deadline to finish (`close` interrupts the rest)."""
+        await self.replies.drain(self.settings.drain_seconds)
 
     async def close(self) -> None:
         for task in self._background:
