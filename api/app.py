@@ -23,18 +23,20 @@ from api.graphql.websocket import graphql_websocket
 from api.limits.rate import seconds_until
 from api.ops import metrics
 from api.ops.headers import SecurityHeadersMiddleware
-from api.ops.logs import RequestIdMiddleware
+from api.ops.logs import RequestIdMiddleware, hide_query_strings
 from api.runtime import Runtime
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     runtime = Runtime.create(settings)
+    hide_query_strings()
     schema = build_schema(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await runtime.start()
+        runtime.drain_on_sigterm()
         yield
         await runtime.close()
 
@@ -47,8 +49,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.get("/healthz", include_in_schema=False)
     @limiter.exempt
-    async def healthz() -> dict[str, str]:
-        return {"status": "ok"}
+    async def healthz() -> JSONResponse:
+        if runtime.replies.draining:  # a load balancer sends new work elsewhere
+            return JSONResponse({"status": "draining"}, status_code=503)
+        return JSONResponse({"status": "ok"})
 
     @app.get("/metrics", include_in_schema=False)
     @limiter.exempt

@@ -7,6 +7,8 @@ import asyncio
 import contextlib
 import gc
 import logging
+import signal
+import threading
 from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -118,9 +120,42 @@ class Runtime:
             await asyncio.sleep(seconds)
 
     async def drain(self) -> None:
-        """On SIGTERM: take no new turns, and give the replies in flight until the drain
-        deadline to finish (`close` interrupts the rest)."""
+        """Take no new turns, give the replies in flight until the drain deadline to finish,
+        and store the rest as INTERRUPTED (announced to their watchers)."""
+        log.warning("draining: %.0f s for the replies in flight", self.settings.drain_seconds)
         await self.replies.drain(self.settings.drain_seconds)
+        await self.replies.shutdown()
+
+    def drain_on_sigterm(self) -> None:
+        """Under a server (uvicorn) that stops on SIGTERM: drain first, then let it stop (it
+        closes the websockets with 1012, Service Restart, which clients reconnect on). A
+        second SIGTERM stops at once."""
+        if threading.current_thread() is not threading.main_thread():
+            return
+        stop = signal.getsignal(signal.SIGTERM)
+        if not callable(stop):
+            return
+        loop = asyncio.get_running_loop()
+        draining: list[asyncio.Task] = []
+
+        async def drain_then_stop(sig: int) -> None:
+            try:
+                await self.drain()
+            except Exception:
+                log.exception("could not drain")
+            stop(sig, None)
+
+        def begin(sig: int) -> None:
+            draining.append(asyncio.create_task(drain_then_stop(sig), name="drain"))
+
+        def on_sigterm(sig: int, frame) -> None:
+            if self.replies.draining:
+                stop(sig, frame)
+                return
+            self.replies.draining = True  # new turns are refused from now on
+            loop.call_soon_threadsafe(begin, sig)
+
+        signal.signal(signal.SIGTERM, on_sigterm)
 
     async def close(self) -> None:
         for task in self._background:

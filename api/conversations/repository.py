@@ -188,15 +188,15 @@ async def lost_replies(
     return list(rows)
 
 
-_RENEW = (
-    update(Message)
+_messages = Message.__table__
+_RENEW = (  # Core, executemany: one statement for all of a process's replies
+    update(_messages)
     .where(
-        Message.id == bindparam("b_id"),
-        Message.status == MessageStatus.STREAMING,
-        Message.lease_owner == bindparam("b_owner"),
+        _messages.c.id == bindparam("b_id"),
+        _messages.c.status == MessageStatus.STREAMING.value,
+        _messages.c.lease_owner == bindparam("b_owner"),
     )
     .values(content=bindparam("b_content"), lease_expires_at=bindparam("b_expires"))
-    .execution_options(synchronize_session=False)
 )
 
 
