@@ -226,7 +226,7 @@ async def test_kill_9_of_a_process_streaming_five_replies_another_takes_over(dat
         retried = await asyncio.gather(
             *(
                 on(s, survivor.url).run(
-                    "mutation($m: ID!) { retryReply(messageId: $m) { message { id status } } }",
+                    "mutation($m: ID!) { retryReply(messageId: $m) { assistantMessage { id } } }",
                     m=str(r.id),
                 )
                 for s, r in zip(
@@ -249,7 +249,8 @@ async def test_kill_9_of_a_process_streaming_five_replies_another_takes_over(dat
         async with runtime_of(database) as runtime, runtime.sessions() as db:
             users = await db.scalar(
                 select(func.count()).where(
-                    Message.session_id.in_(session_ids), Message.role == MessageRole.USER
+                    Message.session_id.in_([uuid.UUID(s) for s in session_ids]),
+                    Message.role == MessageRole.USER,
                 )
             )
         assert users == 5  # nothing the students typed is lost
