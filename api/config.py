@@ -59,8 +59,8 @@ class Settings(BaseSettings):
     # A streaming reply is leased to its process, which renews the lease every
     # reply_heartbeat_seconds; one whose lease has run out (its process died) is INTERRUPTED
     # by any process, checked every reply_sweep_seconds. Replies are never cut for their age.
-    reply_lease_seconds: float = Field(default=10.0, gt=0)
-    reply_heartbeat_seconds: float = Field(default=3.0, gt=0)
+    reply_lease_seconds: float = Field(default=6.0, gt=0)
+    reply_heartbeat_seconds: float = Field(default=2.0, gt=0)
     reply_sweep_seconds: float = Field(default=2.0, gt=0)
     # On SIGTERM: replies in flight get this long to finish before they are INTERRUPTED.
     drain_seconds: float = Field(default=20.0, ge=0)

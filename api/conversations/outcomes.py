@@ -209,7 +209,7 @@ class ReplyOutcomes:
         sessions: Callable[[], AsyncSession],
         prices: PriceTable,
         *,
-        lease_seconds: float = 10.0,
+        lease_seconds: float = 6.0,
     ) -> None:
         self.broker = broker
         self.sessions = sessions

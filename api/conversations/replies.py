@@ -193,7 +193,7 @@ class ReplyEngine:
         sessions: Callable[[], AsyncSession],
         *,
         fallback_reply: bool,
-        lease_seconds: float = 10.0,
+        lease_seconds: float = 6.0,
         owner: str | None = None,
     ) -> None:
         self.streamer = streamer
