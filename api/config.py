@@ -28,6 +28,8 @@ class Settings(BaseSettings):
     redis_url: str | None = Field(
         default=None, validation_alias=AliasChoices("REDIS_URL", "PRACTICUM_REDIS_URL")
     )
+    # Keys and channels in Redis start with this: several deployments may share one Redis.
+    redis_prefix: str = "practicum:"
     anthropic_api_key: SecretStr | None = Field(
         default=None, validation_alias=AliasChoices("ANTHROPIC_API_KEY")
     )

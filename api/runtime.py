@@ -27,6 +27,20 @@ from api.usage.pricing import PriceTable
 log = logging.getLogger("practicum.runtime")
 
 
+def create_broker(settings: Settings) -> Broker:
+    """Redis when REDIS_URL is set (every process and machine shares live events), else
+    the in-process broker of a single process."""
+    if settings.redis_url:
+        from api.events.redis_broker import RedisBroker
+
+        return RedisBroker(
+            settings.redis_url,
+            prefix=settings.redis_prefix,
+            snapshot_ttl_seconds=settings.stream_timeout_seconds + 60,
+        )
+    return InMemoryBroker()
+
+
 @dataclass
 class Runtime:
     settings: Settings
@@ -51,7 +65,7 @@ class Runtime:
         engine = create_engine(url)
         read_engine = create_engine(url, read_only=True) if url.startswith("sqlite") else engine
         sessions = create_session_factory(engine)
-        broker = InMemoryBroker()
+        broker = create_broker(settings)
         providers = Providers(settings)
         prices = PriceTable(settings.prices)
         rate_limits = RateLimits(settings, stored=limits.stored_specs)
@@ -85,6 +99,7 @@ class Runtime:
         INTERRUPTED (retryable) once they are past the stream timeout."""
         # What is loaded by now (modules, schema, SDK) lives as long as the process:
         # keeping it out of the collector's full passes shortens their pauses mid-reply.
+        await self.broker.start()  # first: Redis unreachable stops the start, clearly
         gc.collect()
         gc.freeze()
         if self.settings.sqlalchemy_url.startswith("sqlite"):
