@@ -22,6 +22,7 @@ from api.conversations.models import Message, MessageRole, MessageStatus, Sessio
 from api.events.broker import RESYNC
 from api.events.redis_broker import BrokerUnavailable, RedisBroker
 from tests.conftest import skip_or_fail
+from tests.factories.budgets import until
 from tests.limits.conftest import REDIS_URL, _redis_prefix
 from tests.transport.conftest import free_port
 
@@ -117,21 +118,25 @@ async def test_the_other_process_knows_the_text_so_far_until_the_reply_is_stored
         a.publish(channel, MessageDelta(session_id, message_id, 0, "I've been "))
         a.publish(channel, MessageDelta(session_id, message_id, 10, "sleeping badly — ça va"))
         await take(on_a, 2)
-        snapshot = None
-        async with asyncio.timeout(WAIT):
-            while snapshot is None or snapshot.delta != "I've been sleeping badly — ça va":
-                snapshot = await b.reply_so_far(session_id)
-                await asyncio.sleep(0.01)
+        snapshot = await text_so_far(b, session_id, "I've been sleeping badly — ça va")
         assert (snapshot.message_id, snapshot.offset, snapshot.reset) == (message_id, 0, True)
         # A failed attempt starts over: the text so far starts over with it
         a.publish(channel, MessageDelta(session_id, message_id, 0, "Well", reset=True))
-        async with asyncio.timeout(WAIT):
-            while (await b.reply_so_far(session_id)).delta != "Well":
-                await asyncio.sleep(0.01)
+        await text_so_far(b, session_id, "Well")
         a.publish(channel, completed(session_id, message_id, "Well"))
-        async with asyncio.timeout(WAIT):
-            while await b.reply_so_far(session_id) is not None:
-                await asyncio.sleep(0.01)
+        await until(lambda: _none(b.reply_so_far(session_id)), seconds=WAIT)
+
+
+async def text_so_far(broker: RedisBroker, session_id: uuid.UUID, text: str) -> MessageDelta:
+    async def matches() -> MessageDelta | None:
+        snapshot = await broker.reply_so_far(session_id)
+        return snapshot if snapshot is not None and snapshot.delta == text else None
+
+    return await until(matches, seconds=WAIT)
+
+
+async def _none(awaitable) -> bool:
+    return await awaitable is None
 
 
 async def test_an_alert_is_claimed_by_one_process_only(brokers):
@@ -209,10 +214,7 @@ async def test_redis_restarting_mid_reply_loses_nothing(tmp_path):
             async for event in on_b:
                 if event is RESYNC:
                     break
-        async with asyncio.timeout(WAIT):
-            while (snapshot := await b.reply_so_far(session_id)) is None:
-                await asyncio.sleep(0.02)
-        assert snapshot.delta == "Before during after"
+        await text_so_far(b, session_id, "Before during after")
         # and live events flow again
         a.publish(channel, MessageDelta(session_id, message_id, 19, "!"))
         seen = await take(on_b, 1)
