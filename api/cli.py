@@ -56,7 +56,8 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     server = uvicorn.Server(config)
     logging.getLogger("uvicorn.access").addFilter(_WithoutQueryStrings())
     server.run()
-    return 0
+    # A start that failed (say, Redis unreachable: the reason is logged) is an error exit.
+    return 0 if server.started else 1
 
 
 def _migrate(args: argparse.Namespace, settings: Settings) -> int:

@@ -27,6 +27,10 @@ class SubscriberLagged(Exception):
     """The subscriber fell so far behind that events were dropped; it should resubscribe."""
 
 
+class BrokerUnavailable(RuntimeError):
+    """The broker's store (Redis) cannot be reached at start."""
+
+
 class _Resync:
     """Delivered (to subscriptions that asked, `subscribe(channel, resync=True)`) when events
     of the channel may have been missed: the broker lost its connection and has it back.

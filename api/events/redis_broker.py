@@ -35,7 +35,7 @@ from api.conversations.events import (
     MessageFailed,
 )
 from api.events import codec
-from api.events.broker import Broker, InMemoryBroker, Subscription
+from api.events.broker import Broker, BrokerUnavailable, InMemoryBroker, Subscription
 
 log = logging.getLogger("practicum.broker")
 
@@ -45,10 +45,6 @@ RETRY_MIN_SECONDS = 0.05
 RETRY_MAX_SECONDS = 2.0
 CONNECT_TIMEOUT_SECONDS = 5.0
 WARN_EVERY_SECONDS = 10.0
-
-
-class BrokerUnavailable(RuntimeError):
-    """The broker's Redis cannot be reached."""
 
 
 @dataclass
