@@ -33,6 +33,13 @@ def create_broker(settings: Settings) -> Broker:
     if settings.redis_url:
         from api.events.redis_broker import RedisBroker
 
+        if settings.jwt_secret is None and settings.database_url:
+            log.warning(
+                "REDIS_URL is set but PRACTICUM_JWT_SECRET is not: processes that do not "
+                "share the data dir %s will refuse each other's logins",
+                settings.data_dir,
+            )
+
         return RedisBroker(
             settings.redis_url,
             prefix=settings.redis_prefix,
