@@ -48,7 +48,7 @@ async def watch_session(
         # Outcomes a catch-up told (message id -> status): the same outcome arriving late
         # from another process, and the deltas before it, are not told again.
         caught_up: dict[uuid.UUID, MessageStatus] = {}
-        snapshot = await _reply_so_far(broker, replies, session_id)
+        snapshot = await _reply_so_far(sessions, broker, replies, session_id)
         if snapshot is not None:
             known[snapshot.message_id] = len(snapshot.delta)
             yield snapshot
@@ -80,9 +80,22 @@ async def watch_session(
 
 
 async def _reply_so_far(
-    broker: Broker, replies: ReplyEngine, session_id: uuid.UUID
+    sessions: Callable[[], AsyncSession],
+    broker: Broker,
+    replies: ReplyEngine,
+    session_id: uuid.UUID,
 ) -> MessageDelta | None:
-    return replies.snapshot(session_id) or await broker.reply_so_far(session_id)
+    """The text so far of the reply streaming here, or in another process (as that one
+    keeps it in the broker), as long as the database says the reply is still streaming."""
+    here = replies.snapshot(session_id)
+    if here is not None:
+        return here
+    elsewhere = await broker.reply_so_far(session_id)
+    if elsewhere is None:
+        return None
+    async with sessions() as db:
+        streaming = await repository.streaming_reply(db, session_id)
+    return elsewhere if streaming is not None and streaming.id == elsewhere.message_id else None
 
 
 async def _catch_up(
@@ -102,7 +115,7 @@ async def _catch_up(
     if reply is None:
         return
     if reply.status is MessageStatus.STREAMING:
-        snapshot = await _reply_so_far(broker, replies, session_id)
+        snapshot = await _reply_so_far(sessions, broker, replies, session_id)
         if snapshot is not None and snapshot.message_id == reply.id:
             yield snapshot
     elif reply.status is MessageStatus.FAILED:

@@ -45,6 +45,7 @@ RETRY_MIN_SECONDS = 0.05
 RETRY_MAX_SECONDS = 2.0
 CONNECT_TIMEOUT_SECONDS = 5.0
 WARN_EVERY_SECONDS = 10.0
+PRUNE_EVERY_SECONDS = 60.0
 
 
 @dataclass
@@ -75,6 +76,8 @@ class RedisBroker(Broker):
         self._wake = asyncio.Event()
         # Replies streaming in this process: (session id -> (message id, text so far))
         self._texts: dict[uuid.UUID, tuple[uuid.UUID, str]] = {}
+        self._touched_at: dict[uuid.UUID, float] = {}  # when each text last grew
+        self._pruned_at = time.monotonic()
         self._tasks: list[asyncio.Task] = []
         self._subscribed = asyncio.Event()
         self.dropped = 0
@@ -121,20 +124,26 @@ class RedisBroker(Broker):
     # -- the Broker interface ----------------------------------------------------------
 
     def publish(self, channel: str, event: object) -> None:
-        payload = codec.encode(event)  # once, whatever the subscribers
         self._local.publish(channel, event)
+        try:
+            payload = codec.encode(event)  # once, whatever the subscribers
+        except Exception:
+            log.exception("a %s cannot be sent to other processes", type(event).__name__)
+            return
         outgoing = _Outgoing(self._events_prefix + channel, self._origin + b"|" + payload)
         if isinstance(event, MessageDelta):
             known = self._texts.get(event.session_id)
             text = known[1] if known is not None and known[0] == event.message_id else ""
             text = event.delta if event.reset else text[: event.offset] + event.delta
             self._texts[event.session_id] = (event.message_id, text)
+            self._touched_at[event.session_id] = time.monotonic()
             outgoing.touched = (event.session_id, event.message_id)
         elif isinstance(event, MessageCompleted | MessageFailed):
             message = event.message
             known = self._texts.get(message.session_id)
             if known is not None and known[0] == message.id:
                 del self._texts[message.session_id]
+                self._touched_at.pop(message.session_id, None)
             outgoing.finished = (message.session_id, message.id)
         self._unsent.append(outgoing)
         if len(self._unsent) > MAX_UNSENT_EVENTS:
@@ -205,6 +214,7 @@ class RedisBroker(Broker):
             for _ in batch:
                 if self._unsent:
                     self._unsent.popleft()
+            self._prune()
             if failing_since is not None:
                 log.warning(
                     "Redis answers again: live events published after %.1f s",
@@ -212,6 +222,18 @@ class RedisBroker(Broker):
                 )
                 failing_since = None
                 delay = RETRY_MIN_SECONDS
+
+    def _prune(self) -> None:
+        """Forget the texts of replies that stopped growing long ago without an outcome
+        published here (their process died, another one recorded them)."""
+        now = time.monotonic()
+        if now - self._pruned_at < PRUNE_EVERY_SECONDS:
+            return
+        self._pruned_at = now
+        for session_id, at in list(self._touched_at.items()):
+            if now - at > self.snapshot_ttl:
+                del self._touched_at[session_id]
+                self._texts.pop(session_id, None)
 
     async def _send(self, batch: list[_Outgoing]) -> None:
         """Snapshots first (whole texts: idempotent, right even after Redis lost them), then

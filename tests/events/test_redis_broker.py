@@ -224,3 +224,17 @@ async def test_redis_restarting_mid_reply_loses_nothing(tmp_path):
         await on_a.close()
         await a.aclose()
         await b.aclose()
+
+
+def test_bytes_from_redis_only_ever_become_the_projects_own_types():
+    from api.events import codec
+
+    for foreign in (
+        b'["o",{"$c":"os:system","f":{}}]',
+        b'["o",{"$m":"subprocess:Popen","c":{}}]',
+        b'["o",{"$c":"api.config:get_settings","f":{}}]',  # in the project, not an event
+        b"not json",
+        b'["x"]',
+    ):
+        with pytest.raises(codec.UndecodableEvent):
+            codec.decode(foreign)
