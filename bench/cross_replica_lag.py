@@ -72,7 +72,7 @@ async def watch(url: str, token: str, session_id: str, arrivals: dict, ready: as
             arrivals[event["offset"]] = now
 
 
-async def main(replies: int) -> None:
+async def main(replies: int, each: bool) -> None:
     reply = Reply(
         text=TEXT, chunk_chars=len("word00 "), delay_between_chunks=0.005, first_token_delay=0.1
     )
@@ -112,6 +112,9 @@ async def main(replies: int) -> None:
                     assert seen_a.keys() == seen_b.keys(), "B missed deltas"
                     if turn:  # the first reply warms both processes up
                         lags += [(seen_b[k] - seen_a[k]) * 1000 for k in seen_a]
+                        if each:
+                            lag = [round((seen_b[k] - seen_a[k]) * 1000, 1) for k in sorted(seen_a)]
+                            print(f"reply {turn}: lag per delta (ms) {lag}", file=sys.stderr)
     cuts = statistics.quantiles(lags, n=100)
     print(
         f"cross-replica delta lag (B minus A, over Redis): p50 {cuts[49]:.2f} ms, "
@@ -123,4 +126,6 @@ async def main(replies: int) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--replies", type=int, default=30)
-    asyncio.run(main(parser.parse_args().replies))
+    parser.add_argument("--each", action="store_true", help="every reply's lags, on stderr")
+    args = parser.parse_args()
+    asyncio.run(main(args.replies, args.each))
