@@ -64,14 +64,9 @@ class RedisBroker(Broker):
         self.prefix = prefix
         self.snapshot_ttl = max(1, int(snapshot_ttl_seconds))
         self._events_prefix = f"{prefix}ev:"
-        self._origin = secrets.token_hex(8).encode()  # skips our own events coming back
         self._local = InMemoryBroker()
-        self._redis = aioredis.Redis.from_url(
-            url,
-            socket_connect_timeout=CONNECT_TIMEOUT_SECONDS,
-            socket_keepalive=True,
-            health_check_interval=30,
-        )
+        self._origin = b""
+        self._redis = self._connect()
         self._unsent: deque[_Outgoing] = deque()
         self._wake = asyncio.Event()
         # Replies streaming in this process: (session id -> (message id, text so far))
@@ -83,9 +78,24 @@ class RedisBroker(Broker):
         self.dropped = 0
         self.resyncs = 0
 
+    def _connect(self) -> aioredis.Redis:
+        """A client of this process's own, named (so that `CLIENT LIST` shows which processes
+        share the events) by an id that also tells this process's own events apart. Made
+        again in `start`: a runtime created before a server forks its workers (Reflex's
+        do) must not share the id, or the workers would skip each other's events."""
+        self._origin = secrets.token_hex(8).encode()
+        return aioredis.Redis.from_url(
+            self.url,
+            client_name=f"{self.prefix}broker-{self._origin.decode()}",
+            socket_connect_timeout=CONNECT_TIMEOUT_SECONDS,
+            socket_keepalive=True,
+            health_check_interval=30,
+        )
+
     # -- lifecycle --------------------------------------------------------------------
 
     async def start(self) -> None:
+        self._redis = self._connect()
         try:
             async with asyncio.timeout(CONNECT_TIMEOUT_SECONDS * 2):
                 await self._redis.ping()
