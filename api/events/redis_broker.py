@@ -221,8 +221,8 @@ class RedisBroker(Broker):
                 await asyncio.sleep(delay)
                 delay = min(RETRY_MAX_SECONDS, delay * 2)
                 continue
-            for _ in batch:
-                if self._unsent:
+            for item in batch:  # (unless dropped meanwhile, past MAX_UNSENT_EVENTS)
+                if self._unsent and self._unsent[0] is item:
                     self._unsent.popleft()
             self._prune()
             if failing_since is not None:
