@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -17,6 +18,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from api.config import Settings, get_settings
 from api.db.migrate import current_revision, head_revision
+from api.events.broker import BrokerUnavailable
 from api.graphql.http import GraphQLHTTP
 from api.graphql.schema import build_schema
 from api.graphql.websocket import graphql_websocket
@@ -35,7 +37,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await runtime.start()
+        try:
+            await runtime.start()
+        except BrokerUnavailable as exc:
+            logging.getLogger("practicum").error("cannot start: %s", exc)
+            raise
         runtime.drain_on_sigterm()
         yield
         await runtime.close()

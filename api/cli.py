@@ -54,8 +54,10 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 
         Multiprocess(config, sockets=[config.bind_socket()]).run()
         return 0
-    uvicorn.Server(config).run()
-    return 0
+    server = uvicorn.Server(config)
+    server.run()
+    # A start that failed (say, Redis unreachable: the reason is logged) is an error exit.
+    return 0 if server.started else 1
 
 
 def _migrate(args: argparse.Namespace, settings: Settings) -> int:

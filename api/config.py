@@ -25,9 +25,13 @@ class Settings(BaseSettings):
     database_url: str | None = Field(
         default=None, validation_alias=AliasChoices("DATABASE_URL", "PRACTICUM_DATABASE_URL")
     )
+    # Several web UI workers (REFLEX_REDIS_URL) share live events and limits through it too.
     redis_url: str | None = Field(
-        default=None, validation_alias=AliasChoices("REDIS_URL", "PRACTICUM_REDIS_URL")
+        default=None,
+        validation_alias=AliasChoices("REDIS_URL", "PRACTICUM_REDIS_URL", "REFLEX_REDIS_URL"),
     )
+    # Keys and channels in Redis start with this: several deployments may share one Redis.
+    redis_prefix: str = "practicum:"
     anthropic_api_key: SecretStr | None = Field(
         default=None, validation_alias=AliasChoices("ANTHROPIC_API_KEY")
     )

@@ -30,6 +30,27 @@ from api.usage.pricing import PriceTable
 log = logging.getLogger("practicum.runtime")
 
 
+def create_broker(settings: Settings) -> Broker:
+    """Redis when REDIS_URL is set (every process and machine shares live events), else
+    the in-process broker of a single process."""
+    if settings.redis_url:
+        from api.events.redis_broker import RedisBroker
+
+        if settings.jwt_secret is None and settings.database_url:
+            log.warning(
+                "REDIS_URL is set but PRACTICUM_JWT_SECRET is not: processes that do not "
+                "share the data dir %s will refuse each other's logins",
+                settings.data_dir,
+            )
+
+        return RedisBroker(
+            settings.redis_url,
+            prefix=settings.redis_prefix,
+            snapshot_ttl_seconds=settings.stream_timeout_seconds + 60,
+        )
+    return InMemoryBroker()
+
+
 @dataclass
 class Runtime:
     settings: Settings
@@ -54,7 +75,7 @@ class Runtime:
         engine = create_engine(url)
         read_engine = create_engine(url, read_only=True) if url.startswith("sqlite") else engine
         sessions = create_session_factory(engine)
-        broker = InMemoryBroker()
+        broker = create_broker(settings)
         providers = Providers(settings)
         prices = PriceTable(settings.prices)
         rate_limits = RateLimits(settings, stored=limits.stored_specs)
@@ -90,6 +111,7 @@ class Runtime:
         here, and interrupt the replies of processes that stopped renewing theirs."""
         # What is loaded by now (modules, schema, SDK) lives as long as the process:
         # keeping it out of the collector's full passes shortens their pauses mid-reply.
+        await self.broker.start()  # first: Redis unreachable stops the start, clearly
         gc.collect()
         gc.freeze()
         if self.settings.sqlalchemy_url.startswith("sqlite"):
