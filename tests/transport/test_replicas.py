@@ -11,6 +11,7 @@ import asyncio
 import re
 import secrets
 import signal
+import subprocess
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
+import httpx
 import pytest
 from sqlalchemy import func, select
 
@@ -31,7 +33,7 @@ from api.usage.models import UsageRecord
 from tests.conftest import _create_pg_database, _drop_pg_database, _postgres_reachable
 from tests.factories.accounts import make_user
 from tests.fakes.anthropic_server import FakeAnthropic, Reply
-from tests.transport.conftest import run_ok, serve
+from tests.transport.conftest import PRACTICUM, free_port, practicum_env, run_ok, serve
 from tests.transport.test_session_events import (
     JOIN,
     MAYA,
@@ -76,6 +78,8 @@ async def database(request, tmp_path) -> AsyncIterator[Database]:
             pytest.skip(reason)
         name, url = await _create_pg_database()
         env["DATABASE_URL"] = url
+        # With the Redis broker: events cross the processes (a db of this module's own).
+        env["REDIS_URL"] = "redis://127.0.0.1:6379/11"
     run_ok(data_dir, "migrate", env=env)
     demo = run_ok(data_dir, "demo", env=env)
     join_code = re.search(r"join code: (\S+)", demo.stdout).group(1)
@@ -328,3 +332,44 @@ async def test_a_reply_streaming_longer_than_its_lease_is_not_cut(database):
     assert events[-1].kind == "MessageCompleted", [e.kind for e in events]
     [reply] = await replies_of(database, [session_id])
     assert (reply.status, reply.content) == (MessageStatus.COMPLETE, LONG[:300])
+
+
+def test_serve_with_two_workers_answers_and_stops_on_sigterm(tmp_path):
+    """`practicum serve --workers 2`: two worker processes on one port (the embedded
+    database migrated once, by the parent), each its own process; SIGTERM stops them all."""
+    data_dir = tmp_path / "data"
+    port = free_port()
+    log = tmp_path / "workers.log"
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            [str(PRACTICUM), "serve", "--port", str(port), "--workers", "2"],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=practicum_env(data_dir),
+            cwd=tmp_path,
+        )
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.3)
+        children = Path(f"/proc/{process.pid}/task/{process.pid}/children").read_text().split()
+        workers = [pid for pid in children if "serve" in _cmdline(pid) or "spawn" in _cmdline(pid)]
+        assert len(workers) >= 2, (children, [_cmdline(pid) for pid in children])
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=60)
+    assert (data_dir / "practicum.db").exists()
+
+
+def _cmdline(pid: str) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_text().replace("\0", " ")
+    except OSError:
+        return ""
