@@ -46,7 +46,8 @@ def create_broker(settings: Settings) -> Broker:
         return RedisBroker(
             settings.redis_url,
             prefix=settings.redis_prefix,
-            snapshot_ttl_seconds=settings.stream_timeout_seconds + 60,
+            # Renewed with every delta; a reply is never cut for its age, only for silence.
+            snapshot_ttl_seconds=600.0,
         )
     return InMemoryBroker()
 
