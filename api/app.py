@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -17,24 +18,31 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from api.config import Settings, get_settings
 from api.db.migrate import current_revision, head_revision
+from api.events.broker import BrokerUnavailable
 from api.graphql.http import GraphQLHTTP
 from api.graphql.schema import build_schema
 from api.graphql.websocket import graphql_websocket
 from api.limits.rate import seconds_until
 from api.ops import metrics
 from api.ops.headers import SecurityHeadersMiddleware
-from api.ops.logs import RequestIdMiddleware
+from api.ops.logs import RequestIdMiddleware, hide_query_strings
 from api.runtime import Runtime
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     runtime = Runtime.create(settings)
+    hide_query_strings()
     schema = build_schema(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await runtime.start()
+        try:
+            await runtime.start()
+        except BrokerUnavailable as exc:
+            logging.getLogger("practicum").error("cannot start: %s", exc)
+            raise
+        runtime.drain_on_sigterm()
         yield
         await runtime.close()
 
@@ -47,8 +55,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.get("/healthz", include_in_schema=False)
     @limiter.exempt
-    async def healthz() -> dict[str, str]:
-        return {"status": "ok"}
+    async def healthz() -> JSONResponse:
+        if runtime.replies.draining:  # a load balancer sends new work elsewhere
+            return JSONResponse({"status": "draining"}, status_code=503)
+        return JSONResponse({"status": "ok"})
 
     @app.get("/metrics", include_in_schema=False)
     @limiter.exempt

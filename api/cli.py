@@ -27,16 +27,6 @@ def _prepare_embedded_database(settings: Settings) -> None:
         upgrade(settings.sqlalchemy_url)
 
 
-class _WithoutQueryStrings(logging.Filter):
-    """GET /graphql?query=…&variables=… may carry personal data: log the path only."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.args, tuple) and len(record.args) == 5:
-            client, method, path, version, status = record.args
-            record.args = (client, method, str(path).split("?", 1)[0], version, status)
-        return True
-
-
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
@@ -52,11 +42,22 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         log_config=None,
         # The app closes larger messages with 1009 too; this stops uvicorn reading them first.
         ws_max_size=settings.max_request_bytes,
+        workers=args.workers,
+        # Replies drain on SIGTERM (PRACTICUM_DRAIN_SECONDS) before uvicorn stops.
+        timeout_graceful_shutdown=5,
     )
+    logs.hide_query_strings()
+    if args.workers > 1:
+        # Each worker is a process of its own (its own lease owner id); the embedded
+        # database was migrated above, once, never by the workers.
+        from uvicorn.supervisors import Multiprocess
+
+        Multiprocess(config, sockets=[config.bind_socket()]).run()
+        return 0
     server = uvicorn.Server(config)
-    logging.getLogger("uvicorn.access").addFilter(_WithoutQueryStrings())
     server.run()
-    return 0
+    # A start that failed (say, Redis unreachable: the reason is logged) is an error exit.
+    return 0 if server.started else 1
 
 
 def _migrate(args: argparse.Namespace, settings: Settings) -> int:
@@ -165,6 +166,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="serve the API (migrates the embedded database)")
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
+    serve.add_argument(
+        "--workers", type=int, default=1, help="worker processes sharing the port (default 1)"
+    )
     serve.set_defaults(run=_serve)
 
     commands.add_parser("migrate", help="bring the database schema up to date").set_defaults(

@@ -26,9 +26,13 @@ class Settings(BaseSettings):
     database_url: str | None = Field(
         default=None, validation_alias=AliasChoices("DATABASE_URL", "PRACTICUM_DATABASE_URL")
     )
+    # Several web UI workers (REFLEX_REDIS_URL) share live events and limits through it too.
     redis_url: str | None = Field(
-        default=None, validation_alias=AliasChoices("REDIS_URL", "PRACTICUM_REDIS_URL")
+        default=None,
+        validation_alias=AliasChoices("REDIS_URL", "PRACTICUM_REDIS_URL", "REFLEX_REDIS_URL"),
     )
+    # Keys and channels in Redis start with this: several deployments may share one Redis.
+    redis_prefix: str = "practicum:"
     anthropic_api_key: SecretStr | None = Field(
         default=None, validation_alias=AliasChoices("ANTHROPIC_API_KEY")
     )
@@ -57,7 +61,14 @@ class Settings(BaseSettings):
     context_budget_tokens: int = 16000  # conversation kept in the prompt (system prompt apart)
     request_timeout_seconds: float = 60.0
     first_token_timeout_seconds: float = 20.0  # no first token by then: try again
-    stream_timeout_seconds: float = 180.0  # older STREAMING replies are INTERRUPTED
+    # A streaming reply is leased to its process, which renews the lease every
+    # reply_heartbeat_seconds; one whose lease has run out (its process died) is INTERRUPTED
+    # by any process, checked every reply_sweep_seconds. Replies are never cut for their age.
+    reply_lease_seconds: float = Field(default=6.0, gt=0)
+    reply_heartbeat_seconds: float = Field(default=2.0, gt=0)
+    reply_sweep_seconds: float = Field(default=2.0, gt=0)
+    # On SIGTERM: replies in flight get this long to finish before they are INTERRUPTED.
+    drain_seconds: float = Field(default=20.0, ge=0)
     retry_max_attempts: int = 4  # per model
     # Every model of one reply together (the fallback keeps one): each try may be billed
     retry_max_attempts_per_reply: int = Field(default=5, ge=1)

@@ -19,6 +19,7 @@ class ErrorCode(StrEnum):
     BUDGET_EXCEEDED = "BUDGET_EXCEEDED"
     PROVIDER_UNAVAILABLE = "PROVIDER_UNAVAILABLE"
     CONFLICT = "CONFLICT"
+    UNAVAILABLE = "UNAVAILABLE"  # this server is restarting: the same request may go through soon
     INTERNAL = "INTERNAL"
 
 

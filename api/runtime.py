@@ -7,6 +7,8 @@ import asyncio
 import contextlib
 import gc
 import logging
+import signal
+import threading
 from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -14,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from api.api_keys.service import LastUsed
 from api.config import Settings
 from api.conversations import service as conversations
+from api.conversations.outcomes import ReplyOutcomes
 from api.conversations.replies import ReplyEngine
 from api.db.engine import checkpoint_in_background, create_engine, create_session_factory
 from api.events.account_watch import AccountWatch
@@ -28,6 +31,28 @@ from api.usage.live import LiveUsage
 from api.usage.pricing import PriceTable
 
 log = logging.getLogger("practicum.runtime")
+
+
+def create_broker(settings: Settings) -> Broker:
+    """Redis when REDIS_URL is set (every process and machine shares live events), else
+    the in-process broker of a single process."""
+    if settings.redis_url:
+        from api.events.redis_broker import RedisBroker
+
+        if settings.jwt_secret is None and settings.database_url:
+            log.warning(
+                "REDIS_URL is set but PRACTICUM_JWT_SECRET is not: processes that do not "
+                "share the data dir %s will refuse each other's logins",
+                settings.data_dir,
+            )
+
+        return RedisBroker(
+            settings.redis_url,
+            prefix=settings.redis_prefix,
+            # Renewed with every delta; a reply is never cut for its age, only for silence.
+            snapshot_ttl_seconds=600.0,
+        )
+    return InMemoryBroker()
 
 
 @dataclass
@@ -57,19 +82,21 @@ class Runtime:
         engine = create_engine(url)
         read_engine = create_engine(url, read_only=True) if url.startswith("sqlite") else engine
         sessions = create_session_factory(engine)
-        broker = InMemoryBroker()
+        broker = create_broker(settings)
         providers = Providers(settings)
         prices = PriceTable(settings.prices)
         rate_limits = RateLimits(settings, stored=limits.stored_specs)
         read_sessions = create_session_factory(read_engine)
+        outcomes = ReplyOutcomes(
+            broker, sessions, prices, lease_seconds=settings.reply_lease_seconds
+        )
         replies = ReplyEngine(
             providers.streamer(),
             broker,
+            outcomes,
             sessions,
-            conversations.store_reply_outcomes,
-            prices,
-            stream_timeout=settings.stream_timeout_seconds,
             fallback_reply=settings.fallback_reply,
+            lease_seconds=settings.reply_lease_seconds,
         )
         return cls(
             settings=settings,
@@ -90,17 +117,25 @@ class Runtime:
         )
 
     async def start(self) -> None:
-        """Background work of a serving process: replies lost in a restart become
-        INTERRUPTED (retryable) once they are past the stream timeout."""
+        """Background work of a serving process: renew the leases of the replies streaming
+        here, and interrupt the replies of processes that stopped renewing theirs."""
         # What is loaded by now (modules, schema, SDK) lives as long as the process:
         # keeping it out of the collector's full passes shortens their pauses mid-reply.
+        await self.broker.start()  # first: Redis unreachable stops the start, clearly
         gc.collect()
         gc.freeze()
         if self.settings.sqlalchemy_url.startswith("sqlite"):
             self._background.append(checkpoint_in_background(self.engine, self.read_engine))
-        self._background.append(
-            asyncio.create_task(self._sweep_forever(), name="interrupt-stale-replies")
-        )
+        self._background += [
+            asyncio.create_task(
+                self._every(self.settings.reply_heartbeat_seconds, self.replies.heartbeat),
+                name="renew-reply-leases",
+            ),
+            asyncio.create_task(
+                self._every(self.settings.reply_sweep_seconds, self.interrupt_stale_replies),
+                name="interrupt-lost-replies",
+            ),
+        ]
         self.alerts.start()
         try:
             await self.evaluations.resume()
@@ -108,20 +143,55 @@ class Runtime:
             log.exception("could not resume queued evaluations")
 
     async def interrupt_stale_replies(self) -> int:
-        async with self.sessions() as session:
-            count = await conversations.interrupt_stale_replies(session, self.settings)
-            await session.commit()
-        if count:
-            log.warning("marked %d replies lost in a restart as INTERRUPTED", count)
-        return count
+        """Interrupt the replies whose process stopped renewing their lease."""
+        return await conversations.interrupt_lost_replies(self.replies, self.read_sessions)
 
-    async def _sweep_forever(self) -> None:
+    @staticmethod
+    async def _every(seconds: float, work) -> None:
         while True:
             try:
-                await self.interrupt_stale_replies()
+                await work()
             except Exception:
-                log.exception("could not check for interrupted replies")
-            await asyncio.sleep(max(1.0, self.settings.stream_timeout_seconds / 4))
+                log.exception("background work %s failed", getattr(work, "__name__", work))
+            await asyncio.sleep(seconds)
+
+    async def drain(self) -> None:
+        """Take no new turns, give the replies in flight until the drain deadline to finish,
+        and store the rest as INTERRUPTED (announced to their watchers)."""
+        log.warning("draining: %.0f s for the replies in flight", self.settings.drain_seconds)
+        await self.replies.drain(self.settings.drain_seconds)
+        await self.replies.shutdown()
+
+    def drain_on_sigterm(self) -> None:
+        """Under a server (uvicorn) that stops on SIGTERM: drain first, then let it stop (it
+        closes the websockets with 1012, Service Restart, which clients reconnect on). A
+        second SIGTERM stops at once."""
+        if threading.current_thread() is not threading.main_thread():
+            return
+        stop = signal.getsignal(signal.SIGTERM)
+        if not callable(stop):
+            return
+        loop = asyncio.get_running_loop()
+        draining: list[asyncio.Task] = []
+
+        async def drain_then_stop(sig: int) -> None:
+            try:
+                await self.drain()
+            except Exception:
+                log.exception("could not drain")
+            stop(sig, None)
+
+        def begin(sig: int) -> None:
+            draining.append(asyncio.create_task(drain_then_stop(sig), name="drain"))
+
+        def on_sigterm(sig: int, frame) -> None:
+            if self.replies.draining:
+                stop(sig, frame)
+                return
+            self.replies.draining = True  # new turns are refused from now on
+            loop.call_soon_threadsafe(begin, sig)
+
+        signal.signal(signal.SIGTERM, on_sigterm)
 
     async def close(self) -> None:
         for task in self._background:

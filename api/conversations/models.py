@@ -126,8 +126,16 @@ class Message(IdMixin, Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     completed_at: Mapped[datetime | None]
     streaming_since: Mapped[datetime | None]
-    """When the reply was last asked for; a STREAMING reply older than the stream timeout
-    belongs to no running process any more (see `interrupt_stale_replies`)."""
+    """When the reply was last asked for."""
+    # While it streams, a reply is leased to the process streaming it, which renews the
+    # lease (and stores the text so far in `content`) every few seconds. A reply whose lease
+    # ran out belongs to no running process: any process interrupts it (see
+    # api.conversations.outcomes).
+    lease_owner: Mapped[str | None] = mapped_column(String(100))
+    lease_expires_at: Mapped[datetime | None]
+    prompt_tokens: Mapped[int | None]
+    """The prompt's estimated size while the reply streams, to bill a reply whose process
+    died before it could record its call."""
 
 
 class SessionFeedback(IdMixin, CreatedAtMixin, Base):

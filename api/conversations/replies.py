@@ -1,32 +1,42 @@
-"""Replies in flight: one background task per reply streams it from the model, tells the
-session's subscribers every delta, and stores how it ended.
+"""Replies in flight: one background task per reply streams it from the model and tells the
+session's subscribers every delta; how it ended goes to `api.conversations.outcomes`, the
+one place that stores and announces a reply's outcome.
 
-The task never holds a database transaction while it streams. When the reply is done it
-stores the text, the usage and the session totals in one transaction, then publishes the
-outcome. A stopped reply is recorded by whoever stopped it (in their own transaction);
-the task just ends.
+The task never holds a database transaction while it streams. Each reply is leased to this
+process (`owner`): every few seconds one statement renews the leases of all its replies and
+stores each one's text so far, so that when the process dies another one interrupts its
+replies within seconds, keeping what the student already saw. A reply is never cut for its
+age, only when its provider goes quiet.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import secrets
+import socket
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from enum import Enum
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.conversations.events import (
-    MessageDelta,
-    SessionEnded,
-    SessionEvent,
-    channel_of,
-    session_channel,
-)
+from api.conversations import repository
+from api.conversations.events import MessageDelta, session_channel
 from api.conversations.models import MessageStatus
+from api.conversations.outcomes import (
+    INTERRUPTED,
+    SHUT_DOWN,
+    UNAVAILABLE,
+    Ending,
+    ReplyOutcome,
+    ReplyOutcomes,
+)
+from api.db.base import utcnow
 from api.events.broker import Broker
 from api.llm.base import ChatRequest, ErrorKind, ProviderError, TextDelta
 from api.llm.resilience import (
@@ -38,20 +48,22 @@ from api.llm.resilience import (
     ResilientStreamer,
     billed_so_far,
 )
-from api.usage.models import CostAlert
-from api.usage.pricing import PriceTable
 from api.usage.rollup import SessionDimensions
 from api.usage.service import BilledCall
 
 log = logging.getLogger("practicum.replies")
 SHUTDOWN_GRACE_SECONDS = 10.0
 
-UNAVAILABLE = "The client is unavailable right now — your message is saved; try again in a minute."
+
+def process_owner_id() -> str:
+    """Who streams a reply: this process (host, pid and a random part, as pids are reused)."""
+    return f"{socket.gethostname()[:60]}:{os.getpid()}:{secrets.token_hex(4)}"
+
+
 NOT_SET_UP = (
     "The client cannot answer: the connection to the language model is not set up. "
     "Your message is saved; please tell your teacher."
 )
-INTERRUPTED = "The reply was interrupted — your message is saved; try again."
 FALLBACK_REPLY = (
     "Sorry… I've lost my train of thought. Can we pause for a moment? Ask me again in a minute."
 )
@@ -66,30 +78,10 @@ class ReplyJob:
     request_id: str | None = None  # of the request that asked for it, for the logs
 
 
-@dataclass
-class ReplyOutcome:
-    """How a reply ended, ready to be stored."""
-
-    status: MessageStatus
-    text: str
-    calls: list[BilledCall]
-    failures: list[AttemptFailed]
-    is_fallback: bool = False
-    reason: str | None = None  # for the student, when the reply did not complete
-
-    @property
-    def text_call(self) -> BilledCall | None:
-        """The model call that produced the stored text (earlier attempts were thrown
-        away, so their tokens are billed but are not this message's)."""
-        for call in reversed(self.calls):
-            if call.outcome == self.status.value:
-                return call
-        return None
-
-
 class _State(Enum):
     STREAMING = "streaming"
     STOPPING = "stopping"  # someone stopped it and will record it
+    LOST = "lost"  # its lease was taken: another process stored its outcome
     FINISHING = "finishing"  # the task is storing the outcome
 
 
@@ -107,7 +99,6 @@ class Reply:
     ttft_ms: int | None = None
     calls: list[BilledCall] = field(default_factory=list)
     failures: list[AttemptFailed] = field(default_factory=list)
-    then: list[SessionEvent] = field(default_factory=list)  # to publish after its outcome
 
     @property
     def text(self) -> str:
@@ -168,8 +159,15 @@ class Reply:
             current = self.current
             self._bill(current.provider, current.model, status.value, usage, current.attempt)
             self.current = None
-        reason = INTERRUPTED if status is MessageStatus.INTERRUPTED else None
-        return ReplyOutcome(status, self.text, self.calls, self.failures, reason=reason)
+        interrupted = status is MessageStatus.INTERRUPTED
+        return ReplyOutcome(
+            status,
+            self.text,
+            self.calls,
+            self.failures,
+            reason=INTERRUPTED if interrupted else None,
+            interruption=SHUT_DOWN if interrupted else None,
+        )
 
     def completed(self) -> ReplyOutcome:
         return ReplyOutcome(MessageStatus.COMPLETE, self.text, self.calls, self.failures)
@@ -184,38 +182,32 @@ class Reply:
         return ReplyOutcome(MessageStatus.FAILED, "", self.calls, self.failures, reason=reason)
 
 
-Finished = tuple[ReplyJob, ReplyOutcome]
-StoreOutcomes = Callable[
-    [AsyncSession, PriceTable, list[Finished]], Awaitable[list[SessionEvent | CostAlert]]
-]
-
-
 class ReplyEngine:
-    """Runs this process's replies. `store` records outcomes in the transaction it is given
-    and returns the events to publish once it has committed (the conversations service
-    provides it)."""
+    """Runs this process's replies and holds their leases. Outcomes go to `outcomes`."""
 
     def __init__(
         self,
         streamer: ResilientStreamer,
         broker: Broker,
+        outcomes: ReplyOutcomes,
         sessions: Callable[[], AsyncSession],
-        store: StoreOutcomes,
-        prices: PriceTable,
         *,
-        stream_timeout: float,
         fallback_reply: bool,
+        lease_seconds: float = 6.0,
+        owner: str | None = None,
     ) -> None:
         self.streamer = streamer
         self.broker = broker
+        self.outcomes = outcomes
         self.sessions = sessions
-        self.store = store
-        self.prices = prices
-        self.stream_timeout = stream_timeout
         self.fallback_reply = fallback_reply
+        self.lease_seconds = lease_seconds
+        self.owner = owner or process_owner_id()
+        self.draining = False  # set on SIGTERM: no new turns here
         self._replies: dict[uuid.UUID, Reply] = {}  # by session id: one per session
-        self._to_store: list[tuple[Finished, asyncio.Future]] = []
-        self._writer: asyncio.Task | None = None
+
+    def lease_until(self):
+        return utcnow() + timedelta(seconds=self.lease_seconds)
 
     def start(self, job: ReplyJob) -> None:
         """Begin streaming (call only once the STREAMING message is committed)."""
@@ -225,6 +217,11 @@ class ReplyEngine:
 
     def in_flight(self, session_id: uuid.UUID) -> Reply | None:
         return self._replies.get(session_id)
+
+    def streams(self, message_id: uuid.UUID, session_id: uuid.UUID) -> bool:
+        """This process streams (or is storing) that reply."""
+        reply = self._replies.get(session_id)
+        return reply is not None and reply.job.message_id == message_id
 
     def snapshot(self, session_id: uuid.UUID) -> MessageDelta | None:
         """The reply so far, for a subscriber that joins mid-reply."""
@@ -237,8 +234,8 @@ class ReplyEngine:
     async def stop(
         self, session_id: uuid.UUID, status: MessageStatus = MessageStatus.CANCELLED
     ) -> ReplyOutcome | None:
-        """Stop the session's reply at once. Returns its outcome for the caller to store, or
-        None when no reply is streaming here (or it is already being stored)."""
+        """Stop the session's reply at once. Returns what it got to, for the caller to hand
+        to the outcomes, or None when no reply is streaming here (or it is being stored)."""
         reply = self._replies.get(session_id)
         if reply is None or reply.state is not _State.STREAMING or reply.task is None:
             return None
@@ -252,19 +249,16 @@ class ReplyEngine:
         job = reply.job
         channel = session_channel(job.session_id)
         try:
-            async with asyncio.timeout(self.stream_timeout):
-                async for event in self.streamer.stream(job.request):
-                    delta = reply.on_event(event)
-                    if delta is not None:
-                        self.broker.publish(channel, delta)
+            async for event in self.streamer.stream(job.request):
+                delta = reply.on_event(event)
+                if delta is not None:
+                    self.broker.publish(channel, delta)
             outcome = reply.completed()
         except ReplyFailed as failed:
             outcome = reply.failed(failed.error, fallback=self.fallback_reply)
-        except TimeoutError:
-            outcome = reply.cut_short(MessageStatus.INTERRUPTED)
         except asyncio.CancelledError:
-            if reply.state is _State.STOPPING:
-                return  # the stopper records the outcome
+            if reply.state is _State.STOPPING or reply.state is _State.LOST:
+                return  # the stopper records the outcome, or another process did
             raise
         except Exception:
             log.exception("reply %s failed unexpectedly", job.message_id)
@@ -272,79 +266,58 @@ class ReplyEngine:
             outcome = reply.failed(error, fallback=False)
         reply.state = _State.FINISHING
         try:
-            await self._store(job, outcome)
+            await self.outcomes.settle(_ending(job, outcome))
         finally:
             if self._replies.get(job.session_id) is reply:
                 del self._replies[job.session_id]
-            for event in reply.then:
-                self.publish(event)
 
-    async def _store(self, job: ReplyJob, outcome: ReplyOutcome) -> None:
-        """Store the outcome and publish its event. Outcomes that finish while others are
-        being written are stored together, in one transaction, by one writer."""
-        stored = asyncio.get_running_loop().create_future()
-        self._to_store.append(((job, outcome), stored))
-        if self._writer is None or self._writer.done():
-            self._writer = asyncio.create_task(self._write_pending(), name="store-replies")
-        await asyncio.shield(stored)
+    # Leases --------------------------------------------------------------------------
 
-    async def _write_pending(self) -> None:
-        while self._to_store:
-            batch, self._to_store = self._to_store, []
-            finished = [item for item, _ in batch]
-            try:
-                events = await self._write(finished)
-            except Exception:
-                events = await self._write_one_by_one(finished)
-            self.publish_all(events)
-            for _, stored in batch:
-                stored.set_result(None)
-
-    async def _write(self, finished: list[Finished]) -> list[SessionEvent | CostAlert]:
+    async def heartbeat(self) -> int:
+        """Renew the leases of the replies streaming here and store their text so far (one
+        statement); a reply whose lease another process took (it thought this one dead) is
+        stopped without storing anything. Returns how many replies are streaming here."""
+        live = {r.job.message_id: r for r in self._replies.values() if r.state is _State.STREAMING}
+        if not live:
+            return 0
+        texts = {message_id: reply.text for message_id, reply in live.items()}
         async with self.sessions() as db:
-            events = await self.store(db, self.prices, finished)
+            held = await repository.renew_leases(db, self.owner, self.lease_until(), texts)
             await db.commit()
-        return events
+        for message_id, reply in live.items():
+            if message_id not in held and reply.state is _State.STREAMING and reply.task:
+                log.warning("reply %s was taken over by another process; stopping it", message_id)
+                reply.state = _State.LOST
+                reply.task.cancel()
+                if self._replies.get(reply.job.session_id) is reply:
+                    del self._replies[reply.job.session_id]
+        return len(live)
 
-    async def _write_one_by_one(self, finished: list[Finished]) -> list[SessionEvent | CostAlert]:
-        """After a failed batch, so that one bad outcome does not lose the others."""
-        events: list[SessionEvent | CostAlert] = []
-        for job, outcome in finished:
-            try:
-                events += await self._write([(job, outcome)])
-            except Exception:
-                # Left STREAMING, the reply becomes INTERRUPTED (and retryable) after the
-                # stream timeout; the student's message is stored already.
-                log.exception("could not store the outcome of reply %s", job.message_id)
-        return events
+    # Stopping ------------------------------------------------------------------------
 
-    def publish(self, event: SessionEvent | CostAlert) -> None:
-        self.broker.publish(channel_of(event), event)
-
-    def publish_all(self, events: list[SessionEvent | CostAlert]) -> None:
-        for event in events:
-            self.publish(event)
-
-    def publish_after_reply(self, event: SessionEnded) -> None:
-        """Publish now, or, while the session's reply is being stored, right after it."""
-        reply = self._replies.get(event.session.id)
-        if reply is not None and reply.state is _State.FINISHING:
-            reply.then.append(event)
-        else:
-            self.publish(event)
+    async def drain(self, seconds: float) -> None:
+        """Let the replies streaming here finish for up to `seconds` (no new ones start:
+        see `draining`)."""
+        self.draining = True
+        tasks = [r.task for r in self._replies.values() if r.task is not None]
+        if tasks and seconds > 0:
+            await asyncio.wait(tasks, timeout=seconds)
 
     async def shutdown(self) -> None:
         """Stop every reply and store each as INTERRUPTED (retryable), and let those being
         stored finish, so that none is left STREAMING when the process exits."""
+        stopped: list[Ending] = []
         for session_id in list(self._replies):
             reply = self._replies.get(session_id)
             if reply is None:
                 continue
             outcome = await self.stop(session_id, MessageStatus.INTERRUPTED)
             if outcome is not None:
-                await self._store(reply.job, outcome)
-        finishing = [r.task for r in self._replies.values() if r.task is not None]
-        if self._writer is not None:
-            finishing.append(self._writer)
-        if finishing:
-            await asyncio.wait(finishing, timeout=SHUTDOWN_GRACE_SECONDS)
+                stopped.append(_ending(reply.job, outcome))
+        finishing = [asyncio.ensure_future(self.outcomes.settle_all(stopped))]
+        finishing += [r.task for r in self._replies.values() if r.task is not None]
+        await asyncio.wait(finishing, timeout=SHUTDOWN_GRACE_SECONDS)
+
+
+def _ending(job: ReplyJob, outcome: ReplyOutcome) -> Ending:
+    return Ending(job.message_id, job.session_id, job.dimensions, outcome, job.request_id)

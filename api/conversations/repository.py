@@ -173,20 +173,77 @@ async def profile_of(session: AsyncSession, conversation: Session) -> ClientProf
     return await session.get_one(ClientProfile, conversation.client_profile_id)
 
 
-async def interrupt_streaming_before(session: AsyncSession, cutoff: datetime) -> int:
-    result = await session.execute(
-        update(Message)
-        .where(Message.status == MessageStatus.STREAMING, Message.streaming_since < cutoff)
-        .values(status=MessageStatus.INTERRUPTED, streaming_since=None)
-        .execution_options(synchronize_session=False)
+async def lost_replies(
+    session: AsyncSession, now: datetime, unleased_before: datetime
+) -> list[Message]:
+    """STREAMING replies whose lease ran out (or, stored without a lease, that have streamed
+    since before `unleased_before`). Reads only the few STREAMING rows (a partial index)."""
+    rows = await session.scalars(
+        select(Message).where(
+            Message.status == MessageStatus.STREAMING,
+            or_(
+                Message.lease_expires_at < now,
+                (Message.lease_expires_at.is_(None) & (Message.streaming_since < unleased_before)),
+            ),
+        )
     )
-    return result.rowcount
+    return list(rows)
+
+
+_messages = Message.__table__
+_RENEW = (  # Core, executemany: one statement for all of a process's replies
+    update(_messages)
+    .where(
+        _messages.c.id == bindparam("b_id"),
+        _messages.c.status == MessageStatus.STREAMING.value,
+        _messages.c.lease_owner == bindparam("b_owner"),
+    )
+    .values(content=bindparam("b_content"), lease_expires_at=bindparam("b_expires"))
+)
+
+
+async def renew_leases(
+    session: AsyncSession, owner: str, expires: datetime, texts: dict[uuid.UUID, str]
+) -> set[uuid.UUID]:
+    """Renew the owner's leases of these replies, storing each one's text so far (one
+    statement for all of them); returns the replies the owner still holds."""
+    await session.execute(
+        _RENEW,
+        [
+            {"b_id": message_id, "b_owner": owner, "b_content": text, "b_expires": expires}
+            for message_id, text in texts.items()
+        ],
+    )
+    held = await session.scalars(
+        select(Message.id).where(
+            Message.id.in_(list(texts)),
+            Message.status == MessageStatus.STREAMING,
+            Message.lease_owner == owner,
+        )
+    )
+    return set(held)
+
+
+async def lock_sessions(session: AsyncSession, session_ids: Collection[uuid.UUID]) -> None:
+    """Hold these sessions' rows until commit (PostgreSQL; SQLite writers are serial), in
+    one order, so that two transactions never wait for each other."""
+    if session.bind.dialect.name == "sqlite":
+        return
+    await session.execute(
+        select(Session.id)
+        .where(Session.id.in_(sorted(session_ids)))
+        .order_by(Session.id)
+        .with_for_update()
+    )
 
 
 async def messages_by_id(
     session: AsyncSession, message_ids: list[uuid.UUID]
 ) -> dict[uuid.UUID, Message]:
-    rows = await session.scalars(select(Message).where(Message.id.in_(message_ids)))
+    """As they are now in the database."""
+    rows = await session.scalars(
+        select(Message).where(Message.id.in_(message_ids)).execution_options(populate_existing=True)
+    )
     return {message.id: message for message in rows}
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
 from enum import StrEnum
 
 from sqlalchemy.exc import IntegrityError
@@ -18,7 +17,7 @@ from api.clients.models import ClientProfile
 from api.config import Settings
 from api.conversations import repository
 from api.conversations.errors import ConversationError
-from api.conversations.events import MessageCompleted, MessageFailed, SessionEnded, SessionEvent
+from api.conversations.events import SessionEnded
 from api.conversations.models import (
     Message,
     MessageRole,
@@ -27,23 +26,19 @@ from api.conversations.models import (
     SessionFeedback,
     SessionStatus,
 )
-from api.conversations.replies import UNAVAILABLE, ReplyEngine, ReplyJob, ReplyOutcome
+from api.conversations.outcomes import Ending, orphan_outcome
+from api.conversations.replies import ReplyEngine, ReplyJob
 from api.conversations.transcript import build_request
 from api.db.base import utcnow
 from api.db.session import after_commit
 from api.errors import ErrorCode, FieldChecker
 from api.limits.turns import TurnLimits
 from api.llm.base import ChatRequest, ProviderError, estimate_tokens
-from api.ops import metrics
-from api.ops import service as ops
 from api.ops.logs import current_request_id
 from api.pagination import Order, Page, PageRequest, paginate
 from api.teaching import service as teaching
 from api.teaching.service import EvaluationQueue
 from api.usage import rollup
-from api.usage import service as usage
-from api.usage.models import CostAlert
-from api.usage.pricing import PriceTable
 from api.usage.rollup import SessionDimensions
 
 NEWEST_SESSIONS = Order((Session.started_at, Session.id), descending=True)
@@ -74,6 +69,7 @@ MAX_IDEMPOTENCY_KEY = 100
 MAX_COMMENT_CHARS = 2000
 RETRYABLE = frozenset({MessageStatus.FAILED, MessageStatus.INTERRUPTED})
 STILL_ANSWERING = "The client is still answering. Wait for the reply, or stop it, then send again."
+RESTARTING = "The server is restarting — send again in a moment."
 NO_MODEL = (
     "The client cannot answer: no language model is set up for this session. Your message "
     "was not sent; please tell your teacher."
@@ -244,7 +240,7 @@ async def _finish(
     await session.flush()
     await teaching.session_ended(session, conversation, feedback)
     # After the reply's own event, if it is being stored right now.
-    after_commit(session, lambda: replies.publish_after_reply(SessionEnded(conversation)))
+    after_commit(session, lambda: replies.outcomes.publish_after_reply(SessionEnded(conversation)))
 
 
 def _require_active(conversation: Session) -> None:
@@ -311,6 +307,7 @@ async def send_message(
     _require_a_model(replies, conversation)
     history = await repository.conversation_so_far(session, conversation.id)
     _require_no_reply_in_flight(history)
+    _require_not_draining(replies)
     user_message = Message(
         role=MessageRole.USER,
         content=text,
@@ -322,7 +319,7 @@ async def send_message(
     request = await _prompt(session, settings, conversation, [*history, user_message])
     await limits.admit(session, actor, conversation, request)
     reply = Message(role=MessageRole.ASSISTANT, status=MessageStatus.STREAMING)
-    reply.streaming_since = utcnow()
+    _lease(replies, reply, request)
     await _append_guarded(session, conversation, [user_message, reply])
     await rollup.count_messages(session, conversation, 2, first=user_message.sequence_number == 1)
     _stream_once_committed(session, replies, conversation, reply, request)
@@ -341,6 +338,19 @@ def _require_a_model(replies: ReplyEngine, conversation: Session) -> None:
 def _require_no_reply_in_flight(history: list[repository.Said]) -> None:
     if any(message.status is MessageStatus.STREAMING for message in history):
         raise ConversationError.conflict(STILL_ANSWERING)
+
+
+def _require_not_draining(replies: ReplyEngine) -> None:
+    """A process that is stopping (SIGTERM) starts no reply it might not finish."""
+    if replies.draining:
+        raise ConversationError(ErrorCode.UNAVAILABLE, RESTARTING)
+
+
+def _lease(replies: ReplyEngine, reply: Message, request: ChatRequest) -> None:
+    """The reply streams here: leased to this process, stored with the STREAMING message."""
+    reply.streaming_since = utcnow()
+    reply.lease_owner, reply.lease_expires_at = replies.owner, replies.lease_until()
+    reply.prompt_tokens = request.estimated_input_tokens()
 
 
 async def _append_guarded(
@@ -399,11 +409,12 @@ async def _cut_short(
     if outcome is None:
         if replies.in_flight(conversation.id) is not None:
             return  # it finished in this instant and is being stored as COMPLETE
-        # No process is streaming it (it was lost in a restart): cancel it as it is.
-        outcome = ReplyOutcome(MessageStatus.CANCELLED, reply.content, [], [])
-    ending = Ending(reply, SessionDimensions.of(conversation), outcome)
-    events = await record_replies(session, replies.prices, [ending])
-    after_commit(session, lambda: replies.publish_all(events))
+        # No process here streams it (another does, or it was lost): cancel it with the
+        # text its owner last stored.
+        provider = _provider_name(replies, conversation.model)
+        outcome = orphan_outcome(reply, conversation, MessageStatus.CANCELLED, provider, None)
+    ending = Ending(reply.id, conversation.id, SessionDimensions.of(conversation), outcome)
+    await replies.outcomes.record(session, [ending])
 
 
 async def retry_reply(
@@ -436,103 +447,34 @@ async def retry_reply(
     _require_a_model(replies, conversation)
     history = await repository.conversation_so_far(session, conversation.id)
     _require_no_reply_in_flight(history)
+    _require_not_draining(replies)
     request = await _prompt(session, settings, conversation, history)
     await limits.admit(session, actor, conversation, request, new_message=False)
     reply.status, reply.content, reply.is_fallback = MessageStatus.STREAMING, "", False
-    reply.token_count, reply.completed_at, reply.streaming_since = None, None, utcnow()
+    reply.token_count, reply.completed_at = None, None
+    _lease(replies, reply, request)
     await session.flush()
     _stream_once_committed(session, replies, conversation, reply, request)
     return reply
 
 
-@dataclass(frozen=True)
-class Ending:
-    """A reply and how it ended, ready to be stored."""
+async def interrupt_lost_replies(replies: ReplyEngine, read_sessions) -> int:
+    """Replies whose process stopped renewing their lease (it crashed or was killed) become
+    INTERRUPTED with the text streamed so far, so the student can retry them from here."""
 
-    reply: Message
-    dimensions: SessionDimensions
-    outcome: ReplyOutcome
-    request_id: str | None = None  # of the request that asked for the reply
+    def alive(reply: Message) -> bool:
+        return reply.lease_owner == replies.owner and replies.streams(reply.id, reply.session_id)
 
-
-async def record_replies(
-    session: AsyncSession, prices: PriceTable, endings: list[Ending]
-) -> list[SessionEvent | CostAlert]:
-    """Store how replies ended, their model calls and cost, and the errors, in the caller's
-    transaction (a few statements for any number of replies); returns the events to
-    publish after commit, cost alerts included."""
-    await ops.record(
-        session,
-        [
-            ops.provider_error_event(
-                f,
-                session_id=e.reply.session_id,
-                user_id=e.dimensions.student_id,
-                request_id=e.request_id,
-            )
-            for e in endings
-            for f in e.outcome.failures
-        ],
+    return await replies.outcomes.take_over(
+        read_sessions, lambda model: _provider_name(replies, model), alive
     )
-    for ending in endings:
-        if ending.reply.status is MessageStatus.STREAMING:  # a stop may have recorded it
-            _apply(ending.reply, ending.outcome)
-    bills = [
-        usage.Bill(e.reply.session_id, e.dimensions, e.reply.id, e.outcome.calls) for e in endings
-    ]
-    alerts = await usage.record_calls(session, prices, bills)
-    await session.flush()
-    totals = await repository.sessions_by_id(session, {e.reply.session_id for e in endings})
-    after_commit(session, lambda: _count_replies(endings))
-    return [*(_event(e, totals[e.reply.session_id]) for e in endings), *alerts]
 
 
-def _count_replies(endings: list[Ending]) -> None:
-    for ending in endings:
-        metrics.REPLIES.labels(ending.reply.status.value).inc()
-
-
-def _event(ending: Ending, conversation: Session) -> SessionEvent:
-    reply = ending.reply
-    if reply.status is MessageStatus.FAILED or reply.status is MessageStatus.INTERRUPTED:
-        return MessageFailed(reply, ending.outcome.reason or UNAVAILABLE, retryable=True)
-    return MessageCompleted(reply, conversation)
-
-
-def _apply(reply: Message, outcome: ReplyOutcome) -> None:
-    reply.status = outcome.status
-    reply.content = outcome.text
-    reply.is_fallback = outcome.is_fallback
-    reply.completed_at = utcnow()
-    reply.streaming_since = None
-    call = outcome.text_call
-    if call is None and not outcome.text:
-        reply.token_count, reply.token_count_estimated = None, False
-    elif call is None:  # no model call counted this text (say, a fallback reply)
-        reply.token_count, reply.token_count_estimated = estimate_tokens(outcome.text), True
-    else:
-        reply.token_count = call.usage.output_tokens
-        reply.token_count_estimated = call.usage.estimated
-
-
-async def store_reply_outcomes(
-    session: AsyncSession, prices: PriceTable, finished: list[tuple[ReplyJob, ReplyOutcome]]
-) -> list[SessionEvent | CostAlert]:
-    """The reply engine's way to store outcomes (in a transaction of its own)."""
-    replies = await repository.messages_by_id(session, [job.message_id for job, _ in finished])
-    endings = [
-        Ending(replies[job.message_id], job.dimensions, outcome, job.request_id)
-        for job, outcome in finished
-        if job.message_id in replies  # else the session was deleted meanwhile
-    ]
-    return await record_replies(session, prices, endings)
-
-
-async def interrupt_stale_replies(session: AsyncSession, settings: Settings) -> int:
-    """Replies still STREAMING past the stream timeout belong to no running process (it
-    stopped or crashed): mark them INTERRUPTED so the student can retry them."""
-    cutoff = utcnow() - timedelta(seconds=settings.stream_timeout_seconds)
-    return await repository.interrupt_streaming_before(session, cutoff)
+def _provider_name(replies: ReplyEngine, model: str) -> str:
+    try:
+        return replies.streamer.provider_for(model).name
+    except ProviderError:
+        return "unknown"
 
 
 async def messages_page(

@@ -1,8 +1,9 @@
 """Publish/subscribe of live events (reply deltas, completions, metrics) by channel.
 
 `publish` never blocks the publisher: a turn must not wait for slow subscribers. The
-in-process broker serves one API process; a Redis broker implementing the same interface
-lets any number of replicas share channels.
+in-process broker serves one API process (the embedded default); the Redis broker
+(api/events/redis_broker.py, chosen by REDIS_URL) implements the same interface so that
+any number of processes and machines share channels.
 """
 
 from __future__ import annotations
@@ -11,13 +12,35 @@ import asyncio
 from abc import ABC, abstractmethod
 from collections import defaultdict
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import uuid
+
+    from api.conversations.events import MessageDelta
 
 MAX_QUEUED_EVENTS = 10_000
+MAX_LOCAL_CLAIMS = 10_000
 
 
 class SubscriberLagged(Exception):
     """The subscriber fell so far behind that events were dropped; it should resubscribe."""
+
+
+class BrokerUnavailable(RuntimeError):
+    """The broker's store (Redis) cannot be reached at start."""
+
+
+class _Resync:
+    """Delivered (to subscriptions that asked, `subscribe(channel, resync=True)`) when events
+    of the channel may have been missed: the broker lost its connection and has it back.
+    The subscriber re-reads what it shows from the database, the truth."""
+
+    def __repr__(self) -> str:
+        return "RESYNC"
+
+
+RESYNC = _Resync()
 
 
 class Subscription(ABC):
@@ -42,18 +65,33 @@ class Broker(ABC):
         """Deliver `event` to the channel's current subscribers, without waiting."""
 
     @abstractmethod
-    def subscribe(self, channel: str) -> Subscription:
+    def subscribe(self, channel: str, *, resync: bool = False) -> Subscription:
         """Start receiving the channel's events. Events published after this call returns
-        are all delivered, so a snapshot taken right after it misses nothing."""
+        are all delivered, so a snapshot taken right after it misses nothing. With `resync`,
+        the subscription also gets `RESYNC` after a gap in delivery (see `_Resync`)."""
+
+    async def start(self) -> None:  # noqa: B027 - optional hook
+        """Connect; raise with a clear message when the broker cannot be reached."""
 
     async def aclose(self) -> None:  # noqa: B027 - optional hook
         """Release connections."""
 
+    async def reply_so_far(self, session_id: uuid.UUID) -> MessageDelta | None:
+        """The text so far of a reply streaming in another process (None when unknown).
+        Replies streaming in this process are asked of the reply engine."""
+        return None
+
+    async def claim(self, key: str, ttl_seconds: float) -> bool:
+        """True once per key across every process sharing the broker (for `ttl_seconds`):
+        who sends a cost alert to the log and the webhook."""
+        return True
+
 
 class _LocalSubscription(Subscription):
-    def __init__(self, broker: InMemoryBroker, channel: str) -> None:
+    def __init__(self, broker: InMemoryBroker, channel: str, resync: bool = False) -> None:
         self.broker = broker
         self.channel = channel
+        self.resync = resync
         self.queue: asyncio.Queue[Any] = asyncio.Queue(MAX_QUEUED_EVENTS)
         self.lagged = False
 
@@ -78,15 +116,34 @@ class InMemoryBroker(Broker):
 
     def __init__(self) -> None:
         self._subscribers: dict[str, set[_LocalSubscription]] = defaultdict(set)
+        self._claimed: dict[str, None] = {}  # oldest first
 
     def publish(self, channel: str, event: Any) -> None:
         for subscription in self._subscribers.get(channel, ()):
             subscription.deliver(event)
 
-    def subscribe(self, channel: str) -> Subscription:
-        subscription = _LocalSubscription(self, channel)
+    def subscribe(self, channel: str, *, resync: bool = False) -> Subscription:
+        subscription = _LocalSubscription(self, channel, resync)
         self._subscribers[channel].add(subscription)
         return subscription
+
+    async def claim(self, key: str, ttl_seconds: float) -> bool:
+        if key in self._claimed:
+            return False
+        self._claimed[key] = None
+        while len(self._claimed) > MAX_LOCAL_CLAIMS:
+            del self._claimed[next(iter(self._claimed))]
+        return True
+
+    def has_subscribers(self, channel: str) -> bool:
+        return channel in self._subscribers
+
+    def resync_all(self) -> None:
+        """Tell every subscription that asked for it that events may have been missed."""
+        for subscribers in self._subscribers.values():
+            for subscription in subscribers:
+                if subscription.resync:
+                    subscription.deliver(RESYNC)
 
     def _remove(self, subscription: _LocalSubscription) -> None:
         subscribers = self._subscribers.get(subscription.channel)

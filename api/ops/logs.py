@@ -97,3 +97,20 @@ class RequestIdMiddleware:
             await self.app(scope, receive, send_with_id)
         finally:
             _request_id.reset(token)
+
+
+class _WithoutQueryStrings(logging.Filter):
+    """GET /graphql?query=…&variables=… may carry personal data: log the path only."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple) and len(record.args) == 5:
+            client, method, path, version, status = record.args
+            record.args = (client, method, str(path).split("?", 1)[0], version, status)
+        return True
+
+
+def hide_query_strings() -> None:
+    """Access logs name the path only (in every worker process)."""
+    access = logging.getLogger("uvicorn.access")
+    if not any(isinstance(f, _WithoutQueryStrings) for f in access.filters):
+        access.addFilter(_WithoutQueryStrings())

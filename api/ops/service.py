@@ -39,6 +39,26 @@ def provider_error_event(
     )
 
 
+def interrupted_reply_event(
+    cause: str,
+    *,
+    session_id: uuid.UUID,
+    user_id: uuid.UUID,
+    message_id: uuid.UUID,
+    chars_kept: int,
+    request_id: str | None = None,
+) -> ErrorEvent:
+    """A reply cut off by Practicum itself (its process stopped), not by the provider."""
+    return ErrorEvent(
+        category="reply.interrupted",
+        message=cause[:500],
+        request_id=request_id or current_request_id(),
+        session_id=session_id,
+        user_id=user_id,
+        details={"message_id": str(message_id), "chars_kept": chars_kept},
+    )
+
+
 async def record(session: AsyncSession, events: list[ErrorEvent]) -> None:
     session.add_all(events)
     if events:

@@ -18,6 +18,7 @@ log = logging.getLogger("practicum.alerts")
 COST_ALERTS_CHANNEL = "cost-alerts"
 WEBHOOK_ATTEMPTS = 3
 WEBHOOK_TIMEOUT_SECONDS = 5.0
+ALERT_CLAIM_SECONDS = 7 * 24 * 3600  # an alert is told once, by one process
 
 
 def describe(alert: CostAlert) -> str:
@@ -57,7 +58,8 @@ def publish(broker: Broker, alerts: list[CostAlert]) -> None:
 
 
 class AlertNotifier:
-    """Hears the alerts this process stores and tells the log and the webhook."""
+    """Hears the alerts every process stores and tells the log and the webhook, once per
+    alert whatever the number of processes (the first to claim it tells)."""
 
     def __init__(self, broker: Broker, webhook_url: str | None) -> None:
         self.broker = broker
@@ -72,6 +74,8 @@ class AlertNotifier:
     async def _listen(self, subscription) -> None:
         async with subscription:
             async for alert in subscription:
+                if not await self.broker.claim(f"alert:{alert.id}", ALERT_CLAIM_SECONDS):
+                    continue
                 log.warning("cost alert: %s", describe(alert), extra={"alert": as_json(alert)})
                 if self.webhook_url:
                     post = asyncio.create_task(self._post(as_json(alert)))

@@ -218,7 +218,7 @@ async def read_back(chat: Chat) -> Back:
             conversation,
             list(messages),
             sorted(records, key=lambda r: (r.created_at, r.attempts)),
-            sorted(errors, key=lambda e: (e.created_at, e.details["attempt"])),
+            sorted(errors, key=lambda e: (e.created_at, e.details.get("attempt", 0))),
         )
     assert_totals_match_records(back)
     assert [m.sequence_number for m in back.messages] == list(range(1, len(back.messages) + 1))
@@ -749,7 +749,7 @@ async def test_fifty_students_at_once_each_get_their_own_reply(make_runtime, fak
 
 async def test_a_reply_lost_in_a_restart_becomes_interrupted_and_can_be_retried(rt, fake):
     lost, fresh = await start(rt), await start(rt)
-    too_old = utcnow() - timedelta(seconds=rt.settings.stream_timeout_seconds + 60)
+    too_old = utcnow() - timedelta(seconds=rt.settings.reply_lease_seconds + 60)
     async with rt.sessions() as db:
         for chat, since in ((lost, too_old), (fresh, utcnow())):
             conversation = await db.get_one(Session, chat.session_id)

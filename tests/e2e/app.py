@@ -45,6 +45,16 @@ TEST_SETTINGS = {
 }
 
 
+# Settings of the machine's environment that would point the app elsewhere
+_FOREIGN_ENV = {
+    "DATABASE_URL",
+    "REDIS_URL",
+    "REFLEX_REDIS_URL",
+    "ANTHROPIC_API_KEY",
+    "PRACTICUM_OPENAI_BASE_URL",
+}
+
+
 class AppDidNotStart(RuntimeError):
     pass
 
@@ -65,11 +75,7 @@ def _free_port() -> int:
 def running_app(workdir: Path, **settings: str) -> Iterator[AppServer]:
     """`make run` on a free port with a fresh embedded database in `workdir`, at the URL it
     prints; its output goes to `workdir/make-run.log`."""
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in {"DATABASE_URL", "REDIS_URL", "ANTHROPIC_API_KEY", "PRACTICUM_OPENAI_BASE_URL"}
-    }
+    env = {k: v for k, v in os.environ.items() if k not in _FOREIGN_ENV}
     env.update(TEST_SETTINGS, PRACTICUM_DATA_DIR=str(workdir / "data"), **settings)
     log_path = workdir / "make-run.log"
     with log_path.open("wb") as log:

@@ -21,7 +21,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 PRACTICUM = Path(sys.executable).parent / "practicum"
-START_TIMEOUT = 30.0
+START_TIMEOUT = 60.0  # a loaded 2-core machine starts a server slowly
 
 # Settings that would point the subprocess away from its embedded data dir.
 _FOREIGN_ENV = (
@@ -31,6 +31,7 @@ _FOREIGN_ENV = (
     "PRACTICUM_NEW_USER_PASSWORD",
     "REDIS_URL",
     "PRACTICUM_REDIS_URL",
+    "REFLEX_REDIS_URL",  # doubles as REDIS_URL
     "ANTHROPIC_API_KEY",
 )
 
