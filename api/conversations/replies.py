@@ -10,6 +10,7 @@ the task just ends.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 import uuid
@@ -26,6 +27,7 @@ from api.conversations.events import (
     channel_of,
     session_channel,
 )
+from api.conversations.guard import ReplyGuard
 from api.conversations.models import MessageStatus
 from api.events.broker import Broker
 from api.llm.base import ChatRequest, ErrorKind, ProviderError, TextDelta
@@ -76,6 +78,7 @@ class ReplyOutcome:
     failures: list[AttemptFailed]
     is_fallback: bool = False
     reason: str | None = None  # for the student, when the reply did not complete
+    leaked_chars: int | None = None  # the reply leaked its prompt: replaced by a deflection
 
     @property
     def text_call(self) -> BilledCall | None:
@@ -251,13 +254,22 @@ class ReplyEngine:
     async def _run(self, reply: Reply) -> None:
         job = reply.job
         channel = session_channel(job.session_id)
+        guard = ReplyGuard(job.request)  # the leak rule, on every delta and at the end
         try:
             async with asyncio.timeout(self.stream_timeout):
-                async for event in self.streamer.stream(job.request):
-                    delta = reply.on_event(event)
-                    if delta is not None:
-                        self.broker.publish(channel, delta)
-            outcome = reply.completed()
+                async with contextlib.aclosing(self.streamer.stream(job.request)) as stream:
+                    async for event in stream:
+                        delta = reply.on_event(event)
+                        if delta is not None and not guard.passes(delta):
+                            break  # closes the upstream call
+                        if delta is not None:
+                            self.broker.publish(channel, delta)
+            if guard.leaked or guard.finished():
+                cut = reply.cut_short(MessageStatus.COMPLETE) if reply.current else None
+                outcome = guard.deflect(reply, cut or reply.completed())
+                self.broker.publish(channel, guard.deflection_delta(job))
+            else:
+                outcome = reply.completed()
         except ReplyFailed as failed:
             outcome = reply.failed(failed.error, fallback=self.fallback_reply)
         except TimeoutError:

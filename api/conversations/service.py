@@ -417,7 +417,8 @@ async def record_replies(
             )
             for e in endings
             for f in e.outcome.failures
-        ],
+        ]
+        + [_leak_event(e) for e in endings if e.outcome.leaked_chars is not None],
     )
     for ending in endings:
         if ending.reply.status is MessageStatus.STREAMING:  # a stop may have recorded it
@@ -430,6 +431,18 @@ async def record_replies(
     totals = await repository.sessions_by_id(session, {e.reply.session_id for e in endings})
     after_commit(session, lambda: _count_replies(endings))
     return [*(_event(e, totals[e.reply.session_id]) for e in endings), *alerts]
+
+
+def _leak_event(ending: Ending):
+    call = ending.outcome.text_call
+    return ops.prompt_leak_event(
+        model=call.model if call else None,
+        session_id=ending.reply.session_id,
+        user_id=ending.dimensions.student_id,
+        message_id=ending.reply.id,
+        leaked_chars=ending.outcome.leaked_chars or 0,
+        request_id=ending.request_id,
+    )
 
 
 def _count_replies(endings: list[Ending]) -> None:

@@ -218,7 +218,7 @@ async def read_back(chat: Chat) -> Back:
             conversation,
             list(messages),
             sorted(records, key=lambda r: (r.created_at, r.attempts)),
-            sorted(errors, key=lambda e: (e.created_at, e.details["attempt"])),
+            sorted(errors, key=lambda e: (e.created_at, e.details.get("attempt", 0))),
         )
     assert_totals_match_records(back)
     assert [m.sequence_number for m in back.messages] == list(range(1, len(back.messages) + 1))
