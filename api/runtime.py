@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from api.clients.check import ClientCheckRunner
 from api.config import Settings
 from api.conversations import service as conversations
 from api.conversations.replies import ReplyEngine
@@ -43,6 +44,7 @@ class Runtime:
     turn_limits: TurnLimits
     alerts: AlertNotifier
     live_usage: LiveUsage
+    client_checks: ClientCheckRunner
     _background: list[asyncio.Task] = field(default_factory=list, repr=False)
 
     @classmethod
@@ -78,6 +80,7 @@ class Runtime:
             turn_limits=TurnLimits(rate_limits, prices),
             alerts=AlertNotifier(broker, settings.alert_webhook_url),
             live_usage=LiveUsage(read_sessions),
+            client_checks=ClientCheckRunner(sessions, replies),
         )
 
     async def start(self) -> None:
@@ -115,6 +118,7 @@ class Runtime:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        await self.client_checks.shutdown()
         await self.replies.shutdown()
         await self.live_usage.aclose()
         await self.alerts.aclose()

@@ -2,7 +2,7 @@
 
 from api.accounts.models import User
 from api.classes.models import Assignment, Enrollment, Section, assignment_clients
-from api.clients.models import ClientProfile
+from api.clients.models import ClientCheck, ClientProfile
 from api.conversations.models import Message, Session, SessionFeedback
 from api.db.base import Base
 from api.limits.models import StoredRateLimits
@@ -14,6 +14,7 @@ __all__ = [
     "Base",
     "Budget",
     "BudgetSpend",
+    "ClientCheck",
     "ClientProfile",
     "CostAlert",
     "DailyUsage",

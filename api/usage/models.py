@@ -31,6 +31,8 @@ class UsageRecord(IdMixin, CreatedAtMixin, Base):
     provider: Mapped[str] = mapped_column(String(40))
     model: Mapped[str] = mapped_column(String(100))
     outcome: Mapped[str] = mapped_column(String(16))
+    kind: Mapped[str] = mapped_column(String(20), default="reply", server_default="reply")
+    """What the call was for: "reply" (a turn of a conversation) or "client_check"."""
     input_tokens: Mapped[int] = mapped_column(default=0)
     output_tokens: Mapped[int] = mapped_column(default=0)
     cache_write_tokens: Mapped[int] = mapped_column(default=0)

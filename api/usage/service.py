@@ -58,6 +58,7 @@ class Bill:
     dimensions: SessionDimensions  # whose session it is
     message_id: uuid.UUID | None
     calls: list[BilledCall]
+    kind: str = "reply"  # what the calls were for: "reply", "client_check"
 
 
 def _record(bill: Bill, call: BilledCall, prices: PriceTable) -> UsageRecord:
@@ -68,6 +69,7 @@ def _record(bill: Bill, call: BilledCall, prices: PriceTable) -> UsageRecord:
         provider=call.provider,
         model=call.model,
         outcome=call.outcome,
+        kind=bill.kind,
         input_tokens=call.usage.input_tokens,
         output_tokens=call.usage.output_tokens,
         cache_write_tokens=call.usage.cache_write_tokens,
