@@ -44,9 +44,9 @@ Gram = tuple[str, ...]
 @dataclass(frozen=True)
 class ProtectedPrompt:
     """A system prompt as the leak rule sees it: every run of `size` consecutive words,
-    with the position where it first occurs (to measure how long a copied run is)."""
+    with the positions where it occurs (to measure how long a copied run is)."""
 
-    grams: dict[Gram, int]
+    grams: dict[Gram, list[int]]
     words: tuple[str, ...]
     size: int = LEAK_MIN_WORDS
 
@@ -60,12 +60,12 @@ class ProtectedPrompt:
         for passage in (p.strip() for p in unprotected):
             if passage:
                 pieces = [part for piece in pieces for part in piece.split(passage)]
-        grams: dict[Gram, int] = {}
+        grams: dict[Gram, list[int]] = {}
         every: list[str] = []
         for piece in pieces:
             said = words(piece)
             for start in range(len(said) - size + 1):
-                grams.setdefault(tuple(said[start : start + size]), len(every) + start)
+                grams.setdefault(tuple(said[start : start + size]), []).append(len(every) + start)
             every += said
             every.append("")  # a gap no reply word matches
         return cls(grams, tuple(every), size)
@@ -103,21 +103,27 @@ def find_leak(prompt: ProtectedPrompt, reply: str) -> Leak | None:
     size = prompt.size
     start = 0
     while start <= len(said) - size:
-        at = prompt.grams.get(tuple(said[start : start + size]))
-        if at is None:
+        places = prompt.grams.get(tuple(said[start : start + size]))
+        if places is None:
             start += 1
             continue
-        length = size
-        while (
-            start + length < len(said)
-            and at + length < len(prompt.words)
-            and said[start + length] == prompt.words[at + length]
-        ):
-            length += 1
+        length = max(_shared_from(prompt.words, at, said, start, size) for at in places)
         if best is None or length > best.words:
             best = Leak(length, start)
         start += length
     return best
+
+
+def _shared_from(prompt: Sequence[str], at: int, said: list[str], start: int, known: int) -> int:
+    """How many words match from prompt[at] and said[start] on (the first `known` do)."""
+    length = known
+    while (
+        start + length < len(said)
+        and at + length < len(prompt)
+        and said[start + length] == prompt[at + length]
+    ):
+        length += 1
+    return length
 
 
 def longest_shared_run(prompt: ProtectedPrompt, reply: str) -> int:
