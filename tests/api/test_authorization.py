@@ -27,7 +27,7 @@ from sqlalchemy import func, select
 from api.accounts.models import Role, User
 from api.accounts.security import issue_token
 from api.classes.models import Assignment, AssignmentStatus, Enrollment, Section
-from api.clients.models import ClientProfile
+from api.clients.models import ClientCheck, ClientProfile
 from api.conversations import service as conversations
 from api.conversations.models import (
     Message,
@@ -80,6 +80,7 @@ class Matrix:
     # Made only by the tests that need them:
     a_reply_id: uuid.UUID | None = None  # a failed reply in A's active session
     a_budget_id: uuid.UUID | None = None  # a monthly cap on A's section
+    a_check_id: uuid.UUID | None = None  # a finished client check of A's profile
 
     def world(self, key: str) -> World:
         return self.a if key == "a" else self.b
@@ -118,6 +119,18 @@ async def build_matrix(db, settings) -> Matrix:
         "anonymous": None,
     }
     tokens = {role: token_for(settings, u) if u else None for role, u in users.items()}
+    check = ClientCheck(
+        client_profile_id=a.profile.id,
+        profile_version=a.profile.version,
+        requested_by_id=a.teacher.id,
+        model="practicum-simulator",
+        provider="simulator",
+        status="DONE",
+        verdict="PASS",
+        probes=[],
+    )
+    db.add(check)
+    await db.commit()
     return Matrix(
         a=a,
         b=b,
@@ -127,6 +140,7 @@ async def build_matrix(db, settings) -> Matrix:
         b_sessions=await practise(db, settings, b),
         tokens=tokens,
         users=users,
+        a_check_id=check.id,
     )
 
 
@@ -148,7 +162,16 @@ async def rows(db, stmt) -> list[tuple]:
 async def snapshot(db, m: Matrix) -> dict:
     """Everything a refused operation could have touched."""
     state: dict = {}
-    for model in (User, ClientProfile, Section, Enrollment, Assignment, Session, Message):
+    for model in (
+        User,
+        ClientProfile,
+        Section,
+        Enrollment,
+        Assignment,
+        Session,
+        Message,
+        ClientCheck,
+    ):
         state[model.__tablename__] = await scalar(db, select(func.count()).select_from(model))
     state["feedback"] = await scalar(db, select(func.count()).select_from(SessionFeedback))
     state["a_profile"] = await rows(
@@ -466,7 +489,30 @@ def no_variables(m: Matrix) -> dict:
 
 OK, UNAUTH, FORBID, NF = ALLOWED, UNAUTHENTICATED, FORBIDDEN, NOT_FOUND
 
+
 # The matrix: what each role gets, acting on world A's objects.
+async def check_check_client(case: Case) -> None:
+    started = case.data["checkClient"]["check"]
+    assert (started["status"], started["provider"]) == ("RUNNING", "simulator")
+    await case.gql.runtime.client_checks.settled(uuid.UUID(started["id"]))
+    stored = await scalar(
+        case.db, select(ClientCheck.status).where(ClientCheck.id == uuid.UUID(started["id"]))
+    )
+    assert stored == "DONE"
+
+
+async def check_client_check(case: Case) -> None:
+    assert case.data["clientCheck"] == {"id": str(case.m.a_check_id), "verdict": "PASS"}
+
+
+async def check_last_check(case: Case) -> None:
+    last = case.data["clientProfile"]["lastCheck"]
+    if case.role == "student":  # practises with the client, never sees its checks
+        assert last is None
+    else:
+        assert last == {"id": str(case.m.a_check_id), "verdict": "PASS"}
+
+
 # fmt: off
 EXPECTED: dict[str, tuple[str, ...]] = {
     #                       student other_student teacher other_teacher admin   anonymous
@@ -494,6 +540,9 @@ EXPECTED: dict[str, tuple[str, ...]] = {
     "rateSession":          (OK,     NF,           FORBID, NF,           OK,     UNAUTH),
     "stopReply":            (OK,     NF,           FORBID, NF,           OK,     UNAUTH),
     "previewSystemPrompt":  (FORBID, FORBID,       OK,     NF,           OK,     UNAUTH),
+    "checkClient":          (FORBID, FORBID,       OK,     NF,           OK,     UNAUTH),
+    "clientCheck":          (FORBID, FORBID,       OK,     NF,           OK,     UNAUTH),
+    "clientProfile.lastCheck": (OK,  NF,           OK,     NF,           OK,     UNAUTH),
 }
 # fmt: on
 
@@ -622,6 +671,22 @@ OPERATIONS: dict[str, Operation] = {
         check_preview_system_prompt,
         mutation=True,
     ),
+    "checkClient": Operation(
+        "mutation($id: ID!) { checkClient(clientId: $id) { check { id status provider } } }",
+        lambda m: {"id": str(m.a.profile.id)},
+        check_check_client,
+        mutation=True,
+    ),
+    "clientCheck": Operation(
+        "query($id: ID!) { clientCheck(id: $id) { id verdict } }",
+        lambda m: {"id": str(m.a_check_id)},
+        check_client_check,
+    ),
+    "clientProfile.lastCheck": Operation(
+        "query($id: ID!) { clientProfile(id: $id) { id lastCheck { id verdict } } }",
+        lambda m: {"id": str(m.a.profile.id)},
+        check_last_check,
+    ),
 }
 assert OPERATIONS.keys() == EXPECTED.keys()
 
@@ -739,6 +804,14 @@ PROBES: dict[str, Probe] = {
         "mutation($id: ID!) { previewSystemPrompt(clientId: $id) { systemPrompt } }",
         lambda m: m.a.profile.id,
         TEACHERS,
+    ),
+    "checkClient": Probe(
+        "mutation($id: ID!) { checkClient(clientId: $id) { check { id } } }",
+        lambda m: m.a.profile.id,
+        TEACHERS,
+    ),
+    "clientCheck": Probe(
+        "query($id: ID!) { clientCheck(id: $id) { id } }", lambda m: m.a_check_id, TEACHERS
     ),
     "createAssignment.sectionId": Probe(
         """mutation($id: ID!, $client: ID!) { createAssignment(input: {sectionId: $id,
