@@ -135,42 +135,57 @@ def longest_shared_run(prompt: ProtectedPrompt, reply: str) -> int:
 
 class LeakGuard:
     """The leak rule applied to a reply as it streams: `feed` each piece of text and it
-    says as soon as the words so far contain a leak. Work per word is constant, so it
-    costs a streaming reply next to nothing."""
+    says once the words so far contain a leak. Text is read in batches of at least
+    `BATCH_CHARS` (a leak is seen at most that many characters late, so that well under
+    `LEAK_MIN_WORDS` + 5 words of a prompt can stream before the cut), and the work per
+    word is constant: it costs a streaming reply next to nothing (bench/leak_guard.py)."""
+
+    BATCH_CHARS = 24
 
     def __init__(self, prompt: ProtectedPrompt) -> None:
         self.prompt = prompt
         self.leaked = False
         self._window: deque[str] = deque(maxlen=prompt.size)
-        self._partial = ""  # the last word, while it may go on in the next piece
+        self._pending: list[str] = []  # text not read yet: the last word may go on
+        self._pending_chars = 0
 
     def reset(self) -> None:
         """The reply starts over (a retried attempt)."""
         self.leaked = False
         self._window.clear()
-        self._partial = ""
+        self._pending, self._pending_chars = [], 0
 
     def feed(self, text: str) -> bool:
         """Add streamed text; True once the reply has leaked."""
         if self.leaked or not text:
             return self.leaked
-        joined = self._partial + text
+        self._pending.append(text)
+        self._pending_chars += len(text)
+        if self._pending_chars < self.BATCH_CHARS:
+            return False
+        joined = "".join(self._pending)
         cut = len(joined)
         while cut and (joined[cut - 1].isalnum() or joined[cut - 1] in _APOSTROPHES):
             cut -= 1
-        said, self._partial = words(joined[:cut]), joined[cut:]
-        return self._add(said)
+        if not cut:  # still inside one (long) word
+            return False
+        rest = joined[cut:]
+        self._pending, self._pending_chars = [rest], len(rest)
+        return self._add(_WORD.findall(joined[:cut].translate(_QUOTES).lower()))
 
     def finish(self) -> bool:
-        """The reply is complete: its last word counts too."""
-        partial, self._partial = self._partial, ""
-        return self._add(words(partial)) if not self.leaked else True
+        """The reply is complete: what is left, its last word too, counts."""
+        if self.leaked:
+            return True
+        rest = "".join(self._pending)
+        self._pending, self._pending_chars = [], 0
+        return self._add(words(rest))
 
     def _add(self, said: list[str]) -> bool:
-        window, grams = self._window, self.prompt.grams
+        window, grams, size = self._window, self.prompt.grams, self.prompt.size
         for word in said:
             window.append(word)
-            if len(window) == window.maxlen and tuple(window) in grams:
+            if len(window) == size and tuple(window) in grams:
                 self.leaked = True
                 break
         return self.leaked

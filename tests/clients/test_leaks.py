@@ -107,12 +107,17 @@ def test_the_guard_agrees_with_the_rule_whatever_the_chunks(chunk):
     assert stream(guard_for(SYSTEM, OPENING), fine, chunk) is False
 
 
-def test_the_guard_trips_at_the_word_that_completes_the_leak():
+def test_the_guard_trips_within_a_batch_of_the_word_that_completes_the_leak():
     guard = guard_for(SYSTEM, OPENING)
     copied = rule_words(5, LEAK_MIN_WORDS).split()
     for word in copied[:-1]:
         assert guard.feed(word + " ") is False
-    assert guard.feed(copied[-1] + " ") is True
+    guard.feed(copied[-1] + " ")
+    late = 0  # characters of the reply streamed after the leak was complete
+    while not guard.leaked:
+        guard.feed("and ")
+        late += len("and ")
+    assert late < LeakGuard.BATCH_CHARS
 
 
 def test_a_word_split_across_chunks_is_one_word():

@@ -41,7 +41,7 @@ def test_teacher_checks_a_client_and_reads_the_report(open_page, app_url, phone)
     for label in PROBES:
         row = rows.filter(has_text=label)
         expect(row).to_contain_text("Pass")
-        expect(row).to_contain_text("stays in character")
+        expect(row).to_contain_text("Stays in character")
     expect(page.get_by_text("Version 1 · practicum-simulator")).to_be_visible()
     expect(page.get_by_text("Answered by the offline simulator")).to_be_visible()
 

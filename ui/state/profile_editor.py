@@ -60,7 +60,7 @@ def _probe_row(probe: dict[str, Any]) -> dict[str, str]:
         "message": probe["message"],
         "grade": probe["grade"],
         "grade_text": GRADE_TEXT.get(probe["grade"], probe["grade"]),
-        "reason": probe["reason"],
+        "reason": probe["reason"][:1].upper() + probe["reason"][1:],
         "excerpt": probe["excerpt"] or "(no reply)",
     }
 
