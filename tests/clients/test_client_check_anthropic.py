@@ -6,13 +6,24 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from sqlalchemy import select
+import pytest
+from sqlalchemy import func, select
 
 from api.accounts.models import Role
 from api.clients import check as checks
 from api.clients.models import ClientCheck
 from api.conversations.models import Session
-from api.usage.models import DailyUsage, UsageRecord
+from api.errors import ErrorCode
+from api.usage.errors import UsageError
+from api.usage.models import (
+    Budget,
+    BudgetPeriod,
+    BudgetScope,
+    BudgetSpend,
+    DailyUsage,
+    UsageRecord,
+)
+from api.usage.repository import scope_key
 from tests.conversations import test_turns as turns
 from tests.factories.accounts import actor, make_user
 from tests.factories.clients import make_profile
@@ -120,3 +131,50 @@ async def test_a_probe_the_model_never_answers_warns_and_the_rest_are_judged(mak
     assert grades == ["PASS"] * 5 + ["WARN"] and report.verdict == "WARN"
     [warned] = [p for p in report.probes if p["grade"] == "WARN"]
     assert warned["reason"].startswith("no reply") and warned["excerpt"] == ""
+
+
+async def a_cap_on(db, who, limit: str) -> Budget:
+    """A monthly cap on what `who` spends (a check counts toward its runner's caps)."""
+    budget = Budget(
+        scope=BudgetScope.STUDENT,
+        student_id=who.id,
+        scope_key=scope_key(BudgetScope.STUDENT, who.id),
+        period=BudgetPeriod.MONTHLY,
+        limit_usd=Decimal(limit),
+        alert_percents=[50, 80, 100],
+    )
+    db.add(budget)
+    await db.commit()
+    return budget
+
+
+async def test_a_check_counts_toward_its_runners_caps_and_is_refused_past_them(rt, fake):
+    async with rt.sessions() as db:
+        teacher = await make_user(db, Role.TEACHER)
+        profile = await make_profile(db, rt.settings, teacher)
+        roomy = await a_cap_on(db, teacher, "5")
+    fake.enqueue(*[Reply(text=IN_CHARACTER)] * len(checks.PROBES))
+    async with rt.sessions() as db:
+        started = await checks.start_check(
+            db, actor(teacher), rt.settings, rt.client_checks, profile.id
+        )
+        await db.commit()
+    await rt.client_checks.settled(started.id)
+    async with rt.sessions() as db:
+        report = await db.get_one(ClientCheck, started.id)
+        spent = await db.scalar(select(BudgetSpend.spent).where(BudgetSpend.budget_id == roomy.id))
+        roomy = await db.get_one(Budget, roomy.id)
+        roomy.limit_usd = report.cost  # spent to the cent: the next check cannot afford it
+        await db.commit()
+    assert report.cost > 0 and spent == report.cost
+
+    async with rt.sessions() as db:
+        with pytest.raises(UsageError) as refused:
+            await checks.start_check(db, actor(teacher), rt.settings, rt.client_checks, profile.id)
+        await db.rollback()
+    assert refused.value.code is ErrorCode.BUDGET_EXCEEDED
+    async with rt.sessions() as db:
+        stored = await db.scalar(
+            select(func.count()).where(ClientCheck.client_profile_id == profile.id)
+        )
+    assert stored == 1 and len(fake.requests) == len(checks.PROBES)  # the model was not asked
