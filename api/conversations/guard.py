@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from api.clients.leaks import DEFLECTION, guard_for
+from api.clients.leaks import DEFLECTION, find_leak, guard_for, protected_prompt
 from api.conversations.events import MessageDelta
 from api.conversations.models import MessageStatus
 from api.llm.base import ChatRequest
@@ -30,10 +30,12 @@ class ReplyGuard:
         return not self._guard.feed(delta.delta)
 
     def finished(self) -> bool:
-        """The stream ended: True when its last words complete a leak."""
+        """The stream ended (however it ended): True when the reply leaked, its last
+        words included."""
         return self._guard.finish()
 
-    def deflect(self, reply, outcome):
+    @staticmethod
+    def deflect(reply, outcome):
         """`outcome` with the deflection in place of the leaked text; the reply in flight
         forgets the leaked text (a late subscriber's snapshot never shows it)."""
         reply.parts, reply.length = [DEFLECTION], len(DEFLECTION)
@@ -45,3 +47,15 @@ class ReplyGuard:
     def deflection_delta(job) -> MessageDelta:
         """What subscribers hear instead: the reply so far is the deflection."""
         return MessageDelta(job.session_id, job.message_id, 0, DEFLECTION, reset=True)
+
+
+def screened(request: ChatRequest, outcome):
+    """A reply stopped by someone (its text as far as it got) with the deflection in place
+    of its text, if that text leaks: what the guard did not get to read yet counts too."""
+    if not outcome.text:
+        return outcome
+    opening = request.persona.opening_line if request.persona else ""
+    prompt = protected_prompt(request.system, (opening,) if opening else ())
+    if find_leak(prompt, outcome.text) is None:
+        return outcome
+    return replace(outcome, text=DEFLECTION, leaked_chars=len(outcome.text))

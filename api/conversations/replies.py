@@ -27,7 +27,7 @@ from api.conversations.events import (
     channel_of,
     session_channel,
 )
-from api.conversations.guard import ReplyGuard
+from api.conversations.guard import ReplyGuard, screened
 from api.conversations.models import MessageStatus
 from api.events.broker import Broker
 from api.llm.base import ChatRequest, ErrorKind, ProviderError, TextDelta
@@ -249,7 +249,7 @@ class ReplyEngine:
         reply.task.cancel()
         await asyncio.wait([reply.task])  # the stream's `finally` closes the upstream call
         self._replies.pop(session_id, None)
-        return reply.cut_short(status)
+        return screened(reply.job.request, reply.cut_short(status))
 
     async def _run(self, reply: Reply) -> None:
         job = reply.job
@@ -264,10 +264,8 @@ class ReplyEngine:
                             break  # closes the upstream call
                         if delta is not None:
                             self.broker.publish(channel, delta)
-            if guard.leaked or guard.finished():
-                cut = reply.cut_short(MessageStatus.COMPLETE) if reply.current else None
-                outcome = guard.deflect(reply, cut or reply.completed())
-                self.broker.publish(channel, guard.deflection_delta(job))
+            if guard.leaked and reply.current is not None:  # cut off mid-call
+                outcome = reply.cut_short(MessageStatus.COMPLETE)
             else:
                 outcome = reply.completed()
         except ReplyFailed as failed:
@@ -282,6 +280,9 @@ class ReplyEngine:
             log.exception("reply %s failed unexpectedly", job.message_id)
             error = ProviderError(ErrorKind.SERVER, "unexpected error")
             outcome = reply.failed(error, fallback=False)
+        if guard.finished():  # the reply leaked its prompt: store the deflection instead
+            outcome = guard.deflect(reply, outcome)
+            self.broker.publish(channel, guard.deflection_delta(job))
         reply.state = _State.FINISHING
         try:
             await self._store(job, outcome)

@@ -7,13 +7,30 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from api.clients.leaks import DEFLECTION, LEAK_MIN_WORDS, ProtectedPrompt, find_leak, words
-from api.conversations.events import MessageCompleted, MessageDelta
+from api.clients.leaks import (
+    DEFLECTION,
+    LEAK_MIN_WORDS,
+    LeakGuard,
+    ProtectedPrompt,
+    find_leak,
+    words,
+)
+from api.conversations import service
+from api.conversations.events import MessageCompleted, MessageDelta, session_channel
 from api.conversations.models import MessageStatus
 from api.llm.base import estimate_tokens
 from api.ops.models import ErrorEvent
 from tests.conversations import test_turns as turns
-from tests.conversations.test_turns import HAIKU, assert_billed_as_reported, run_turn, start
+from tests.conversations.test_turns import (
+    HAIKU,
+    assert_billed_as_reported,
+    eventually,
+    read_back,
+    run_turn,
+    send,
+    start,
+    until_outcome,
+)
 from tests.fakes.anthropic_server import Reply, system_text
 
 make_runtime, rt, fake = turns.make_runtime, turns.rt, turns.fake  # the turn tests' fixtures
@@ -91,3 +108,23 @@ async def test_the_transcript_and_its_events_in_the_database_hold_no_leak(rt, fa
     async with rt.sessions() as db:
         stored = (await db.scalars(select(ErrorEvent.message))).all()
     assert all(system[:80] not in message for message in stored)
+
+
+async def test_a_reply_stopped_mid_leak_is_stored_as_the_deflection(rt, fake, monkeypatch):
+    # The stop comes before the guard reads its next batch (here: it never reads one).
+    monkeypatch.setattr(LeakGuard, "BATCH_CHARS", 100_000)
+    chat = await start(rt)
+    fake.enqueue(Reply.leaking(start_word=20, words=200, chunk_chars=6, delay_between_chunks=0.02))
+    async with rt.broker.subscribe(session_channel(chat.session_id)) as subscription:
+        await send(chat, QUESTION)
+        await eventually(lambda: len(words(rt.replies.in_flight(chat.session_id).text)) >= 20)
+        async with rt.sessions() as db:
+            await service.stop_reply(db, chat.student, rt.replies, chat.session_id)
+            await db.commit()
+        await until_outcome(subscription)
+    back = await read_back(chat)
+
+    assert (back.reply.status, back.reply.content) == (MessageStatus.CANCELLED, DEFLECTION)
+    assert [e.category for e in back.errors] == ["prompt_leak"]
+    [record] = back.records
+    assert record.outcome == "CANCELLED" and record.output_tokens > 0
