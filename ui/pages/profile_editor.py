@@ -472,6 +472,7 @@ def _probe(probe) -> rx.Component:
             spacing="1",
             width="100%",
         ),
+        role="listitem",
         data_testid="check-probe",
         data_grade=probe["grade"],
         padding_y="0.5rem",
