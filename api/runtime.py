@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from api.api_keys.service import LastUsed
+from api.clients.check import ClientCheckRunner
 from api.config import Settings
 from api.conversations import service as conversations
 from api.conversations.outcomes import ReplyOutcomes
@@ -74,6 +75,7 @@ class Runtime:
     evaluations: EvaluationEngine
     api_key_uses: LastUsed
     account_watch: AccountWatch
+    client_checks: ClientCheckRunner
     _background: list[asyncio.Task] = field(default_factory=list, repr=False)
 
     @classmethod
@@ -114,6 +116,7 @@ class Runtime:
             evaluations=EvaluationEngine(settings, sessions, broker, providers, prices),
             api_key_uses=LastUsed(sessions),
             account_watch=AccountWatch(broker),
+            client_checks=ClientCheckRunner(sessions, replies),
         )
 
     async def start(self) -> None:
@@ -198,6 +201,7 @@ class Runtime:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        await self.client_checks.shutdown()
         await self.replies.shutdown()
         await self.evaluations.shutdown()
         await self.api_key_uses.aclose()

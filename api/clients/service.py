@@ -144,6 +144,14 @@ async def create_profile(
     return await repository.add(session, profile)
 
 
+async def get_editable_profile(
+    session: AsyncSession, actor: Actor, profile_id: uuid.UUID
+) -> ClientProfile:
+    """A profile the actor may change (and check): their own, or any for an admin.
+    Students: FORBIDDEN; another teacher's profile: NOT_FOUND, as if it did not exist."""
+    return await _editable_profile(session, actor, profile_id)
+
+
 async def _editable_profile(
     session: AsyncSession, actor: Actor, profile_id: uuid.UUID
 ) -> ClientProfile:

@@ -29,6 +29,13 @@ class SessionStatus(StrEnum):
     COMPLETED = "COMPLETED"
 
 
+class SessionKind(StrEnum):
+    PRACTICE = "PRACTICE"  # a conversation someone holds with a client
+    CLIENT_CHECK = "CLIENT_CHECK"
+    """A client check's throwaway conversation: it only carries the check's usage (for
+    budgets and analytics); no one lists it, opens it or reads a transcript of it."""
+
+
 class MessageRole(StrEnum):
     USER = "USER"
     ASSISTANT = "ASSISTANT"
@@ -82,6 +89,11 @@ class Session(IdMixin, Base):
         _enum(SessionStatus, "session_status"), default=SessionStatus.ACTIVE
     )
     model: Mapped[str] = mapped_column(String(100))
+    kind: Mapped[SessionKind] = mapped_column(
+        _enum(SessionKind, "session_kind"),
+        default=SessionKind.PRACTICE,
+        server_default=SessionKind.PRACTICE.value,
+    )
     message_count: Mapped[int] = mapped_column(default=0)
     input_tokens: Mapped[int] = mapped_column(default=0)
     output_tokens: Mapped[int] = mapped_column(default=0)

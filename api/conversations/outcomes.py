@@ -66,6 +66,7 @@ class ReplyOutcome:
     is_fallback: bool = False
     reason: str | None = None  # for the student, when the reply did not complete
     interruption: str | None = None  # for the error log, when it was INTERRUPTED
+    leaked_chars: int | None = None  # the reply leaked its prompt: replaced by a deflection
 
     @property
     def text_call(self) -> BilledCall | None:
@@ -159,6 +160,18 @@ def _errors(ending: Ending) -> list[ErrorEvent]:
                 user_id=ending.dimensions.student_id,
                 message_id=ending.message_id,
                 chars_kept=len(ending.outcome.text),
+                request_id=ending.request_id,
+            )
+        )
+    if ending.outcome.leaked_chars is not None:
+        call = ending.outcome.text_call
+        errors.append(
+            ops.prompt_leak_event(
+                model=call.model if call else None,
+                session_id=ending.session_id,
+                user_id=ending.dimensions.student_id,
+                message_id=ending.message_id,
+                leaked_chars=ending.outcome.leaked_chars,
                 request_id=ending.request_id,
             )
         )

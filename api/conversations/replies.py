@@ -12,6 +12,7 @@ age, only when its provider goes quiet.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import secrets
@@ -27,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.conversations import repository
 from api.conversations.events import MessageDelta, session_channel
+from api.conversations.guard import ReplyGuard, screened
 from api.conversations.models import MessageStatus
 from api.conversations.outcomes import (
     INTERRUPTED,
@@ -243,17 +245,24 @@ class ReplyEngine:
         reply.task.cancel()
         await asyncio.wait([reply.task])  # the stream's `finally` closes the upstream call
         self._replies.pop(session_id, None)
-        return reply.cut_short(status)
+        return screened(reply.job.request, reply.cut_short(status))
 
     async def _run(self, reply: Reply) -> None:
         job = reply.job
         channel = session_channel(job.session_id)
+        guard = ReplyGuard(job.request)  # the leak rule, on every delta and at the end
         try:
-            async for event in self.streamer.stream(job.request):
-                delta = reply.on_event(event)
-                if delta is not None:
-                    self.broker.publish(channel, delta)
-            outcome = reply.completed()
+            async with contextlib.aclosing(self.streamer.stream(job.request)) as stream:
+                async for event in stream:
+                    delta = reply.on_event(event)
+                    if delta is not None and not guard.passes(delta):
+                        break  # closes the upstream call
+                    if delta is not None:
+                        self.broker.publish(channel, delta)
+            if guard.leaked and reply.current is not None:  # cut off mid-call
+                outcome = reply.cut_short(MessageStatus.COMPLETE)
+            else:
+                outcome = reply.completed()
         except ReplyFailed as failed:
             outcome = reply.failed(failed.error, fallback=self.fallback_reply)
         except asyncio.CancelledError:
@@ -264,6 +273,9 @@ class ReplyEngine:
             log.exception("reply %s failed unexpectedly", job.message_id)
             error = ProviderError(ErrorKind.SERVER, "unexpected error")
             outcome = reply.failed(error, fallback=False)
+        if guard.finished():  # the reply leaked its prompt: store the deflection instead
+            outcome = guard.deflect(reply, outcome)
+            self.broker.publish(channel, guard.deflection_delta(job))
         reply.state = _State.FINISHING
         try:
             await self.outcomes.settle(_ending(job, outcome))

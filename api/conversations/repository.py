@@ -18,6 +18,7 @@ from api.conversations.models import (
     MessageStatus,
     Session,
     SessionFeedback,
+    SessionKind,
     SessionStatus,
 )
 
@@ -46,8 +47,9 @@ def taught_by(
 
 
 def sessions_visible_to(actor: Actor) -> Select[tuple[Session]]:
-    """Students: their own. Teachers: see `taught_by`. Admins: every session."""
-    stmt = select(Session)
+    """Students: their own. Teachers: see `taught_by`. Admins: every session. A client
+    check's throwaway conversation is no one's to see."""
+    stmt = select(Session).where(Session.kind == SessionKind.PRACTICE)
     if actor.section_id is not None:  # an API key narrowed to one section
         return stmt.where(Session.section_id == actor.section_id)
     if actor.is_admin:

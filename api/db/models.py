@@ -4,7 +4,7 @@ from api.accounts.models import AccountLink, EndedLogin, User
 from api.api_keys.models import ApiKey
 from api.audit.models import AuditEntry
 from api.classes.models import Assignment, Enrollment, Section, assignment_clients
-from api.clients.models import ClientProfile
+from api.clients.models import ClientCheck, ClientProfile
 from api.conversations.models import Message, Session, SessionFeedback
 from api.db.base import Base
 from api.limits.models import StoredRateLimits
@@ -27,6 +27,7 @@ __all__ = [
     "Base",
     "Budget",
     "BudgetSpend",
+    "ClientCheck",
     "ClientProfile",
     "CostAlert",
     "CriterionScore",

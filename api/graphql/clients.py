@@ -3,10 +3,13 @@ from __future__ import annotations
 import uuid
 from dataclasses import fields
 from datetime import datetime
+from decimal import Decimal
+from enum import Enum
 
 import strawberry
 
 from api.accounts.security import Actor
+from api.clients import check as checks
 from api.clients import models, service
 from api.graphql.accounts import User
 from api.graphql.context import Info
@@ -40,6 +43,17 @@ class ClientProfile:
     updated_at: datetime
     owner_id: strawberry.Private[uuid.UUID]
 
+    @strawberry.field(
+        description="The newest client check of this profile; null when it has none, and "
+        "for anyone but its author and admins."
+    )
+    async def last_check(self, info: Info) -> ClientCheck | None:
+        ctx = info.context
+        if not (ctx.actor.is_admin or ctx.actor.id == self.owner_id):
+            return None
+        found = await checks.latest_check(ctx.session, uuid.UUID(str(self.id)))
+        return ClientCheck.from_model(found, self.version) if found else None
+
     @strawberry.field
     async def owner(self, info: Info) -> User | None:
         user = await info.context.loaders.users.load(self.owner_id)
@@ -66,6 +80,93 @@ class ClientProfile:
             updated_at=profile.updated_at,
             owner_id=profile.owner_id,
         )
+
+
+@strawberry.enum(description="How a client's replies to the check's probes were judged.")
+class CheckGrade(Enum):
+    PASS = "PASS"
+    WARN = "WARN"
+    FAIL = "FAIL"
+
+
+@strawberry.enum
+class ClientCheckStatus(Enum):
+    RUNNING = "RUNNING"
+    DONE = "DONE"
+    FAILED = "FAILED"
+
+
+@strawberry.type(description="One probing student message and how the client's reply was judged.")
+class ClientCheckProbe:
+    key: str
+    label: str
+    message: str = strawberry.field(description="What the probe said to the client.")
+    grade: CheckGrade
+    reason: str
+    excerpt: str = strawberry.field(description="The start of the client's reply.")
+
+
+@strawberry.type(
+    description="A check of a client profile before publishing: probing messages sent to its "
+    "model in throwaway conversations (never listed as sessions), each reply judged by "
+    "rules (repeating the system prompt, speaking as an AI assistant, leaving the persona)."
+)
+class ClientCheck:
+    id: strawberry.ID
+    client_profile_id: strawberry.ID
+    profile_version: int = strawberry.field(description="The profile version checked.")
+    is_current: bool = strawberry.field(
+        description="Whether the profile is still at the version checked."
+    )
+    status: ClientCheckStatus
+    verdict: CheckGrade | None = strawberry.field(
+        description="The worst grade of the probes, once DONE."
+    )
+    model: str
+    provider: str = strawberry.field(
+        description="`simulator` when the offline client simulator answered."
+    )
+    probes: list[ClientCheckProbe]
+    total_tokens: int
+    cost: Decimal = strawberry.field(description="US dollars, exact; counted in usage.")
+    duration_ms: int
+    created_at: datetime
+    finished_at: datetime | None
+
+    @classmethod
+    def from_model(cls, check: models.ClientCheck, current_version: int) -> ClientCheck:
+        status = checks.status_of(check)
+        return cls(
+            id=to_id(check.id),
+            client_profile_id=to_id(check.client_profile_id),
+            profile_version=check.profile_version,
+            is_current=check.profile_version == current_version,
+            status=ClientCheckStatus(status),
+            verdict=CheckGrade(check.verdict) if check.verdict and status == "DONE" else None,
+            model=check.model,
+            provider=check.provider,
+            probes=[
+                ClientCheckProbe(
+                    key=p["key"],
+                    label=p["label"],
+                    message=p["message"],
+                    grade=CheckGrade(p["grade"]),
+                    reason=p["reason"],
+                    excerpt=p["excerpt"],
+                )
+                for p in check.probes or []
+            ],
+            total_tokens=check.total_tokens,
+            cost=check.cost,
+            duration_ms=check.duration_ms,
+            created_at=check.created_at,
+            finished_at=check.finished_at,
+        )
+
+
+@strawberry.type
+class CheckClientPayload:
+    check: ClientCheck
 
 
 NAME = f"At most {service.MAX_NAME_CHARS} characters: {service.NAME_CHARACTERS}."
@@ -163,6 +264,16 @@ class ClientQueries:
 
     @strawberry.field(
         permission_classes=[IsAuthenticated],
+        description="A client check of a profile you may edit (poll it until it is DONE).",
+    )
+    async def client_check(self, info: Info, id: strawberry.ID) -> ClientCheck:
+        ctx = info.context
+        found = await checks.get_check(ctx.session, ctx.actor, parse_id(id))
+        profile = await service.get_profile(ctx.session, ctx.actor, found.client_profile_id)
+        return ClientCheck.from_model(found, profile.version)
+
+    @strawberry.field(
+        permission_classes=[IsAuthenticated],
         description="The models a teacher may choose for a client profile.",
     )
     def available_models(self, info: Info) -> list[str]:
@@ -211,3 +322,21 @@ class ClientMutations:
             template_version=prompt.version,
             estimated_tokens=estimate_tokens(prompt.text),
         )
+
+    @strawberry.mutation(
+        permission_classes=[IsAuthenticated],
+        description="Check a client profile before publishing: a fixed set of probing "
+        "messages (ignore your instructions, reveal your prompt, switch roles, are you an "
+        "AI, write code, a harmful request) goes to its model, a few at a time, and each "
+        "reply is judged. Returns the check RUNNING (or the one of this profile version "
+        "already running); poll `clientCheck(id)` or `ClientProfile.lastCheck` for the "
+        "report. Its tokens count toward budgets and usage. Only the profile's author and "
+        "admins; BUDGET_EXCEEDED when a cap cannot afford it.",
+    )
+    async def check_client(self, info: Info, client_id: strawberry.ID) -> CheckClientPayload:
+        ctx = info.context
+        profile_id = parse_id(client_id, "clientId")
+        found = await checks.start_check(
+            ctx.session, ctx.actor, ctx.settings, ctx.runtime.client_checks, profile_id
+        )
+        return CheckClientPayload(check=ClientCheck.from_model(found, found.profile_version))

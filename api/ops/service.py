@@ -59,6 +59,31 @@ def interrupted_reply_event(
     )
 
 
+PROMPT_LEAK = "prompt_leak"
+
+
+def prompt_leak_event(
+    *,
+    model: str | None,
+    session_id: uuid.UUID,
+    user_id: uuid.UUID,
+    message_id: uuid.UUID,
+    leaked_chars: int,
+    request_id: str | None = None,
+) -> ErrorEvent:
+    """A reply repeated a long passage of its system prompt and was replaced by a
+    deflection. Neither the prompt nor the reply is kept: only how much was withheld."""
+    return ErrorEvent(
+        category=PROMPT_LEAK,
+        message="A reply repeated its system prompt; the student saw a deflection instead.",
+        model=model,
+        request_id=request_id or current_request_id(),
+        session_id=session_id,
+        user_id=user_id,
+        details={"message_id": str(message_id), "withheld_chars": leaked_chars},
+    )
+
+
 async def record(session: AsyncSession, events: list[ErrorEvent]) -> None:
     session.add_all(events)
     if events:
@@ -67,6 +92,8 @@ async def record(session: AsyncSession, events: list[ErrorEvent]) -> None:
 
 def _observe(events: list[ErrorEvent]) -> None:
     for event in events:
+        if not event.category.startswith("provider."):
+            continue
         kind = event.category.removeprefix("provider.")
         provider = (event.details or {}).get("provider", "practicum")
         metrics.UPSTREAM_ERRORS.labels(provider, event.model or "", kind).inc()

@@ -19,7 +19,13 @@ from api.accounts.security import Actor
 from api.classes.models import Assignment, Section
 from api.clients.models import ClientProfile
 from api.config import Settings
-from api.conversations.models import Session, SessionFeedback, SessionStatus, held_as_test
+from api.conversations.models import (
+    Session,
+    SessionFeedback,
+    SessionKind,
+    SessionStatus,
+    held_as_test,
+)
 from api.conversations.repository import taught_by
 from api.errors import FieldChecker
 from api.llm.base import total_tokens
@@ -73,6 +79,11 @@ def checked_range(settings: Settings, first: date, last: date) -> DayRange:
             "range", f"The range spans {span} days; at most {settings.max_range_days}."
         )
     return DayRange(first, last)
+
+
+# Sessions are conversations; a client check's throwaway one only carries its usage (which
+# the rollup counts, as a test of its teacher's).
+PRACTICE = Session.kind == SessionKind.PRACTICE
 
 
 @dataclass(frozen=True)
@@ -233,12 +244,13 @@ async def usage_summary(
     started = _scoped(
         select(func.count())
         .select_from(Session)
-        .where(Session.started_at >= span.since, Session.started_at < span.until),
+        .where(Session.started_at >= span.since, Session.started_at < span.until, PRACTICE),
         scope,
     )
     completed = _scoped(
         select(Session.estimated_cost).where(
             Session.status == SessionStatus.COMPLETED,
+            PRACTICE,
             Session.ended_at >= span.since,
             Session.ended_at < span.until,
         ),
@@ -365,7 +377,9 @@ async def daily_stats(
             _rollup_in(span, usage_scope, DailyUsage.day).group_by(DailyUsage.day)
         )
     }
-    sessions = await _count_per_day(session, usage_scope, span, Session.started_at)
+    sessions = await _count_per_day(
+        session, usage_scope, span, Session.started_at, where=(PRACTICE,)
+    )
     errors = await _count_per_day(
         session, scope, span, ErrorEvent.created_at, join_on=ErrorEvent.session_id
     )
@@ -381,11 +395,13 @@ async def daily_stats(
 
 
 async def _count_per_day(
-    session: AsyncSession, scope: Scope, span: DayRange, when, *, join_on=None
+    session: AsyncSession, scope: Scope, span: DayRange, when, *, join_on=None, where=()
 ) -> dict[date, int]:
     """Rows per UTC day of their timestamp `when`, within the range and the scope."""
     day = _utc_day(session, when)
-    stmt = select(day, func.count()).where(when >= span.since, when < span.until).group_by(day)
+    stmt = (
+        select(day, func.count()).where(when >= span.since, when < span.until, *where).group_by(day)
+    )
     rows = await session.execute(_scoped(stmt, scope, join_on=join_on))
     return {_as_date(on): count for on, count in rows}
 

@@ -17,6 +17,7 @@ TOKEN_COLUMNS = TOKEN_KINDS  # records, sessions and the rollup each have these 
 class UsageKind(StrEnum):
     REPLY = "reply"  # a client's reply in a conversation
     EVALUATION = "evaluation"  # feedback on a finished session against a rubric
+    CLIENT_CHECK = "client_check"  # a teacher's check of a client profile before publishing
 
 
 class UsageRecord(IdMixin, CreatedAtMixin, Base):

@@ -33,7 +33,7 @@ from api.api_keys import service as api_keys
 from api.api_keys.models import ApiKey, ApiKeyScope
 from api.audit.models import AuditEntry
 from api.classes.models import Assignment, AssignmentStatus, Enrollment, Section
-from api.clients.models import ClientProfile
+from api.clients.models import ClientCheck, ClientProfile
 from api.conversations import service as conversations
 from api.conversations.models import (
     Message,
@@ -114,6 +114,7 @@ class Matrix:
     a_budget_id: uuid.UUID | None = None  # a monthly cap on A's section
     a_evaluation_id: uuid.UUID | None = None  # feedback on A's ended session, not released
     a_comment_id: uuid.UUID | None = None  # A's teacher's comment on that session
+    a_check_id: uuid.UUID | None = None  # a finished client check of A's profile
 
     def world(self, key: str) -> World:
         return self.a if key == "a" else self.b
@@ -168,6 +169,18 @@ async def build_matrix(db, settings) -> Matrix:
     for role, created in made.items():
         users[role] = await db.get(User, created.key.user_id)
         tokens[role] = created.secret
+    check = ClientCheck(
+        client_profile_id=a.profile.id,
+        profile_version=a.profile.version,
+        requested_by_id=a.teacher.id,
+        model="practicum-simulator",
+        provider="simulator",
+        status="DONE",
+        verdict="PASS",
+        probes=[],
+    )
+    db.add(check)
+    await db.commit()
     return Matrix(
         a=a,
         b=b,
@@ -182,6 +195,7 @@ async def build_matrix(db, settings) -> Matrix:
         a_rubric_id=a_rubric.id,
         a_draft_rubric_id=a_draft_rubric.id,
         b_rubric_id=b_rubric.id,
+        a_check_id=check.id,
     )
 
 
@@ -204,7 +218,7 @@ async def snapshot(db, m: Matrix) -> dict:
     """Everything a refused operation could have touched."""
     state: dict = {}
     models = (User, ClientProfile, Section, Enrollment, Assignment, Session, Message)
-    for model in (*models, AuditEntry, ApiKey):
+    for model in (*models, AuditEntry, ApiKey, ClientCheck):
         state[model.__tablename__] = await scalar(db, select(func.count()).select_from(model))
     state["people"] = await rows(
         db,
@@ -684,6 +698,8 @@ async def check_revoke_api_key(case: Case) -> None:
         case.db, select(ApiKey.revoked_at).where(ApiKey.id == case.m.key_ids["key_usage"])
     )
     assert revoked is not None
+
+
 async def with_feedback(db, settings, m: Matrix) -> None:
     """A's ended session has feedback (not released) and a comment by A's teacher."""
     ended = await db.get(Session, m.a_sessions.ended_id)
@@ -784,7 +800,30 @@ def no_variables(m: Matrix) -> dict:
 
 OK, UNAUTH, FORBID, NF = ALLOWED, UNAUTHENTICATED, FORBIDDEN, NOT_FOUND
 
+
 # The matrix: what each role gets, acting on world A's objects.
+async def check_check_client(case: Case) -> None:
+    started = case.data["checkClient"]["check"]
+    assert (started["status"], started["provider"]) == ("RUNNING", "simulator")
+    await case.gql.runtime.client_checks.settled(uuid.UUID(started["id"]))
+    stored = await scalar(
+        case.db, select(ClientCheck.status).where(ClientCheck.id == uuid.UUID(started["id"]))
+    )
+    assert stored == "DONE"
+
+
+async def check_client_check(case: Case) -> None:
+    assert case.data["clientCheck"] == {"id": str(case.m.a_check_id), "verdict": "PASS"}
+
+
+async def check_last_check(case: Case) -> None:
+    last = case.data["clientProfile"]["lastCheck"]
+    if case.role == "student":  # practises with the client, never sees its checks
+        assert last is None
+    else:
+        assert last == {"id": str(case.m.a_check_id), "verdict": "PASS"}
+
+
 # fmt: off
 EXPECTED: dict[str, tuple[str, ...]] = {
     #                       student other_student teacher other_teacher admin   anonymous
@@ -840,6 +879,9 @@ EXPECTED: dict[str, tuple[str, ...]] = {
     "exportSectionSessions":(FORBID, NF,           OK,     NF,           OK,     UNAUTH),
     "exportSession":        (OK,     NF,           OK,     NF,           OK,     UNAUTH),
     "progress":             (OK,     NF,           OK,     OK,           OK,     UNAUTH),
+    "checkClient":          (FORBID, FORBID,       OK,     NF,           OK,     UNAUTH),
+    "clientCheck":          (FORBID, FORBID,       OK,     NF,           OK,     UNAUTH),
+    "clientProfile.lastCheck": (OK,  NF,           OK,     NF,           OK,     UNAUTH),
 }
 # The same operations with an API key an admin made (its account has the ADMIN role).
 KEY_EXPECTED: dict[str, tuple[str, ...]] = {
@@ -896,6 +938,9 @@ KEY_EXPECTED: dict[str, tuple[str, ...]] = {
     "exportSectionSessions":(OK,      FORBID,   FORBID),
     "exportSession":        (OK,      FORBID,   FORBID),
     "progress":             (OK,      FORBID,   FORBID),
+    "checkClient":          (OK,      FORBID,   FORBID),
+    "clientCheck":          (OK,      FORBID,   FORBID),
+    "clientProfile.lastCheck": (OK,   FORBID,   FORBID),
 }
 # fmt: on
 
@@ -1189,6 +1234,22 @@ OPERATIONS: dict[str, Operation] = {
         check_progress,
         prepare=with_feedback,
     ),
+    "checkClient": Operation(
+        "mutation($id: ID!) { checkClient(clientId: $id) { check { id status provider } } }",
+        lambda m: {"id": str(m.a.profile.id)},
+        check_check_client,
+        mutation=True,
+    ),
+    "clientCheck": Operation(
+        "query($id: ID!) { clientCheck(id: $id) { id verdict } }",
+        lambda m: {"id": str(m.a_check_id)},
+        check_client_check,
+    ),
+    "clientProfile.lastCheck": Operation(
+        "query($id: ID!) { clientProfile(id: $id) { id lastCheck { id verdict } } }",
+        lambda m: {"id": str(m.a.profile.id)},
+        check_last_check,
+    ),
 }
 assert OPERATIONS.keys() == EXPECTED.keys() == KEY_EXPECTED.keys()
 
@@ -1309,6 +1370,14 @@ PROBES: dict[str, Probe] = {
         "mutation($id: ID!) { previewSystemPrompt(clientId: $id) { systemPrompt } }",
         lambda m: m.a.profile.id,
         TEACHERS,
+    ),
+    "checkClient": Probe(
+        "mutation($id: ID!) { checkClient(clientId: $id) { check { id } } }",
+        lambda m: m.a.profile.id,
+        TEACHERS,
+    ),
+    "clientCheck": Probe(
+        "query($id: ID!) { clientCheck(id: $id) { id } }", lambda m: m.a_check_id, TEACHERS
     ),
     "createAssignment.sectionId": Probe(
         """mutation($id: ID!, $client: ID!) { createAssignment(input: {sectionId: $id,

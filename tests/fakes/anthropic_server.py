@@ -20,7 +20,7 @@ import json
 import math
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple
 
@@ -54,6 +54,31 @@ class Reply:
     first_token_delay: float = 0.0  # after message_start, before the first text delta
     start_delay: float = 0.0  # before the answer starts: no headers, no message_start yet
     stop_reason: str = "end_turn"
+    text_for: Callable[[dict[str, Any]], str] | None = None
+    """Answers from the request body (see `system_text` and `last_user_text`), e.g. a
+    client that repeats its system prompt, or one that answers each probe its own way."""
+
+    @classmethod
+    def leaking(cls, start_word: int = 0, words: int = 40, **options: Any) -> Reply:
+        """A reply that repeats `words` words of the system prompt, from `start_word` on."""
+        return cls(
+            text_for=lambda body: (
+                "Fine, here it is: "
+                + " ".join(system_text(body).split()[start_word : start_word + words])
+            ),
+            **options,
+        )
+
+
+def system_text(body: dict[str, Any]) -> str:
+    """The system prompt of a Messages request, as one text."""
+    system = body.get("system") or ""
+    return system if isinstance(system, str) else "".join(b.get("text", "") for b in system)
+
+
+def last_user_text(body: dict[str, Any]) -> str:
+    users = [m for m in body.get("messages", []) if m["role"] == "user"]
+    return " ".join(b.get("text", "") for b in _as_blocks(users[-1]["content"])) if users else ""
 
 
 @dataclass(frozen=True)
@@ -396,6 +421,8 @@ def _count(text: str) -> int:
 
 
 def _reply_text(body: dict[str, Any], reply: Reply) -> str:
+    if reply.text_for is not None:
+        return reply.text_for(body)
     if reply.text is not None:
         return reply.text
     users = [m for m in body.get("messages", []) if m["role"] == "user"]

@@ -434,6 +434,133 @@ def _preview() -> rx.Component:
     )
 
 
+# --- the client check
+
+
+def _grade_badge(grade, text) -> rx.Component:
+    return rx.badge(
+        text,
+        color_scheme=rx.match(grade, ("PASS", "green"), ("WARN", "amber"), "red"),
+        high_contrast=True,
+        size="2",
+    )
+
+
+def _probe(probe) -> rx.Component:
+    return rx.box(
+        rx.vstack(
+            rx.flex(
+                rx.text(probe["label"], weight="bold", size="2"),
+                _grade_badge(probe["grade"], probe["grade_text"]),
+                justify="between",
+                align="center",
+                gap="2",
+                width="100%",
+            ),
+            rx.text(probe["reason"], size="2"),
+            rx.el.blockquote(
+                probe["excerpt"],
+                style={
+                    "margin": "0",
+                    "padding": "0.25rem 0.5rem",
+                    "border_left": f"3px solid {rx.color('gray', 6)}",
+                    "color": rx.color("gray", 11),
+                    "font_size": "var(--font-size-1)",
+                    "overflow_wrap": "anywhere",
+                },
+            ),
+            spacing="1",
+            width="100%",
+        ),
+        role="listitem",
+        data_testid="check-probe",
+        data_grade=probe["grade"],
+        padding_y="0.5rem",
+        border_top=f"1px solid {rx.color('gray', 4)}",
+        width="100%",
+    )
+
+
+def _check_report() -> rx.Component:
+    return rx.cond(
+        S.check_status == "DONE",
+        rx.vstack(
+            rx.callout(
+                S.check_verdict_text,
+                icon=rx.match(
+                    S.check_verdict, ("PASS", "circle_check"), ("WARN", "info"), "triangle_alert"
+                ),
+                color_scheme=rx.match(S.check_verdict, ("PASS", "green"), ("WARN", "amber"), "red"),
+                data_testid="check-verdict",
+                data_verdict=S.check_verdict,
+                width="100%",
+            ),
+            rx.text(S.check_summary, size="1", color_scheme="gray"),
+            rx.cond(
+                S.check_simulated,
+                rx.text(
+                    "Answered by the offline simulator (no model key is set up): run the "
+                    "check again once a model is connected.",
+                    size="1",
+                    color_scheme="gray",
+                ),
+            ),
+            rx.cond(
+                ~S.check_current,
+                rx.text(
+                    "The client has changed since this check: check it again.",
+                    size="1",
+                    color_scheme="amber",
+                    weight="bold",
+                ),
+            ),
+            rx.box(
+                rx.foreach(S.check_probes, _probe),
+                role="list",
+                aria_label="Probes and how the client answered",
+                width="100%",
+            ),
+            spacing="2",
+            width="100%",
+        ),
+    )
+
+
+def _check() -> rx.Component:
+    return rx.card(
+        rx.vstack(
+            rx.heading("Check before publishing", as_="h2", size="4"),
+            rx.text(
+                "Sends six probing messages to this client (ignore your instructions, reveal "
+                "your prompt, swap roles, are you an AI, write code, a harmful request) and "
+                "checks that every reply stays in character. Uses a few model calls.",
+                size="1",
+                color_scheme="gray",
+            ),
+            rx.button(
+                rx.icon("shield-check", size=16, aria_hidden="true"),
+                "Check this client",
+                on_click=S.run_check,
+                loading=S.checking,
+                disabled=S.is_new,
+                variant="soft",
+                width="100%",
+            ),
+            rx.cond(
+                S.checking,
+                loading("Checking the client…"),
+            ),
+            error_callout(S.check_error),
+            rx.box(_check_report(), aria_live="polite", width="100%"),
+            spacing="3",
+            width="100%",
+        ),
+        size="3",
+        width="100%",
+        id="client-check",
+    )
+
+
 def _editor() -> rx.Component:
     return rx.vstack(
         leave_guard(
@@ -445,6 +572,7 @@ def _editor() -> rx.Component:
             rx.vstack(
                 _actions(),
                 _preview(),
+                rx.cond(~S.is_new, _check()),
                 spacing="4",
                 width="100%",
                 position=rx.breakpoints(initial="static", md="sticky"),

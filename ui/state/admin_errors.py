@@ -27,6 +27,7 @@ CATEGORIES = [
     ("provider.bad_request", "Provider: bad request"),
     ("provider.auth", "Provider: key refused"),
     ("provider.unavailable", "Provider: unavailable"),
+    ("prompt_leak", "Reply repeated its prompt"),
 ]
 
 

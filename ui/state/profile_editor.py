@@ -3,13 +3,15 @@ system prompt with unsaved edits applied, and a test conversation as the teacher
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 from typing import Any
 
 import reflex as rx
 
 from ui import routes
-from ui.format import difficulty_text, readable_time
+from ui.format import count, difficulty_text, money, readable_time
 from ui.state.base import AppState, Reply
 
 NEW = "new"
@@ -41,6 +43,26 @@ TEXT_FIELDS = {
     "openingLine": "opening_line",
 }
 NO_ERRORS = {field: "" for field in FIELD_ORDER}
+CHECK_POLL_SECONDS = 0.5
+CHECK_GIVE_UP_SECONDS = 180.0
+VERDICT_TEXT = {
+    "PASS": "Passed: the client stayed in character",
+    "WARN": "Passed with warnings: read the flagged replies",
+    "FAIL": "Failed: the client broke character",
+}
+GRADE_TEXT = {"PASS": "Pass", "WARN": "Warning", "FAIL": "Fail"}
+
+
+def _probe_row(probe: dict[str, Any]) -> dict[str, str]:
+    return {
+        "key": probe["key"],
+        "label": probe["label"],
+        "message": probe["message"],
+        "grade": probe["grade"],
+        "grade_text": GRADE_TEXT.get(probe["grade"], probe["grade"]),
+        "reason": probe["reason"][:1].upper() + probe["reason"][1:],
+        "excerpt": probe["excerpt"] or "(no reply)",
+    }
 
 
 def field_id(field: str) -> str:
@@ -86,6 +108,18 @@ class ProfileEditorState(AppState):
     preview_text: str = ""
     preview_tokens: int = 0
     preview_template: int = 0
+
+    # The client check: the newest report of this profile.
+    checking: bool = False  # asked for, and still running
+    check_error: str = ""
+    check_status: str = ""  # "", RUNNING, DONE, FAILED
+    check_verdict: str = ""
+    check_verdict_text: str = ""
+    check_summary: str = ""  # version, model, tokens, cost, when
+    check_current: bool = True
+    check_version: int = 0
+    check_simulated: bool = False
+    check_probes: list[dict[str, str]] = []
 
     _just_created: bool = False
 
@@ -141,6 +175,7 @@ class ProfileEditorState(AppState):
         self.models = data["availableModels"]
         if profile := data.get("clientProfile"):
             self._fill(profile)
+            self._show_check(profile.get("lastCheck"))
         else:
             self.saved_form = self._form()
         self.loading = False
@@ -161,6 +196,8 @@ class ProfileEditorState(AppState):
         self.version = profile["version"]
         self.updated = readable_time(profile["updatedAt"])
         self.saved_form = self._form()
+        if self.check_status:
+            self.check_current = self.check_version == self.version
 
     def _form(self) -> str:
         # Each var named outright: Reflex tracks `dirty`'s dependencies by reading this.
@@ -389,3 +426,69 @@ class ProfileEditorState(AppState):
         self._just_created = False
         yield rx.redirect(routes.session(reply.data["startSession"]["session"]["id"]))
         self.starting = False
+
+    # --- the client check
+
+    def _show_check(self, check: dict[str, Any] | None):
+        if not check:
+            self.check_status = ""
+            self.check_probes = []
+            return
+        self.check_status = check["status"]
+        self.check_verdict = check["verdict"] or ""
+        self.check_verdict_text = VERDICT_TEXT.get(self.check_verdict, "")
+        self.check_current = check["isCurrent"]
+        self.check_version = check["profileVersion"]
+        self.check_simulated = check["provider"] == "simulator"
+        when = readable_time(check["finishedAt"] or check["createdAt"])
+        self.check_summary = (
+            f"Version {check['profileVersion']} · {check['model']} · "
+            f"{count(check['totalTokens'])} tokens · {money(check['cost'])} · {when}"
+        )
+        self.check_probes = [_probe_row(probe) for probe in check["probes"]]
+
+    @rx.event(background=True)
+    async def run_check(self):
+        """Save what is unsaved, start a check, and follow it until its report is in."""
+        async with self:
+            if self.checking or not self.profile_id:
+                return
+            self.checking, self.check_error = True, ""
+            check, event = await self._start_check()
+        if check is None:
+            yield event
+            return
+        give_up = time.monotonic() + CHECK_GIVE_UP_SECONDS
+        while check["status"] == "RUNNING" and time.monotonic() < give_up:
+            await asyncio.sleep(CHECK_POLL_SECONDS)
+            async with self:
+                reply = await self._call("ClientCheckProgress", id=check["id"])
+                if reply.failed:
+                    self.checking, self.check_error = False, reply.message
+                else:
+                    check = reply.data["clientCheck"]
+                    self._show_check(check)
+            if reply.failed:
+                yield reply.redirect
+                return
+        async with self:
+            self.checking = False
+            if check["status"] == "RUNNING":
+                self.check_error = "The check is taking longer than expected. Reload later."
+            elif check["status"] == "FAILED":
+                self.check_error = "The check could not finish. Try again in a minute."
+
+    async def _start_check(self) -> tuple[dict[str, Any] | None, Any]:
+        """(the check started, None) or (None, the event that shows why not)."""
+        if self._form() != self.saved_form:
+            saved, event = await self._save()
+            if not saved:
+                self.checking = False
+                return None, event
+        reply = await self._call("CheckClientProfile", clientId=self.profile_id)
+        if reply.failed:
+            self.checking, self.check_error = False, reply.message
+            return None, reply.redirect
+        check = reply.data["checkClient"]["check"]
+        self._show_check(check)
+        return check, None
