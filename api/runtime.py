@@ -15,7 +15,7 @@ from api.config import Settings
 from api.conversations import service as conversations
 from api.conversations.replies import ReplyEngine
 from api.db.engine import checkpoint_in_background, create_engine, create_session_factory
-from api.events.broker import Broker, InMemoryBroker
+from api.events.broker import Broker, InMemoryBroker, MergingBroker
 from api.limits import service as limits
 from api.limits.rate import RateLimits
 from api.limits.turns import TurnLimits
@@ -51,7 +51,7 @@ class Runtime:
         engine = create_engine(url)
         read_engine = create_engine(url, read_only=True) if url.startswith("sqlite") else engine
         sessions = create_session_factory(engine)
-        broker = InMemoryBroker()
+        broker = MergingBroker(InMemoryBroker(), settings.live_merge_seconds)
         providers = Providers(settings)
         prices = PriceTable(settings.prices)
         rate_limits = RateLimits(settings, stored=limits.stored_specs)
