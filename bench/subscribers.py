@@ -11,7 +11,8 @@ its own (first token after 100 ms, then 40 tokens 5 ms apart). 1,000 websockets
            upstream sending its last token (the fake's clock: time.monotonic is one
            clock for every process of the machine) to the subscriber holding the whole
            text; p50/p99 over all subscribers and replies, and the median over replies
-           of the time until the last subscriber had it.
+           of the time until the last subscriber had it; and the server's CPU time per
+           reply (far less disturbed by other work on the machine than wall-clock time).
 Prints one line. `--against DIR` measures another checkout's code too (after this one).
 
     .venv/bin/python bench/subscribers.py [--subscribers 1000] [--replies 5]
@@ -35,7 +36,7 @@ from pathlib import Path
 import httpx
 import websockets
 from _common import JWT_SECRET, bench_settings, percentile, seed_students
-from time_to_first_token import UNREACHED_LIMITS, UPSTREAM
+from time_to_first_token import UNREACHED_LIMITS, UPSTREAM, cpu_seconds
 
 from api.db.migrate import upgrade
 from tests.fakes.anthropic_server import FakeAnthropic
@@ -246,6 +247,7 @@ async def practicum(count: int, replies: int, code: str | None) -> dict[str, flo
                 s.listen()
             lags: list[float] = []
             to_all: list[float] = []
+            cpu = cpu_seconds(process.pid)
             for n in range(1, replies + 1):
                 last_token = await send(n)
                 deadline = time.monotonic() + 120
@@ -257,12 +259,14 @@ async def practicum(count: int, replies: int, code: str | None) -> dict[str, flo
                 lags += reached
                 to_all.append(max(reached))
                 await asyncio.sleep(1)  # the reply is stored; the next one starts quiet
+            cpu = cpu_seconds(process.pid) - cpu
             await asyncio.gather(*(s.close() for s in subscribers))
     finally:
         process.terminate()
         process.wait(timeout=30)
         fake.terminate()
     return {
+        "cpu_ms": cpu / replies * 1000,
         "per_subscriber": (after - before) / count,
         "p50": percentile(lags, 0.5),
         "p99": percentile(lags, 0.99),
@@ -278,7 +282,8 @@ async def main(count: int, replies: int, against: str | None) -> None:
         parts.append(
             f"{label}: {found['per_subscriber'] / 1024:.0f} KB each, reply to subscriber after "
             f"the last token p50 {found['p50']:.0f} ms p99 {found['p99']:.0f} ms, to all "
-            f"{found['to_all']:.0f} ms (median of {replies})"
+            f"{found['to_all']:.0f} ms (median of {replies}), server CPU "
+            f"{found['cpu_ms']:.0f} ms per reply"
         )
     print(
         f"subscribers ({count} idle sessionEvents sockets, one process; bare Strawberry + "

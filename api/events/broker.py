@@ -84,6 +84,10 @@ class InMemoryBroker(Broker):
         for subscription in self._subscribers.get(channel, ()):
             subscription.deliver(event)
 
+    def backlogged(self, channel: str) -> bool:
+        """Whether a subscriber of the channel has not yet taken every event delivered."""
+        return any(s.queue.qsize() for s in self._subscribers.get(channel, ()))
+
     def subscribe(self, channel: str) -> Subscription:
         subscription = _LocalSubscription(self, channel)
         self._subscribers[channel].add(subscription)
@@ -113,36 +117,51 @@ class MergingBroker(Broker):
     A reply streams ~200 deltas a second; every delivery costs each subscriber a GraphQL
     execution and a websocket frame. Merging within 25 ms sends at most 40 a second per
     reply, a few tokens each, and all subscribers of a channel get the same event object
-    (see api/graphql/shared_events.py)."""
+    (see api/graphql/shared_events.py). When the inner broker says subscribers have not
+    yet taken the last delivery (a channel watched by hundreds), the text keeps merging,
+    up to `MAX_HOLD_SECONDS`: a backlog never grows beyond about one event each."""
+
+    MAX_HOLD_SECONDS = 0.25
 
     def __init__(self, inner: Broker, window: float) -> None:
         self.inner = inner
         self.window = window
         self._last: dict[str, float] = {}  # channel -> when it last delivered (monotonic)
-        self._waiting: dict[str, tuple[Any, asyncio.TimerHandle]] = {}
+        # channel -> the merged event, its timer, since when it waits
+        self._waiting: dict[str, tuple[Any, asyncio.TimerHandle, float]] = {}
 
     def publish(self, channel: str, event: Any) -> None:
         waiting = self._waiting.get(channel)
         if waiting is not None:
             merged = waiting[0].merged_with(event)
             if merged is not None:
-                self._waiting[channel] = (merged, waiting[1])
+                self._waiting[channel] = (merged, *waiting[1:])
                 return
             self._flush(channel)
         now = time.monotonic()
         if self.window > 0 and hasattr(event, "merged_with"):  # Mergeable
             due = self._last.get(channel, 0.0) + self.window
             if now < due:
-                timer = asyncio.get_running_loop().call_later(due - now, self._flush, channel)
-                self._waiting[channel] = (event, timer)
+                timer = asyncio.get_running_loop().call_later(due - now, self._due, channel)
+                self._waiting[channel] = (event, timer, now)
                 return
             self._last[channel] = now
         else:
             self._last.pop(channel, None)
         self.inner.publish(channel, event)
 
+    def _due(self, channel: str) -> None:
+        event, _, since = self._waiting[channel]
+        backlogged = getattr(self.inner, "backlogged", None)
+        if backlogged is not None and time.monotonic() - since < self.MAX_HOLD_SECONDS:
+            if backlogged(channel):
+                timer = asyncio.get_running_loop().call_later(self.window, self._due, channel)
+                self._waiting[channel] = (event, timer, since)
+                return
+        self._flush(channel)
+
     def _flush(self, channel: str) -> None:
-        event, timer = self._waiting.pop(channel)
+        event, timer, _ = self._waiting.pop(channel)
         timer.cancel()
         self._last[channel] = time.monotonic()
         self.inner.publish(channel, event)

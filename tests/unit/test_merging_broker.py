@@ -54,7 +54,7 @@ async def test_a_reset_or_a_gap_is_never_merged_away() -> None:
         broker.publish("s", delta(2, "cd"))
         broker.publish("s", delta(0, "", reset=True))  # a retried attempt starts over
         broker.publish("s", delta(0, "xy"))
-        await asyncio.sleep(WINDOW * 3)
+        await asyncio.sleep(MergingBroker.MAX_HOLD_SECONDS + WINDOW * 2)  # nothing taken
         assert queued(subscription) == [delta(0, "ab"), delta(2, "cd"), delta(0, "xy", reset=True)]
 
 
@@ -64,3 +64,17 @@ async def test_no_window_delivers_every_delta() -> None:
         for n in range(3):
             broker.publish("s", delta(n, "x"))
         assert len(queued(subscription)) == 3
+
+
+async def test_text_keeps_merging_while_a_subscriber_has_not_taken_the_last_event() -> None:
+    broker = MergingBroker(InMemoryBroker(), WINDOW)
+    async with broker.subscribe("s") as busy, broker.subscribe("s") as quick:
+        broker.publish("s", delta(0, "a"))
+        assert queued(quick) == [delta(0, "a")]  # `busy` has not taken it yet
+        broker.publish("s", delta(1, "b"))
+        await asyncio.sleep(WINDOW * 2)
+        broker.publish("s", delta(2, "c"))
+        assert queued(quick) == []  # held: one subscriber is behind
+        assert queued(busy) == [delta(0, "a")]
+        await asyncio.sleep(WINDOW * 2)
+        assert queued(quick) == [delta(1, "bc")] == queued(busy)
