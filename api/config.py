@@ -145,6 +145,9 @@ class Settings(BaseSettings):
     # A subscription re-reads its user's account (active, role) and rights before an event
     # when the last check is older than this.
     subscription_recheck_seconds: float = 10.0
+    # Reply text published within this many seconds of the session's last event goes out
+    # merged with what follows, at the end of the window (0: every delta on its own).
+    live_merge_seconds: float = Field(default=0.025, ge=0, le=1)
 
     # Input limits
     max_message_chars: int = 4000

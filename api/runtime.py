@@ -21,7 +21,7 @@ from api.conversations.outcomes import ReplyOutcomes
 from api.conversations.replies import ReplyEngine
 from api.db.engine import checkpoint_in_background, create_engine, create_session_factory
 from api.events.account_watch import AccountWatch
-from api.events.broker import Broker, InMemoryBroker
+from api.events.broker import Broker, InMemoryBroker, MergingBroker
 from api.limits import service as limits
 from api.limits.rate import RateLimits
 from api.limits.turns import TurnLimits
@@ -84,7 +84,7 @@ class Runtime:
         engine = create_engine(url)
         read_engine = create_engine(url, read_only=True) if url.startswith("sqlite") else engine
         sessions = create_session_factory(engine)
-        broker = create_broker(settings)
+        broker = MergingBroker(create_broker(settings), settings.live_merge_seconds)
         providers = Providers(settings)
         prices = PriceTable(settings.prices)
         rate_limits = RateLimits(settings, stored=limits.stored_specs)

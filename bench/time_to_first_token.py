@@ -1,18 +1,25 @@
 """Time to first token that Practicum adds over calling the model directly.
 
-A fake Anthropic server (tests/fakes, in a process of its own) answers both ways, 50
-conversations at once, each
-sending its next message when the last reply is done and the student has thought for a
-moment (1-5 s by default, drawn at random; `--think 0 1` is a stress pace):
+A fake Anthropic server (tests/fakes, in a process of its own) answers both ways: the
+first token 100 ms after the request, then 40 tokens 5 ms apart. 1, 10 and 50
+conversations at once (`--students`), each sending its next message when the last reply
+is done and the student has thought for a moment (1-5 s by default, drawn at random;
+`--think 0 1` is a stress pace):
   direct:    the anthropic SDK streams from the fake; time until the first text delta.
   practicum: `practicum serve` (a subprocess, SQLite, ANTHROPIC_BASE_URL = the fake);
              a student sends `sendMessage` over HTTP; time until the first MessageDelta
              with text arrives on its `sessionEvents` subscription (graphql-transport-ws).
-Phases of the two alternate, so both see the same machine. Prints one line: the added
-p50 and p99 (practicum minus direct) and both distributions. `--burst` sends all 50
-messages at the same instant instead (the worst case).
+Phases of the two alternate, so both see the same machine. Prints one line: per number
+of students the added p50 and p99 (practicum minus direct, same percentile), and the
+server's CPU time per turn (its process CPU seconds over the turns it served: a figure
+that other work on the machine disturbs far less than wall-clock time). `--burst`: each
+round, all students send at the same instant (a class told "start now").
+`--workers N` serves with `practicum serve --workers N` (when the command has it).
+`--profile FILE` records the server with py-spy (200 Hz) during the largest run.
+`--against DIR` serves another checkout's code too (same students, a copy of the
+database), its phases alternating with this code's: a before/after in one run.
 
-    .venv/bin/python bench/time_to_first_token.py [--turns 6]
+    .venv/bin/python bench/time_to_first_token.py --burst [--students 1 10 50] [--turns 4]
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ import json
 import multiprocessing
 import os
 import random
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -39,17 +47,29 @@ from api.db.migrate import upgrade
 from tests.fakes.anthropic_server import FakeAnthropic, Reply
 from tests.transport.conftest import free_port, practicum_env
 
-CONVERSATIONS = 50
-FIRST_TOKEN_DELAY = 0.05  # the model "thinks" for 50 ms, both ways
+STUDENTS = (1, 10, 50)
+# The upstream of the issue's measurement: first token after 100 ms, then 40 tokens 5 ms apart.
+TOKENS = 41
+UPSTREAM = Reply(
+    text="".join(f"w{n:03d} " for n in range(TOKENS)),
+    chunk_chars=5,
+    first_token_delay=0.1,
+    delay_between_chunks=0.005,
+)
 SEND = """mutation($s: ID!, $c: String!) {
   sendMessage(sessionId: $s, content: $c) { assistantMessage { id } } }"""
 EVENTS = """subscription($s: ID!) { sessionEvents(sessionId: $s) {
   __typename ... on MessageDelta { delta } } }"""
+UNREACHED_LIMITS = {  # the limits are checked (their cost counts) but never refuse
+    "PRACTICUM_RATE_LIMIT_MESSAGES_PER_STUDENT": "1000000/minute",
+    "PRACTICUM_RATE_LIMIT_MESSAGES_GLOBAL": "1000000/minute",
+    "PRACTICUM_HTTP_RATE_LIMIT_PER_IP": "10000000/minute",
+}
 
 
 def _fake_server(found: multiprocessing.Queue) -> None:
     """The fake upstream, in its own process so it never waits for the bench's GIL."""
-    fake = FakeAnthropic(default=Reply(first_token_delay=FIRST_TOKEN_DELAY)).start()
+    fake = FakeAnthropic(default=UPSTREAM).start()
     found.put((fake.url, fake.api_key))
     threading.Event().wait()
 
@@ -63,10 +83,7 @@ def _start_fake() -> tuple[multiprocessing.Process, str, str]:
 
 
 THINK = (1.0, 5.0)  # seconds a student takes to read the reply and write the next message
-
-
-async def _think(burst: bool, rng: random.Random) -> None:
-    await asyncio.sleep(0 if burst else rng.uniform(*THINK))
+BURST_PAUSE = 0.5  # between rounds of a burst, so that each round starts on a quiet server
 
 
 async def _direct_ttft(client: anthropic.AsyncAnthropic, n: int) -> float:
@@ -86,13 +103,20 @@ async def _direct_ttft(client: anthropic.AsyncAnthropic, n: int) -> float:
 
 
 async def _phase(turn, count: int, turns: int, burst: bool, seed: int) -> list[float]:
-    """`count` conversations of `turns` turns each; `turn(i, n)` returns one TTFT."""
+    """`count` conversations of `turns` turns each; `turn(i, n)` returns one TTFT. A burst
+    runs in rounds: every conversation sends at the same instant."""
+    if burst:
+        found = []
+        for n in range(turns):
+            found += await asyncio.gather(*(turn(i, n) for i in range(count)))
+            await asyncio.sleep(BURST_PAUSE)
+        return found
     rng = random.Random(seed)
 
     async def conversation(i: int) -> list[float]:
         found = []
         for n in range(turns):
-            await _think(burst, rng)
+            await asyncio.sleep(rng.uniform(*THINK))
             found.append(await turn(i, n))
         return found
 
@@ -146,23 +170,28 @@ class Conversation:
         await self.ws.close()
 
 
-def _serve(data_dir: Path, fake_url: str, fake_key: str) -> tuple[subprocess.Popen, str]:
+def _serve(
+    data_dir: Path, fake_url: str, fake_key: str, workers: int, code: str | None = None
+) -> tuple[subprocess.Popen, str]:
     port = free_port()
     env = practicum_env(
         data_dir,
         ANTHROPIC_API_KEY=fake_key,
         ANTHROPIC_BASE_URL=fake_url,
         PRACTICUM_JWT_SECRET=JWT_SECRET,
+        **UNREACHED_LIMITS,
     )
+    if code is not None:  # another checkout's `api` package, ahead of this one
+        env["PYTHONPATH"] = str(Path(code).resolve())
     practicum = Path(sys.executable).parent / "practicum"
+    command = [str(practicum), "serve", "--host", "127.0.0.1", "--port", str(port)]
+    if workers > 1:
+        command += ["--workers", str(workers)]
     process = subprocess.Popen(
-        [str(practicum), "serve", "--host", "127.0.0.1", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     url = f"http://127.0.0.1:{port}"
-    for _ in range(150):
+    for _ in range(300):
         try:
             if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
                 return process, url
@@ -173,17 +202,83 @@ def _serve(data_dir: Path, fake_url: str, fake_key: str) -> tuple[subprocess.Pop
     raise RuntimeError("practicum serve did not become ready")
 
 
-async def main(turns: int, conversations_count: int, burst: bool) -> None:
-    global CONVERSATIONS
-    CONVERSATIONS = conversations_count
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process and its children (workers) so far."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for one in [pid, *_children(pid)]:
+        try:
+            fields = Path(f"/proc/{one}/stat").read_text().rsplit(")", 1)[1].split()
+        except FileNotFoundError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+    return total
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        found = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except FileNotFoundError:
+        return []
+    return [int(child) for child in found]
+
+
+def _has_workers_option() -> bool:
+    practicum = Path(sys.executable).parent / "practicum"
+    shown = subprocess.run([str(practicum), "serve", "--help"], capture_output=True, text=True)
+    return "--workers" in shown.stdout
+
+
+class Served:
+    """One `practicum serve` (this code, or the checkout given by --against) and its
+    students' sockets."""
+
+    def __init__(self, label: str, data_dir: Path, code: str | None) -> None:
+        self.label, self.data_dir, self.code = label, data_dir, code
+        self.cpu, self.served = 0.0, 0
+        self.added: list[str] = []
+
+    async def start(self, students: list[Student], fake_url: str, fake_key: str, workers: int):
+        self.process, self.base = _serve(self.data_dir, fake_url, fake_key, workers, self.code)
+        limits = httpx.Limits(max_connections=len(students))
+        self.http = httpx.AsyncClient(base_url=self.base, limits=limits, timeout=30)
+        self.conversations = [Conversation(self.base, s) for s in students]
+        await asyncio.gather(*(c.open(self.http) for c in self.conversations))
+
+    async def turn(self, i: int, n: int) -> float:
+        return await self.conversations[i].turn(n)
+
+    async def stop(self) -> None:
+        await asyncio.gather(*(c.close() for c in getattr(self, "conversations", [])))
+        if hasattr(self, "http"):
+            await self.http.aclose()
+        if hasattr(self, "process"):
+            self.process.terminate()
+            self.process.wait(timeout=30)
+
+
+async def main(
+    turns: int,
+    counts: list[int],
+    burst: bool,
+    workers: int,
+    profile: str | None,
+    against: str | None,
+) -> None:
+    if workers > 1 and not _has_workers_option():
+        print("time_to_first_token: `practicum serve --workers` does not exist here")
+        return
+    most = max(counts)
     data_dir = Path(tempfile.mkdtemp(prefix="practicum-ttft-"))
     url = f"sqlite+aiosqlite:///{data_dir / 'practicum.db'}"
     await asyncio.to_thread(upgrade, url)
     os.environ["ANTHROPIC_API_KEY"] = "test-key"  # so the seeded sessions use Claude
     settings = bench_settings(url, anthropic_api_key="test-key")
-    students = await seed_students(settings, CONVERSATIONS)
+    students = await seed_students(settings, most)
+    servers = [Served("this code", data_dir, None)]
+    if against:  # the same students and sessions, in a copy of the database
+        servers.append(Served(against, _copy_database(data_dir), against))
     fake, fake_url, fake_key = _start_fake()
-    process, base = _serve(data_dir, fake_url, fake_key)
     # The SDK as Practicum's provider sets it up.
     direct_client = anthropic.AsyncAnthropic(
         api_key=fake_key,
@@ -191,50 +286,89 @@ async def main(turns: int, conversations_count: int, burst: bool) -> None:
         max_retries=0,
         http_client=anthropic.DefaultAioHttpClient(),
     )
-    limits = httpx.Limits(max_connections=CONVERSATIONS)
+
+    async def direct_turn(i: int, n: int) -> float:
+        return await _direct_ttft(direct_client, n)
+
     try:
-        async with httpx.AsyncClient(base_url=base, limits=limits, timeout=30) as http:
-            conversations = [Conversation(base, s) for s in students]
-            await asyncio.gather(*(c.open(http) for c in conversations))
-
-            async def direct_turn(i: int, n: int) -> float:
-                return await _direct_ttft(direct_client, n)
-
-            async def practicum_turn(i: int, n: int) -> float:
-                return await conversations[i].turn(n)
-
-            direct, practicum = [], []
+        for server in servers:
+            await server.start(students, fake_url, fake_key, workers)
+        for count in counts:
+            direct: list[float] = []
+            practicum: dict[str, list[float]] = {server.label: [] for server in servers}
+            spy = None
             for phase in range(3):  # the first is a warm-up
-                d = await _phase(direct_turn, CONVERSATIONS, turns, burst, phase)
-                p = await _phase(practicum_turn, CONVERSATIONS, turns, burst, phase)
-                if phase:
-                    direct, practicum = direct + d, practicum + p
-            await asyncio.gather(*(c.close() for c in conversations))
+                d = await _phase(direct_turn, count, turns, burst, phase)
+                direct += d if phase else []
+                for server in servers:
+                    if phase and profile and count == most and server is servers[0]:
+                        spy = _py_spy(server.process.pid, profile) if spy is None else spy
+                    cpu = cpu_seconds(server.process.pid)
+                    p = await _phase(server.turn, count, turns, burst, phase)
+                    if phase:
+                        server.cpu += cpu_seconds(server.process.pid) - cpu
+                        server.served += len(p)
+                        practicum[server.label] += p
+            if spy is not None:
+                spy.send_signal(2)  # SIGINT: py-spy writes what it recorded
+                spy.wait(timeout=60)
+            for server in servers:
+                found = practicum[server.label]
+                added_p50 = percentile(found, 0.5) - percentile(direct, 0.5)
+                added_p99 = percentile(found, 0.99) - percentile(direct, 0.99)
+                server.added.append(f"{count}: +{added_p50:.0f}/+{added_p99:.0f} ms")
     finally:
-        process.terminate()
-        process.wait(timeout=10)
+        for server in servers:
+            await server.stop()
         fake.terminate()
         await direct_client.close()
 
-    def summary(values: list[float]) -> str:
-        return f"p50 {percentile(values, 0.5):.1f} p99 {percentile(values, 0.99):.1f}"
-
-    added_p50 = percentile(practicum, 0.5) - percentile(direct, 0.5)
-    added_p99 = percentile(practicum, 0.99) - percentile(direct, 0.99)
     pattern = "all at once" if burst else f"{THINK[0]:g}-{THINK[1]:g} s between turns"
+    serving = f"{workers} workers" if workers > 1 else "one process"
+    figures = [
+        f"{server.label}: "
+        + ", ".join(server.added)
+        + f", server CPU {server.cpu / server.served * 1000:.1f} ms per turn"
+        for server in servers
+    ]
     print(
-        f"time_to_first_token ({CONVERSATIONS} conversations x {2 * turns} turns, {pattern}): "
-        f"added p50 {added_p50:.1f} ms, p99 {added_p99:.1f} ms "
-        f"(practicum {summary(practicum)} ms; direct SDK {summary(direct)} ms)"
+        f"time_to_first_token ({pattern}, {serving}, {2 * turns} turns each; "
+        f"students: added p50/p99; direct p50 {percentile(direct, 0.5):.0f} ms): "
+        + "; ".join(figures)
     )
+
+
+def _copy_database(data_dir: Path) -> Path:
+    other = Path(tempfile.mkdtemp(prefix="practicum-ttft-against-"))
+    for found in data_dir.glob("practicum.db*"):
+        shutil.copy(found, other / found.name)
+    return other
+
+
+def _py_spy(pid: int, output: str) -> subprocess.Popen:
+    spy = shutil.which("py-spy", path=str(Path(sys.executable).parent)) or "py-spy"
+    command = [spy, "record", "-r", "200", "-p", str(pid), "-o", output, "--format", "raw"]
+    if output.endswith(".svg"):
+        command = command[:-2]
+    return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--turns", type=int, default=4, help="turns per conversation and phase")
-    parser.add_argument("--conversations", type=int, default=CONVERSATIONS)
+    parser.add_argument("--students", type=int, nargs="+", default=list(STUDENTS))
     parser.add_argument("--burst", action="store_true", help="all send at the same instant")
     parser.add_argument("--think", type=float, nargs=2, default=THINK, metavar=("MIN", "MAX"))
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--profile", help="py-spy output (.txt: collapsed stacks, .svg)")
+    parser.add_argument(
+        "--against",
+        metavar="DIR",
+        help="also serve another checkout's code (e.g. `git worktree add DIR main`), "
+        "phases alternating with this code's, to compare in one run",
+    )
     args = parser.parse_args()
     THINK = tuple(args.think)
-    asyncio.run(main(args.turns, args.conversations, args.burst))
+    asyncio.run(
+        main(args.turns, args.students, args.burst, args.workers, args.profile, args.against)
+    )

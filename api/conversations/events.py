@@ -25,6 +25,19 @@ class MessageDelta:
     delta: str
     reset: bool = False
 
+    def merged_with(self, later: object) -> MessageDelta | None:
+        """This delta and the next one of the same reply as one (see MergingBroker)."""
+        if (
+            isinstance(later, MessageDelta)
+            and not later.reset
+            and later.message_id == self.message_id
+            and later.offset == self.offset + len(self.delta)
+        ):
+            return MessageDelta(
+                self.session_id, self.message_id, self.offset, self.delta + later.delta, self.reset
+            )
+        return None
+
 
 @dataclass(frozen=True)
 class MessageCompleted:

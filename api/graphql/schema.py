@@ -35,6 +35,7 @@ from api.graphql.invites import InviteMutations
 from api.graphql.limits import LimitMutations, LimitQueries
 from api.graphql.review import ReviewMutations, ReviewQueries
 from api.graphql.session_events import ConversationSubscriptions
+from api.graphql.shared_events import SharedEventExecutor
 from api.graphql.teaching import TeachingMutations, TeachingQueries, TeachingSubscriptions
 from api.graphql.time_slices import TimeSlices
 from api.graphql.usage import UsageMutations, UsageQueries, UsageSubscriptions
@@ -126,6 +127,7 @@ def build_schema(settings: Settings) -> PracticumSchema:
         mutation=Mutation,
         subscription=Subscription,
         scalar_overrides={Decimal: PLAIN_DECIMAL, datetime: STORABLE_DATETIME},
+        execution_context_class=SharedEventExecutor,  # one execution per event, not per socket
         # Classes or factories, never instances: each operation gets fresh extensions
         # (Strawberry sets per-request state on them). Clients send the same few
         # documents over and over, so parsing and validation are cached.

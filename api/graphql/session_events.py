@@ -14,6 +14,7 @@ from api.conversations import events, live, models
 from api.graphql.context import Info
 from api.graphql.conversations import Message, SessionStatus
 from api.graphql.ids import parse_id, to_id
+from api.graphql.shared_events import shareable, shared_payload
 from api.graphql.subscriptions import while_allowed
 
 
@@ -46,6 +47,7 @@ class SessionTotals:
         )
 
 
+@shareable
 @strawberry.type(
     description="More of a reply's text. The reply so far is `text[0:offset] + delta`; "
     "`reset` says to throw away earlier text (offset is then 0)."
@@ -58,12 +60,14 @@ class MessageDelta:
     reset: bool
 
 
+@shareable
 @strawberry.type(description="A reply is stored: COMPLETE, or CANCELLED when it was stopped.")
 class MessageCompleted:
     message: Message
     totals: SessionTotals
 
 
+@shareable
 @strawberry.type(description="A reply could not be generated. The student's message is saved.")
 class MessageFailed:
     message: Message
@@ -71,6 +75,7 @@ class MessageFailed:
     retryable: bool
 
 
+@shareable
 @strawberry.type
 class SessionEnded:
     totals: SessionTotals
@@ -127,4 +132,4 @@ class ConversationSubscriptions:
             await live.may_watch(runtime.read_sessions, actor, watched)
 
         async for event in while_allowed(info, events_for, still_allowed):
-            yield _to_graphql(event)
+            yield shared_payload(event, _to_graphql)

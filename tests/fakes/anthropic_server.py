@@ -181,6 +181,9 @@ class FakeAnthropic:
         # cache_write_tokens, cache_read_tokens as reported so far (a cut stream keeps
         # its message_start counts).
         self.billed: list[dict[str, Any]] = []
+        # time.monotonic() when each stream sent its last text delta (benches measure how
+        # long the reply takes to reach its subscribers after that).
+        self.last_tokens: list[float] = []
         self._scripts: deque[Script] = deque()
         self._cache = _PromptCache()
         self._ids = itertools.count(1)
@@ -198,6 +201,7 @@ class FakeAnthropic:
         self._cache = _PromptCache()
         # New lists, so a stream of an earlier test that ends late records into the old ones.
         self.requests, self.disconnects, self.billed = [], [], []
+        self.last_tokens = []
 
     def start(self) -> FakeAnthropic:
         port = self._served.start()
@@ -345,6 +349,8 @@ class FakeAnthropic:
                 send, "content_block_delta", index=0, delta={"type": "text_delta", "text": chunk}
             )
             progress.chunks += 1
+        if chunks and fault is None:
+            self.last_tokens.append(time.monotonic())
         if fault is not None and fault.kind == "cut":
             progress.hung_up = True
             return _hang_up(receive)

@@ -1,0 +1,88 @@
+"""A subscription event executed once for all its subscribers.
+
+graphql-core executes the subscription's document for every event and every subscriber:
+a reply watched by 1,000 sockets ran the same selection on the same object 1,000 times.
+Events whose fields do not depend on who watches (the `sessionEvents` types: no resolver
+reads the context) are executed once per (event, document, variables) and the result is
+shared; the broker hands every subscriber of a channel the same event object, and
+`shared_payload` maps it to the same GraphQL object.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from graphql import ExecutionResult
+from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+
+RESULTS_KEPT = 256  # events in flight at once, each with the documents that watch it
+
+_shareable: tuple[type, ...] = ()
+_results: OrderedDict[tuple, tuple[Any, Any, Any]] = OrderedDict()
+_payloads: OrderedDict[int, tuple[Any, Any]] = OrderedDict()
+
+T = TypeVar("T")
+
+
+def shareable(cls: type[T]) -> type[T]:
+    """Mark a subscription payload type whose result is the same for every subscriber."""
+    global _shareable
+    _shareable = (*_shareable, cls)
+    return cls
+
+
+def shared_payload(event: Any, convert: Callable[[Any], T]) -> T:
+    """`convert(event)`, once per event object (its subscribers share the result)."""
+    key = id(event)
+    found = _payloads.get(key)
+    if found is not None and found[0] is event:
+        return found[1]
+    payload = convert(event)
+    _payloads[key] = (event, payload)  # the event is kept, so its id is not reused
+    if len(_payloads) > RESULTS_KEPT:
+        _payloads.popitem(last=False)
+    return payload
+
+
+class SharedEventExecutor(StrawberryGraphQLCoreExecutionContext):
+    """Strawberry's executor, sharing the results of shareable subscription events."""
+
+    _shared_key: tuple | None = None
+
+    def build_per_event_executor(self, payload: Any):
+        executor = super().build_per_event_executor(payload)
+        if isinstance(payload, _shareable):
+            variables = repr(sorted(self.variable_values.coerced.items()))
+            executor._shared_key = (id(payload), id(self.operation), variables)
+        return executor
+
+    def execute_operation(self, serially: bool | None = None):
+        key = self._shared_key
+        if key is None:
+            return super().execute_operation(serially)
+        found = _results.get(key)
+        if found is not None and found[0] is self.root_value and found[1] is self.operation:
+            result = found[2]
+            return _await_shared(result) if isinstance(result, asyncio.Future) else result
+        result = super().execute_operation(serially)
+        if isinstance(result, ExecutionResult):
+            if not result.errors:
+                self._keep(key, result)
+            return result
+        shared = asyncio.ensure_future(result)
+        self._keep(key, shared)
+        return _await_shared(shared)
+
+    def _keep(self, key: tuple, result: Any) -> None:
+        # The payload and the operation are kept with the result, so that their ids are
+        # not reused while the key is stored.
+        _results[key] = (self.root_value, self.operation, result)
+        if len(_results) > RESULTS_KEPT:
+            _results.popitem(last=False)
+
+
+async def _await_shared(shared: asyncio.Future) -> ExecutionResult:
+    return await asyncio.shield(shared)
