@@ -30,6 +30,7 @@ from api.db.base import utcnow
 from api.db.session import after_commit
 from api.events.broker import Broker
 from api.pagination import Order, Page, PageRequest, paginate
+from api.teaching.models import CriterionScore, Evaluation, ReviewComment
 
 BY_NAME = Order((User.name, User.id))
 MAX_SEARCH_CHARS = 120
@@ -220,14 +221,32 @@ class Erasure:
     feedback: int
 
 
+async def _erase_feedback_text(session: AsyncSession, their_sessions) -> None:
+    """Feedback quotes and describes what the student said: its words go, its levels stay
+    (numbers, like ratings)."""
+    evaluations = select(Evaluation.id).where(Evaluation.session_id.in_(their_sessions))
+    for statement in (
+        update(Evaluation)
+        .where(Evaluation.session_id.in_(their_sessions))
+        .values(strengths=[], next_steps=[], error=None),
+        update(CriterionScore)
+        .where(CriterionScore.evaluation_id.in_(evaluations))
+        .values(justification="", evidence=[]),
+        update(ReviewComment)
+        .where(ReviewComment.session_id.in_(their_sessions))
+        .values(body=ERASED_CONTENT),
+    ):
+        await session.execute(statement.execution_options(synchronize_session=False))
+
+
 async def erase_student(
     session: AsyncSession, actor: Actor, user_id: uuid.UUID, broker: Broker | None
 ) -> Erasure:
     """Erase a student's personal data on request: name and email replaced, password
-    unusable, account deactivated, the content of their conversations and the comments of
-    their ratings emptied. Sessions, messages (their count, tokens and times), usage records,
-    costs, daily figures and the ratings' numbers stay, so analytics and budgets do not
-    change. Cannot be undone."""
+    unusable, account deactivated, the content of their conversations, the comments of
+    their ratings and the words of their feedback emptied. Sessions, messages (their count,
+    tokens and times), usage records, feedback levels, costs, daily figures and the ratings'
+    numbers stay, so analytics and budgets do not change. Cannot be undone."""
     user = await get_user(session, actor, user_id)
     if user.role is not Role.STUDENT:
         raise AccountError.conflict(
@@ -262,6 +281,7 @@ async def erase_student(
         .values(comment="")
         .execution_options(synchronize_session=False)
     )
+    await _erase_feedback_text(session, their_sessions)
     was_active = user.active
     user.name = ERASED_NAME
     user.email = f"erased-{user.id.hex}@erased.invalid"
