@@ -62,6 +62,9 @@ def serving(data_dir: Path, fake: FakeAnthropic, log_format: str, level: str) ->
         "PRACTICUM_FALLBACK_MODEL": "",
         "PRACTICUM_RETRY_MAX_ATTEMPTS": "2",
         "PRACTICUM_RETRY_BASE_DELAY_SECONDS": "0.01",
+        # Sessions these tests leave end when the next starts; their feedback must not take
+        # the model calls (and faults) queued for replies.
+        "PRACTICUM_EVALUATOR": "offline",
     }
     with serve(data_dir, env) as server:
         run_ok(data_dir, "demo")
