@@ -13,8 +13,8 @@ from playwright.sync_api import Page, expect
 from tests.e2e.conftest import screenshot
 
 NAV = {
-    "student": ["Practise", "My sessions"],
-    "teacher": ["Clients", "Sections", "Assignments", "Transcripts", "Usage"],
+    "student": ["Practise", "My sessions", "Progress"],
+    "teacher": ["Clients", "Sections", "Assignments", "Rubrics", "Transcripts", "Usage"],
     "admin": ["Dashboard", "Errors", "Budgets & limits", "Accounts", "Transcripts", "Clients"],
 }
 # The phone menu: the admins' account pages one by one (the bar has one "Accounts" link and
