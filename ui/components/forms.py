@@ -104,3 +104,31 @@ def leave_guard(dirty, message: str) -> rx.Component:
         },
         on_mount=rx.call_script(_LEAVE_GUARD),
     )
+
+
+def dialog_actions(submit_label: str, loading) -> rx.Component:
+    """A form dialog's last row: Cancel closes it, the submit button sends the form."""
+    return rx.hstack(
+        rx.dialog.close(rx.button("Cancel", type="button", variant="soft", color_scheme="gray")),
+        rx.button(submit_label, type="submit", loading=loading),
+        justify="end",
+        spacing="3",
+        width="100%",
+    )
+
+
+def filter_actions(loading, on_clear, filtered) -> rx.Component:
+    """A filter form's buttons: apply what is set, or clear every filter."""
+    return rx.hstack(
+        rx.button("Apply filters", type="submit", loading=loading),
+        rx.button(
+            "Clear filters",
+            type="button",
+            variant="soft",
+            color_scheme="gray",
+            on_click=on_clear,
+            disabled=~filtered,
+        ),
+        spacing="3",
+        wrap="wrap",
+    )

@@ -4,7 +4,7 @@ import reflex as rx
 
 from ui import routes
 from ui.components.feedback import empty_state, error_callout, loading
-from ui.components.forms import field, text_input
+from ui.components.forms import field, filter_actions, text_input
 from ui.components.layout import account_tabs, page
 from ui.components.tables import cell, data_table
 from ui.state.admin_audit import ACTIONS
@@ -47,19 +47,7 @@ def _filters() -> rx.Component:
                     S.actor_id != "",
                     rx.text("Only the changes of one person.", size="2", color_scheme="gray"),
                 ),
-                rx.hstack(
-                    rx.button("Apply filters", type="submit", loading=S.loading),
-                    rx.button(
-                        "Clear filters",
-                        type="button",
-                        variant="soft",
-                        color_scheme="gray",
-                        on_click=S.clear,
-                        disabled=~S.filtered,
-                    ),
-                    spacing="3",
-                    wrap="wrap",
-                ),
+                filter_actions(S.loading, S.clear, S.filtered),
                 spacing="3",
                 width="100%",
             ),

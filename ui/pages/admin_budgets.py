@@ -4,7 +4,7 @@ import reflex as rx
 
 from ui import routes
 from ui.components.feedback import empty_state, error_callout, loading, success_callout
-from ui.components.forms import field, text_input
+from ui.components.forms import dialog_actions, field, text_input
 from ui.components.layout import page
 from ui.components.tables import data_table, hidden_header
 from ui.state.admin_budgets import SCOPES, AdminBudgetsState, BudgetRow
@@ -342,15 +342,7 @@ def _budget_dialog() -> rx.Component:
                         hint="Whole percents separated by commas; empty for no alerts.",
                         auto_complete="off",
                     ),
-                    rx.hstack(
-                        rx.dialog.close(
-                            rx.button("Cancel", type="button", variant="soft", color_scheme="gray")
-                        ),
-                        rx.button("Save budget", type="submit", loading=S.saving),
-                        justify="end",
-                        spacing="3",
-                        width="100%",
-                    ),
+                    dialog_actions("Save budget", S.saving),
                     spacing="4",
                     width="100%",
                     margin_top="1rem",

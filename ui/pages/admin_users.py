@@ -5,7 +5,7 @@ import reflex as rx
 
 from ui import routes
 from ui.components.feedback import empty_state, error_callout, loading, success_callout
-from ui.components.forms import field, text_input
+from ui.components.forms import dialog_actions, field, text_input
 from ui.components.layout import account_tabs, page
 from ui.components.tables import cell, data_table, hidden_header
 from ui.state.admin_users import ALL, ROLES, STATUSES
@@ -320,15 +320,7 @@ def _create_dialog() -> rx.Component:
                         type="password",
                         auto_complete="new-password",
                     ),
-                    rx.hstack(
-                        rx.dialog.close(
-                            rx.button("Cancel", type="button", variant="soft", color_scheme="gray")
-                        ),
-                        rx.button("Create account", type="submit", loading=S.creating),
-                        justify="end",
-                        spacing="3",
-                        width="100%",
-                    ),
+                    dialog_actions("Create account", S.creating),
                     spacing="3",
                     width="100%",
                     margin_top="1rem",
