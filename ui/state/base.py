@@ -138,7 +138,9 @@ class AppState(rx.State):
     async def require_role(self, roles: list[str]):
         """`on_load` guard: signed in, and in one of `roles` (any role when empty)."""
         if not await self._load_user():
-            return self._signed_out(SESSION_EXPIRED if self.token else "")
+            # No token: keep a notice the sign-in page has not shown yet ("You have
+            # signed out." when this guard runs just after Sign out).
+            return self._signed_out(SESSION_EXPIRED if self.token else self.notice)
         allowed = not roles or self.user_role in roles
         self.page_for = "" if allowed else " and ".join(ROLE_PLURALS[role] for role in roles)
         return None
