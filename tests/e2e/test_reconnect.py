@@ -1,0 +1,252 @@
+"""A deploy while a student reads a reply: the API process that streams it gets SIGTERM, lets
+it run for its drain deadline (PRACTICUM_DRAIN_SECONDS), stores it INTERRUPTED with the text
+so far and closes its websockets with 1012. The web UI (the pages alone, talking to the API
+through nginx, with a second API process standing by behind it on PostgreSQL and Redis)
+reconnects by itself: the page, never reloaded, shows the interrupted reply with its text
+and a Retry that works, and the next message is answered. At desktop and phone width."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import shutil
+import signal
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.conftest import (
+    TEST_JWT_SECRET,
+    _create_pg_database,
+    _drop_pg_database,
+    skip_or_fail,
+)
+from tests.e2e.app import TEST_SETTINGS, AppServer, DemoApi, running_app
+from tests.e2e.conftest import _artifacts, screenshot
+from tests.e2e.test_student import _messages, _reply_done, _send
+from tests.e2e.test_workers import _redis_answers
+from tests.events.test_cross_replica import nginx, rendered_nginx_conf
+from tests.fakes.anthropic_server import FakeAnthropic, Reply
+from tests.limits.conftest import REDIS_URL
+from tests.transport.conftest import Server, free_port, serve
+
+pytestmark = pytest.mark.postgres
+WIDTHS = pytest.mark.parametrize("phone", [False, True], ids=["desktop", "phone"])
+
+# The reply being read when the process stops: ~25 s of streaming, far past the deadline.
+LONG_REPLY = " ".join(
+    ["I have not been sleeping, and I keep going over the same things at night."] * 12
+)
+RETRIED = "Sorry, where was I? The nights are the hardest part, honestly."
+NEXT = "Work has been a lot, but I think I can talk about it now."
+DRAIN_SECONDS = "1"
+# nginx skips an upstream for this long after it failed (deploy/nginx.conf's fail_timeout)
+UPSTREAM_FAIL_SECONDS = 5
+
+
+@dataclass
+class Front:
+    """The API as the web UI sees it: nginx, a standby process, and a port for the primary
+    one, which each test starts and stops."""
+
+    ui: AppServer
+    api_url: str  # nginx
+    primary_port: int
+    env: dict[str, str]
+    data_dir: Path
+    fake: FakeAnthropic
+    primary_down_at: float = 0.0
+
+    @contextmanager
+    def primary(self) -> Iterator[Server]:
+        """`practicum serve` on the port nginx prefers, once nginx would pick it again."""
+        with serve(self.data_dir, env=self.env, port=self.primary_port) as server:
+            time.sleep(max(0.0, self.primary_down_at + UPSTREAM_FAIL_SECONDS + 1 - time.time()))
+            try:
+                yield server
+            finally:
+                self.primary_down_at = time.time()
+
+
+def _in_thread(coroutine):
+    """Run a coroutine to its end outside Playwright's event loop."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
+
+
+@contextmanager
+def _postgres() -> Iterator[str]:
+    name, url = _in_thread(_create_pg_database())
+    try:
+        yield url
+    finally:
+        _in_thread(_drop_pg_database(name))
+
+
+@contextmanager
+def _redis_prefix() -> Iterator[str]:
+    import redis
+
+    prefix = f"practicum-e2e-reconnect-{secrets.token_hex(4)}:"
+    try:
+        yield prefix
+    finally:
+        client = redis.Redis.from_url(REDIS_URL)
+        try:
+            keys = list(client.scan_iter(f"{prefix}*"))
+            if keys:
+                client.delete(*keys)
+        finally:
+            client.close()
+
+
+def _primary_then_standby(conf: Path, standby: str) -> None:
+    """nginx sends everything to the primary while it is up, and to the standby after."""
+    line = f"server {standby.removeprefix('http://')} max_fails=1 fail_timeout=5s;"
+    text = conf.read_text()
+    assert line in text
+    conf.write_text(text.replace(line, line.replace(";", " backup;")))
+
+
+@pytest.fixture(scope="module")
+def front(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Front]:
+    reason = _redis_answers()
+    if reason:
+        skip_or_fail(reason)
+    workdir = tmp_path_factory.mktemp("e2e-reconnect")
+    data_dir = workdir / "data"
+    primary_port, nginx_port = free_port(), free_port()
+    api_url = f"http://127.0.0.1:{nginx_port}"
+    with ExitStack() as stack:
+        database_url = stack.enter_context(_postgres())
+        prefix = stack.enter_context(_redis_prefix())
+        fake = stack.enter_context(
+            FakeAnthropic(default=Reply(text=LONG_REPLY, chunk_chars=4, delay_between_chunks=0.1))
+        )
+        env = {
+            **TEST_SETTINGS,
+            "DATABASE_URL": database_url,
+            "REDIS_URL": REDIS_URL,
+            "PRACTICUM_REDIS_PREFIX": prefix,
+            "PRACTICUM_JWT_SECRET": TEST_JWT_SECRET,
+            "ANTHROPIC_API_KEY": fake.api_key,
+            "ANTHROPIC_BASE_URL": fake.url,
+            "PRACTICUM_DRAIN_SECONDS": DRAIN_SECONDS,
+            "PRACTICUM_REPLY_LEASE_SECONDS": "3",
+            "PRACTICUM_REPLY_HEARTBEAT_SECONDS": "1",
+            "PRACTICUM_REPLY_SWEEP_SECONDS": "1",
+        }
+        try:
+            # `make run` does the release (migrate, demo) and serves the pages alone.
+            ui = stack.enter_context(
+                running_app(
+                    workdir,
+                    ready_path="/ping",
+                    PRACTICUM_UI_API_APP="",
+                    PRACTICUM_API_URL=f"{api_url}/graphql",
+                    **env,
+                )
+            )
+            standby = stack.enter_context(serve(data_dir, env=env))
+            conf = rendered_nginx_conf(
+                workdir, nginx_port, [f"http://127.0.0.1:{primary_port}", standby.url]
+            )
+            _primary_then_standby(conf, standby.url)
+            stack.enter_context(nginx(conf, nginx_port))
+            yield Front(ui, api_url, primary_port, env, data_dir, fake, time.time())
+        finally:
+            for log in workdir.glob("*.log"):
+                shutil.copy(log, _artifacts() / f"reconnect-{log.name}")
+
+
+@pytest.fixture
+def app_url(front: Front) -> str:
+    return front.ui.url
+
+
+def _width(phone: bool) -> str:
+    return "phone" if phone else "desktop"
+
+
+def _stored_replies(front: Front, session_id: str) -> list[tuple[str, str]]:
+    api = DemoApi.signed_in(front.api_url, "student")
+    query = (
+        "query($id: ID!) { session(id: $id) "
+        "{ messages { nodes { role status content } } } }"
+    )
+    nodes = api.data(query, id=session_id)["session"]["messages"]["nodes"]
+    return [(m["status"], m["content"]) for m in nodes if m["role"] == "ASSISTANT"]
+
+
+def _never_blank(page: Page, asked: str) -> None:
+    """What the student typed stays on the page, and the page stays the same page."""
+    expect(_messages(page, "USER").filter(has_text=asked)).to_have_count(1)
+    assert page.evaluate("window.practicumNotReloaded") is True
+
+
+@WIDTHS
+def test_sigterm_mid_reply_the_page_reconnects_and_shows_the_interrupted_reply(
+    open_page, front: Front, phone: bool
+):
+    width = _width(phone)
+    with front.primary() as primary:
+        session_id = DemoApi.signed_in(front.api_url, "student").start_session(new=True)
+        page = open_page("student", phone=phone)
+        errors: list[str] = []
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.goto(f"{front.ui.url}/practice/{session_id}")
+        expect(page.get_by_label("Your message")).to_be_visible()
+        page.evaluate("window.practicumNotReloaded = true")
+
+        asked = "I wanted to talk about how the nights have been."
+        _send(page, asked)
+        streaming = page.get_by_test_id("streaming-text")
+        expect(streaming).to_contain_text("I have not been sleeping")
+        screenshot(page, f"reconnect-streaming-{width}")
+
+        front.fake.enqueue(
+            Reply(text=RETRIED, chunk_chars=6, delay_between_chunks=0.02),
+            Reply(text=NEXT, chunk_chars=6, delay_between_chunks=0.02),
+        )
+        stopped_at = time.monotonic()
+        primary.process.send_signal(signal.SIGTERM)
+        assert primary.process.wait(timeout=30) == 0, primary.output()[-3000:]
+
+        interrupted = _messages(page, "ASSISTANT").last
+        expect(interrupted).to_have_attribute("data-status", "INTERRUPTED", timeout=20_000)
+        _never_blank(page, asked)
+        expect(page.get_by_text("Reconnecting")).to_have_count(0, timeout=20_000)
+        reconnected_after = time.monotonic() - stopped_at
+        expect(page.get_by_text("reply was interrupted")).to_be_visible()
+        retry = page.get_by_role("button", name="Retry")
+        expect(retry).to_be_visible()
+        screenshot(page, f"reconnect-interrupted-{width}")
+
+    # What the page shows is what the API stored: the text streamed so far, no more.
+    [(status, text_so_far)] = _stored_replies(front, session_id)
+    assert status == "INTERRUPTED"
+    assert len(text_so_far) > 20 and LONG_REPLY.startswith(text_so_far)
+    expect(interrupted).to_contain_text(text_so_far[:40])
+    assert reconnected_after < 20
+
+    # The standby answers now: Retry, then the next message.
+    retry.click()
+    _reply_done(page)
+    expect(_messages(page, "ASSISTANT")).to_have_count(1)
+    expect(_messages(page, "ASSISTANT").last).to_have_attribute("data-status", "COMPLETE")
+    expect(_messages(page, "ASSISTANT").last).to_contain_text(RETRIED)
+    _send(page, "Thank you. Can we talk about work?")
+    expect(_messages(page, "ASSISTANT")).to_have_count(2)
+    _reply_done(page)
+    expect(_messages(page, "ASSISTANT").last).to_have_attribute("data-status", "COMPLETE")
+    expect(_messages(page, "ASSISTANT").last).to_contain_text(NEXT)
+    _never_blank(page, asked)
+    screenshot(page, f"reconnect-answered-{width}")
+    assert _stored_replies(front, session_id) == [("COMPLETE", RETRIED), ("COMPLETE", NEXT)]
+    assert not errors
