@@ -216,7 +216,9 @@ def test_sigterm_mid_reply_the_page_reconnects_and_shows_the_interrupted_reply(
         )
         stopped_at = time.monotonic()
         primary.process.send_signal(signal.SIGTERM)
-        assert primary.process.wait(timeout=30) == 0, primary.output()[-3000:]
+        # uvicorn ends by raising the signal again once it has stopped cleanly
+        stopped = primary.process.wait(timeout=30)
+        assert stopped in (0, -signal.SIGTERM), primary.output()[-3000:]
 
         interrupted = _messages(page, "ASSISTANT").last
         expect(interrupted).to_have_attribute("data-status", "INTERRUPTED", timeout=20_000)
