@@ -3,7 +3,9 @@ it run for its drain deadline (PRACTICUM_DRAIN_SECONDS), stores it INTERRUPTED w
 so far and closes its websockets with 1012. The web UI (the pages alone, talking to the API
 through nginx, with a second API process standing by behind it on PostgreSQL and Redis)
 reconnects by itself: the page, never reloaded, shows the interrupted reply with its text
-and a Retry that works, and the next message is answered. At desktop and phone width."""
+and a Retry that works, and the next message is answered. A message sent while the process
+drains (it refuses new turns) goes through once the standby takes over, without a second
+press of Send. At desktop and phone width."""
 
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
@@ -45,7 +48,8 @@ LONG_REPLY = " ".join(
 )
 RETRIED = "Sorry, where was I? The nights are the hardest part, honestly."
 NEXT = "Work has been a lot, but I think I can talk about it now."
-DRAIN_SECONDS = "1"
+DURING_DRAIN = "Hi. I am not sure why I am here, my sister made me come."
+DRAIN_SECONDS = "3"
 # nginx skips an upstream for this long after it failed (deploy/nginx.conf's fail_timeout)
 UPSTREAM_FAIL_SECONDS = 5
 
@@ -176,12 +180,17 @@ def _width(phone: bool) -> str:
 
 def _stored_replies(front: Front, session_id: str) -> list[tuple[str, str]]:
     api = DemoApi.signed_in(front.api_url, "student")
-    query = (
-        "query($id: ID!) { session(id: $id) "
-        "{ messages { nodes { role status content } } } }"
-    )
+    query = "query($id: ID!) { session(id: $id) { messages { nodes { role status content } } } }"
     nodes = api.data(query, id=session_id)["session"]["messages"]["nodes"]
     return [(m["status"], m["content"]) for m in nodes if m["role"] == "ASSISTANT"]
+
+
+WATCH_FOR_RECONNECTING = """
+window.practicumSawReconnecting = false;
+new MutationObserver(() => {
+  if (document.body.innerText.includes("Reconnecting")) window.practicumSawReconnecting = true;
+}).observe(document.body, {childList: true, subtree: true, characterData: true});
+"""
 
 
 def _never_blank(page: Page, asked: str) -> None:
@@ -203,6 +212,7 @@ def test_sigterm_mid_reply_the_page_reconnects_and_shows_the_interrupted_reply(
         page.goto(f"{front.ui.url}/practice/{session_id}")
         expect(page.get_by_label("Your message")).to_be_visible()
         page.evaluate("window.practicumNotReloaded = true")
+        page.evaluate(WATCH_FOR_RECONNECTING)
 
         asked = "I wanted to talk about how the nights have been."
         _send(page, asked)
@@ -210,12 +220,16 @@ def test_sigterm_mid_reply_the_page_reconnects_and_shows_the_interrupted_reply(
         expect(streaming).to_contain_text("I have not been sleeping")
         screenshot(page, f"reconnect-streaming-{width}")
 
+        other_page = _other_session(open_page, front, phone)
         front.fake.enqueue(
-            Reply(text=RETRIED, chunk_chars=6, delay_between_chunks=0.02),
-            Reply(text=NEXT, chunk_chars=6, delay_between_chunks=0.02),
+            *(
+                Reply(text=text, chunk_chars=6, delay_between_chunks=0.02)
+                for text in (DURING_DRAIN, RETRIED, NEXT)
+            )
         )
         stopped_at = time.monotonic()
         primary.process.send_signal(signal.SIGTERM)
+        _send_while_draining(other_page, primary)
         # uvicorn ends by raising the signal again once it has stopped cleanly
         stopped = primary.process.wait(timeout=30)
         assert stopped in (0, -signal.SIGTERM), primary.output()[-3000:]
@@ -224,6 +238,8 @@ def test_sigterm_mid_reply_the_page_reconnects_and_shows_the_interrupted_reply(
         expect(interrupted).to_have_attribute("data-status", "INTERRUPTED", timeout=20_000)
         _never_blank(page, asked)
         expect(page.get_by_text("Reconnecting")).to_have_count(0, timeout=20_000)
+        # The page's live connection went with the process, and came back.
+        assert page.evaluate("window.practicumSawReconnecting") is True
         reconnected_after = time.monotonic() - stopped_at
         expect(page.get_by_text("reply was interrupted")).to_be_visible()
         retry = page.get_by_role("button", name="Retry")
@@ -252,3 +268,31 @@ def test_sigterm_mid_reply_the_page_reconnects_and_shows_the_interrupted_reply(
     screenshot(page, f"reconnect-answered-{width}")
     assert _stored_replies(front, session_id) == [("COMPLETE", RETRIED), ("COMPLETE", NEXT)]
     assert not errors
+
+    # Sent while the process drained: stored once, answered by the standby.
+    expect(_messages(other_page, "USER")).to_have_count(1)
+    expect(_messages(other_page, "ASSISTANT").last).to_contain_text(DURING_DRAIN)
+    expect(other_page.get_by_label("Your message")).to_have_value("")
+    expect(other_page.get_by_role("alert")).to_have_count(0)
+    screenshot(other_page, f"reconnect-sent-while-draining-{width}")
+
+
+def _other_session(open_page, front: Front, phone: bool) -> Page:
+    """The student's chat with another client, in a second tab, nothing streaming."""
+    api = DemoApi.signed_in(front.api_url, "student")
+    clients = api.data("{ clientProfiles { nodes { id } } }")["clientProfiles"]["nodes"]
+    start = "mutation($c: ID!) { startSession(clientId: $c, new: true) { session { id } } }"
+    session_id = api.data(start, c=clients[1]["id"])["startSession"]["session"]["id"]
+    page = open_page("student", phone=phone)
+    page.goto(f"{front.ui.url}/practice/{session_id}")
+    expect(page.get_by_label("Your message")).to_be_visible()
+    return page
+
+
+def _send_while_draining(page: Page, primary: Server) -> None:
+    """Send once the process refuses new turns (its /healthz says so), before it stops."""
+    deadline = time.monotonic() + 5
+    while httpx.get(f"{primary.url}/healthz", timeout=2).status_code != 503:
+        assert time.monotonic() < deadline, "the process did not start draining"
+        time.sleep(0.05)
+    _send(page, "Hello. Where should we start?")

@@ -30,6 +30,12 @@ RATING_LABELS = {"1": "Poor", "2": "Fair", "3": "Good", "4": "Very good", "5": "
 LONGEST_WAIT_SECONDS = 15  # between attempts to reconnect to the session's events
 SIGNED_OUT_AFTER_SECONDS = 3  # the page says why before it goes to the sign-in page
 SIGNED_OUT = "signed-out"  # what `_follow` returns when the account may no longer act
+# A server that is restarting refuses new turns (UNAVAILABLE) while its replies finish; the
+# load balancer soon sends the same request to another. Within the few seconds a page may
+# hold its state, the turn is sent again (same idempotency key: it is stored once).
+RESTARTING = "UNAVAILABLE"
+SENDS_WHILE_RESTARTING = 5
+RESEND_AFTER_SECONDS = 1
 
 
 class SessionState(AppState):
@@ -359,7 +365,7 @@ class SessionState(AppState):
             self._pending_text, self._pending_key = text, uuid.uuid4().hex
         self.sending = True
         yield
-        reply = await self._call(
+        reply = await self._call_through_restart(
             "StudentSendMessage",
             sessionId=self.shown_id,
             content=text,
@@ -381,6 +387,15 @@ class SessionState(AppState):
         else:  # a resend of a turn already answered
             self._settle(reply)
         yield rx.call_script("window.practicumChat && window.practicumChat.sent()")
+
+    async def _call_through_restart(self, operation: str, **variables: Any) -> Reply:
+        """A turn, sent again while the server that takes it is restarting."""
+        for _ in range(SENDS_WHILE_RESTARTING - 1):
+            reply = await self._call(operation, **variables)
+            if not (reply.failed and reply.error.code == RESTARTING):
+                return reply
+            await asyncio.sleep(RESEND_AFTER_SECONDS)
+        return await self._call(operation, **variables)
 
     def _refused(self, reply: Reply) -> None:
         """Show why the API refused; the message stays in the box to send again."""
@@ -405,7 +420,7 @@ class SessionState(AppState):
     async def retry(self):
         self.retrying, self.error = True, ""
         yield
-        reply = await self._call("StudentRetryReply", messageId=self.failed_id)
+        reply = await self._call_through_restart("StudentRetryReply", messageId=self.failed_id)
         self.retrying, self.error = False, reply.message
         if reply.failed:
             yield reply.redirect
