@@ -49,7 +49,7 @@ LONG_REPLY = " ".join(
 RETRIED = "Sorry, where was I? The nights are the hardest part, honestly."
 NEXT = "Work has been a lot, but I think I can talk about it now."
 DURING_DRAIN = "Hi. I am not sure why I am here, my sister made me come."
-DRAIN_SECONDS = "3"
+DRAIN_SECONDS = "2"
 # nginx skips an upstream for this long after it failed (deploy/nginx.conf's fail_timeout)
 UPSTREAM_FAIL_SECONDS = 5
 
