@@ -35,7 +35,7 @@ from tests.e2e.conftest import _artifacts, screenshot
 from tests.e2e.test_student import _messages, _reply_done, _send
 from tests.e2e.test_workers import _redis_answers
 from tests.events.test_cross_replica import nginx, rendered_nginx_conf
-from tests.fakes.anthropic_server import FakeAnthropic, Reply
+from tests.fakes.anthropic_server import FakeAnthropic, Reply, last_user_text
 from tests.limits.conftest import REDIS_URL
 from tests.transport.conftest import Server, free_port, serve
 
@@ -49,6 +49,11 @@ LONG_REPLY = " ".join(
 RETRIED = "Sorry, where was I? The nights are the hardest part, honestly."
 NEXT = "Work has been a lot, but I think I can talk about it now."
 DURING_DRAIN = "Hi. I am not sure why I am here, my sister made me come."
+ASKED = "I wanted to talk about how the nights have been."
+THEN = "Thank you. Can we talk about work?"
+SENT_WHILE_DRAINING = "Hello. Where should we start?"
+# After the stop, each message has its own answer, whichever is asked first.
+ANSWERS = {ASKED: RETRIED, THEN: NEXT, SENT_WHILE_DRAINING: DURING_DRAIN}
 DRAIN_SECONDS = "2"
 # nginx skips an upstream for this long after it failed (deploy/nginx.conf's fail_timeout)
 UPSTREAM_FAIL_SECONDS = 5
@@ -214,19 +219,18 @@ def test_sigterm_mid_reply_the_page_reconnects_and_shows_the_interrupted_reply(
         page.evaluate("window.practicumNotReloaded = true")
         page.evaluate(WATCH_FOR_RECONNECTING)
 
-        asked = "I wanted to talk about how the nights have been."
-        _send(page, asked)
+        _send(page, ASKED)
         streaming = page.get_by_test_id("streaming-text")
         expect(streaming).to_contain_text("I have not been sleeping")
         screenshot(page, f"reconnect-streaming-{width}")
 
         other_page = _other_session(open_page, front, phone)
-        front.fake.enqueue(
-            *(
-                Reply(text=text, chunk_chars=6, delay_between_chunks=0.02)
-                for text in (DURING_DRAIN, RETRIED, NEXT)
-            )
+        answer = Reply(
+            text_for=lambda body: ANSWERS[last_user_text(body)],
+            chunk_chars=6,
+            delay_between_chunks=0.02,
         )
+        front.fake.enqueue(*[answer] * len(ANSWERS))
         stopped_at = time.monotonic()
         primary.process.send_signal(signal.SIGTERM)
         _send_while_draining(other_page, primary)
@@ -236,7 +240,7 @@ def test_sigterm_mid_reply_the_page_reconnects_and_shows_the_interrupted_reply(
 
         interrupted = _messages(page, "ASSISTANT").last
         expect(interrupted).to_have_attribute("data-status", "INTERRUPTED", timeout=20_000)
-        _never_blank(page, asked)
+        _never_blank(page, ASKED)
         expect(page.get_by_text("Reconnecting")).to_have_count(0, timeout=20_000)
         # The page's live connection went with the process, and came back.
         assert page.evaluate("window.practicumSawReconnecting") is True
@@ -259,12 +263,12 @@ def test_sigterm_mid_reply_the_page_reconnects_and_shows_the_interrupted_reply(
     expect(_messages(page, "ASSISTANT")).to_have_count(1)
     expect(_messages(page, "ASSISTANT").last).to_have_attribute("data-status", "COMPLETE")
     expect(_messages(page, "ASSISTANT").last).to_contain_text(RETRIED)
-    _send(page, "Thank you. Can we talk about work?")
+    _send(page, THEN)
     expect(_messages(page, "ASSISTANT")).to_have_count(2)
     _reply_done(page)
     expect(_messages(page, "ASSISTANT").last).to_have_attribute("data-status", "COMPLETE")
     expect(_messages(page, "ASSISTANT").last).to_contain_text(NEXT)
-    _never_blank(page, asked)
+    _never_blank(page, ASKED)
     screenshot(page, f"reconnect-answered-{width}")
     assert _stored_replies(front, session_id) == [("COMPLETE", RETRIED), ("COMPLETE", NEXT)]
     assert not errors
@@ -295,4 +299,4 @@ def _send_while_draining(page: Page, primary: Server) -> None:
     while httpx.get(f"{primary.url}/healthz", timeout=2).status_code != 503:
         assert time.monotonic() < deadline, "the process did not start draining"
         time.sleep(0.05)
-    _send(page, "Hello. Where should we start?")
+    _send(page, SENT_WHILE_DRAINING)
