@@ -28,12 +28,11 @@ from tests.conftest import (
     TEST_JWT_SECRET,
     _create_pg_database,
     _drop_pg_database,
-    skip_or_fail,
 )
 from tests.e2e.app import TEST_SETTINGS, AppServer, DemoApi, running_app
 from tests.e2e.conftest import _artifacts, screenshot
 from tests.e2e.test_student import _messages, _reply_done, _send
-from tests.e2e.test_workers import _redis_answers
+from tests.e2e.test_workers import require_redis
 from tests.events.test_cross_replica import nginx, rendered_nginx_conf
 from tests.fakes.anthropic_server import FakeAnthropic, Reply, last_user_text
 from tests.limits.conftest import REDIS_URL
@@ -125,9 +124,7 @@ def _primary_then_standby(conf: Path, standby: str) -> None:
 
 @pytest.fixture(scope="module")
 def front(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Front]:
-    reason = _redis_answers()
-    if reason:
-        skip_or_fail(reason)
+    require_redis()
     workdir = tmp_path_factory.mktemp("e2e-reconnect")
     data_dir = workdir / "data"
     primary_port, nginx_port = free_port(), free_port()

@@ -24,24 +24,22 @@ WORKERS = 2
 PREFIX = f"practicum-e2e-{time.time_ns()}:"
 
 
-def _redis_answers() -> str | None:
+def require_redis() -> None:
+    """Skip (fail under CI) when Redis does not answer."""
     import redis
 
     client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=3)
     try:
         client.ping()
     except (redis.RedisError, OSError) as exc:
-        return f"Redis at {REDIS_URL} does not answer ({exc})"
+        skip_or_fail(f"Redis at {REDIS_URL} does not answer ({exc})")
     finally:
         client.close()
-    return None
 
 
 @pytest.fixture(scope="module")
 def app_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppServer]:
-    reason = _redis_answers()
-    if reason:
-        skip_or_fail(reason)
+    require_redis()
     workdir = tmp_path_factory.mktemp("e2e-workers")
     try:
         with running_app(
