@@ -5,7 +5,9 @@ through nginx, with a second API process standing by behind it on PostgreSQL and
 reconnects by itself: the page, never reloaded, shows the interrupted reply with its text
 and a Retry that works, and the next message is answered. A message sent while the process
 drains (it refuses new turns) goes through once the standby takes over, without a second
-press of Send. At desktop and phone width."""
+press of Send. And when the process that restarts holds only the page's connection, the
+reply streaming on the other one keeps streaming into the page to its end. At desktop and
+phone width."""
 
 from __future__ import annotations
 
@@ -53,6 +55,11 @@ THEN = "Thank you. Can we talk about work?"
 SENT_WHILE_DRAINING = "Hello. Where should we start?"
 # After the stop, each message has its own answer, whichever is asked first.
 ANSWERS = {ASKED: RETRIED, THEN: NEXT, SENT_WHILE_DRAINING: DURING_DRAIN}
+# Streams for ~6 s on the standby, long enough to outlive the primary's restart.
+ELSEWHERE = (
+    "It is strange, I thought I would feel relieved after the move, but mostly I feel "
+    "like a guest in my own life. My sister calls every day and I let it ring."
+)
 DRAIN_SECONDS = "2"
 # nginx skips an upstream for this long after it failed (deploy/nginx.conf's fail_timeout)
 UPSTREAM_FAIL_SECONDS = 5
@@ -69,6 +76,7 @@ class Front:
     env: dict[str, str]
     data_dir: Path
     fake: FakeAnthropic
+    standby_url: str
     primary_down_at: float = 0.0
 
     @contextmanager
@@ -165,7 +173,7 @@ def front(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Front]:
             )
             _primary_then_standby(conf, standby.url)
             stack.enter_context(nginx(conf, nginx_port))
-            yield Front(ui, api_url, primary_port, env, data_dir, fake, time.time())
+            yield Front(ui, api_url, primary_port, env, data_dir, fake, standby.url, time.time())
         finally:
             for log in workdir.glob("*.log"):
                 shutil.copy(log, _artifacts() / f"reconnect-{log.name}")
@@ -297,3 +305,44 @@ def _send_while_draining(page: Page, primary: Server) -> None:
         assert time.monotonic() < deadline, "the process did not start draining"
         time.sleep(0.05)
     _send(page, SENT_WHILE_DRAINING)
+
+
+@WIDTHS
+def test_a_reply_streaming_on_another_process_streams_on_after_the_page_reconnects(
+    open_page, front: Front, phone: bool
+):
+    width = _width(phone)
+    with front.primary() as primary:
+        student = DemoApi.signed_in(front.api_url, "student")
+        session_id = student.start_session(new=True)
+        page = open_page("student", phone=phone)
+        page.goto(f"{front.ui.url}/practice/{session_id}")
+        expect(page.get_by_label("Your message")).to_be_visible()
+        page.evaluate("window.practicumNotReloaded = true")
+        page.evaluate(WATCH_FOR_RECONNECTING)
+
+        # Sent from another tab, straight to the standby: the reply streams there.
+        front.fake.enqueue(Reply(text=ELSEWHERE, chunk_chars=4, delay_between_chunks=0.1))
+        DemoApi(front.standby_url, student.token).data(SEND, s=session_id, c=ASKED, k=width)
+        expect(page.get_by_test_id("streaming-text")).to_contain_text("It is strange")
+
+        primary.process.send_signal(signal.SIGTERM)
+        primary.process.wait(timeout=30)
+        assert page.get_by_test_id("streaming-reply").count() == 1, "the reply ended early"
+
+    _reply_done(page)
+    reply = _messages(page, "ASSISTANT").last
+    expect(reply).to_have_attribute("data-status", "COMPLETE")
+    expect(reply).to_contain_text(ELSEWHERE)
+    assert ELSEWHERE in reply.inner_text()  # whole, nothing twice
+    assert reply.inner_text().count("It is strange") == 1
+    _never_blank(page, ASKED)
+    assert page.evaluate("window.practicumSawReconnecting") is True
+    assert _stored_replies(front, session_id) == [("COMPLETE", ELSEWHERE)]
+    screenshot(page, f"reconnect-streamed-elsewhere-{width}")
+
+
+SEND = (
+    "mutation($s: ID!, $c: String!, $k: String!) "
+    "{ sendMessage(sessionId: $s, content: $c, idempotencyKey: $k) { userMessage { id } } }"
+)
