@@ -71,6 +71,9 @@ class Broker(ABC):
         are all delivered, so a snapshot taken right after it misses nothing. With `resync`,
         the subscription also gets `RESYNC` after a gap in delivery (see `_Resync`)."""
 
+    reaches_other_processes = False
+    """Whether events published here reach subscribers in other processes."""
+
     async def start(self) -> None:  # noqa: B027 - optional hook
         """Connect; raise with a clear message when the broker cannot be reached."""
 
@@ -225,6 +228,10 @@ class MergingBroker(Broker):
 
     def subscribe(self, channel: str, *, resync: bool = False) -> Subscription:
         return self.inner.subscribe(channel, resync=resync)
+
+    @property
+    def reaches_other_processes(self) -> bool:
+        return self.inner.reaches_other_processes
 
     async def start(self) -> None:
         await self.inner.start()

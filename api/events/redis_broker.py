@@ -57,6 +57,8 @@ class _Outgoing:
 
 
 class RedisBroker(Broker):
+    reaches_other_processes = True
+
     def __init__(
         self, url: str, *, prefix: str = "practicum:", snapshot_ttl_seconds: float = 600.0
     ) -> None:
