@@ -10,7 +10,6 @@ prompt its own way (as a real tokenizer does), so an estimate never passes for i
 
 from __future__ import annotations
 
-import asyncio
 import math
 import signal
 import time
@@ -170,15 +169,24 @@ async def test_a_stop_sent_to_the_other_replica_is_carried_out_by_the_owner(
     assert kept.totals == kept.sums
 
 
+@pytest.mark.parametrize(
+    ("text", "finds_its_lease_taken"),
+    [
+        pytest.param(LONG[:200], False, id="streamed-to-the-end-while-stalled"),
+        pytest.param(LONG * 2, True, id="still-streaming-when-it-runs-again"),
+    ],
+)
 async def test_an_owner_stalled_past_its_lease_is_taken_over_then_its_usage_is_true(
-    replicas: Cluster, fake: FakeAnthropic
+    replicas: Cluster, fake: FakeAnthropic, text: str, finds_its_lease_taken: bool
 ):
-    fake.default = slow_reply(LONG[:200])  # ~1.6 s of streaming
+    # The upstream ends its stream while the owner is stopped (~1.6 s), or goes on for a
+    # few seconds after it runs again (~7 s): the owner then finds its lease taken first.
+    fake.default = slow_reply(text)
     owner = replicas.servers[0]
     student = await replicas.new_student()
     session_id = await replicas.maya_session(student)
     async with watching(replicas.b, student.init_payload(), session_id) as watch:
-        await on(replicas.a, student).send(session_id, OPENER)
+        turn = await on(replicas.a, student).send(session_id, OPENER)
         await watch.deltas(3)
         owner.process.send_signal(signal.SIGSTOP)  # stalled: no heartbeat, no stream read
         try:
@@ -207,7 +215,11 @@ async def test_an_owner_stalled_past_its_lease_is_taken_over_then_its_usage_is_t
     # The one call, as the upstream billed it, in place of the estimate: counted once
     [record] = kept.records
     assert record.input_tokens == billed["input_tokens"]
-    assert record.output_tokens == billed["output_tokens"] == tokens(LONG[:200])
+    assert record.output_tokens == billed["output_tokens"] == tokens(text)
     assert record.cache_write_tokens == billed["cache_write_tokens"]
     assert kept.totals == kept.sums
-    assert "taken over by another process" in owner.output()
+    reply_id = turn["assistantMessage"]["id"]
+    logged = owner.output()
+    assert f"replies {reply_id} were ended by another process" in logged
+    if finds_its_lease_taken:  # it read its stream to the end, telling no one
+        assert f"reply {reply_id} was taken over by another process" in logged
