@@ -43,7 +43,15 @@ from api.llm.anthropic import AnthropicProvider  # imported now: the SDK takes s
 from api.llm.base import estimate_tokens
 from api.ops.models import ErrorEvent
 from api.runtime import Runtime
-from api.usage.models import UsageRecord
+from api.usage.models import (
+    Budget,
+    BudgetPeriod,
+    BudgetScope,
+    BudgetSpend,
+    DailyUsage,
+    UsageRecord,
+)
+from api.usage.repository import scope_key
 from tests.factories.accounts import actor, make_user
 from tests.factories.classes import make_assignment, make_section
 from tests.factories.clients import make_profile
@@ -783,6 +791,60 @@ async def test_a_reply_lost_in_a_restart_becomes_interrupted_and_can_be_retried(
         await service.end_session(db, fresh.student, rt.replies, fresh.session_id)
         await db.commit()
     assert (await read_back(fresh)).reply.status is MessageStatus.CANCELLED
+
+
+async def test_an_owner_reporting_after_a_takeover_replaces_the_estimate_everywhere(
+    make_runtime, fake
+):
+    """The owner stalled past its lease (its loop blocked, say) and another process
+    interrupted the reply, billing an estimate; then the owner's stream ended. Its figures
+    replace the estimate in the records, the session totals, the daily rollup and the
+    student's budget: the provider's bill, counted once."""
+    owner, other = make_runtime(), make_runtime()  # two processes on one database
+    chat = await start(owner)
+    async with owner.sessions() as db:
+        db.add(
+            Budget(
+                scope=BudgetScope.STUDENT,
+                student_id=chat.student.id,
+                scope_key=scope_key(BudgetScope.STUDENT, chat.student.id),
+                period=BudgetPeriod.DAILY,
+                limit_usd=Decimal(100),
+                alert_percents=[],
+            )
+        )
+        await db.commit()
+    # The provider counts the prompt its own way: no estimate passes for its figures
+    fake.enqueue(Reply(text=LONG_ANSWER, delay_between_chunks=0.05, extra_input_tokens=23))
+    turn = await send(chat, "Tell me about your week.")
+    await eventually(chunks_streamed(owner, chat, 3))
+    async with owner.sessions() as db:  # the owner stopped renewing: its lease ran out
+        reply = await db.get_one(Message, turn.reply.id)
+        reply.lease_expires_at = utcnow() - timedelta(seconds=1)
+        await db.commit()
+    assert await other.interrupt_stale_replies() == 1
+    taken = await read_back(chat)
+    [estimate] = taken.records
+    assert estimate.estimated and taken.reply.status is MessageStatus.INTERRUPTED
+
+    await settled(owner.replies, chat.session_id)  # the owner's stream ends after all
+    back = await read_back(chat)  # (totals == records, checked there)
+    assert back.reply.status is MessageStatus.INTERRUPTED  # as decided first
+    assert back.reply.content == taken.reply.content
+    [record] = back.records
+    assert_billed_as_reported(record, fake.billed[0])
+    assert record.input_tokens != estimate.input_tokens
+    async with owner.sessions() as db:
+        rolled = (
+            await db.execute(
+                select(func.sum(DailyUsage.calls), func.sum(DailyUsage.cost)).where(
+                    DailyUsage.session_id == chat.session_id
+                )
+            )
+        ).one()
+        spent = await db.scalar(select(func.sum(BudgetSpend.spent)))
+    assert tuple(rolled) == (1, record.cost)
+    assert spent == record.cost
 
 
 async def test_shutdown_mid_reply_stores_it_interrupted_with_what_was_billed(rt, fake):
