@@ -298,15 +298,16 @@ class ReplyOutcomes:
         events = await store(session, self.prices, endings)
         after_commit(session, lambda: self.publish_all(events))
 
-    async def settle(self, ending: Ending) -> None:
-        """Store in a transaction of its own, then publish. Endings that arrive while others
-        are being written are stored together, in one transaction, by one writer."""
+    async def settle(self, ending: Ending) -> bool:
+        """Store in a transaction of its own, then publish; returns whether this ending
+        decided the reply's outcome (not one that came second). Endings that arrive while
+        others are being written are stored together, in one transaction, by one writer."""
         stored = asyncio.get_running_loop().create_future()
         self._pending.append(_Pending(ending, stored))
         self._storing.setdefault(ending.session_id, [])
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._write_pending(), name="store-replies")
-        await asyncio.shield(stored)
+        return await asyncio.shield(stored)
 
     async def settle_all(self, endings: list[Ending]) -> None:
         if endings:
@@ -324,8 +325,9 @@ class ReplyOutcomes:
             for ending in endings:
                 for event in self._storing.pop(ending.session_id, []):
                     self.publish(event)
+            told = {e.message.id for e in events if isinstance(e, MessageCompleted | MessageFailed)}
             for item in batch:
-                item.stored.set_result(None)
+                item.stored.set_result(item.ending.message_id in told)
 
     async def _write(self, endings: list[Ending]) -> list[SessionEvent | CostAlert]:
         async with self.sessions() as db:

@@ -302,7 +302,9 @@ class ReplyEngine:
         if reply.state is not _State.LOST:
             reply.state = _State.FINISHING
         try:
-            await self.outcomes.settle(_ending(job, outcome))
+            if not await self.outcomes.settle(_ending(job, outcome)):
+                # Ended elsewhere: the text so far kept for late joiners here is stale.
+                self.broker.forget_reply(job.session_id, job.message_id)
         finally:
             self._lost.discard(reply)
             if self._replies.get(job.session_id) is reply:

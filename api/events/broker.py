@@ -85,6 +85,10 @@ class Broker(ABC):
         Replies streaming in this process are asked of the reply engine."""
         return None
 
+    def forget_reply(self, session_id: uuid.UUID, message_id: uuid.UUID) -> None:  # noqa: B027
+        """Drop what this process keeps of a reply's text so far: another process ended
+        the reply (this one's outcome came second)."""
+
     async def claim(self, key: str, ttl_seconds: float) -> bool:
         """True once per key across every process sharing the broker (for `ttl_seconds`):
         who sends a cost alert to the log and the webhook."""
@@ -238,6 +242,9 @@ class MergingBroker(Broker):
 
     async def reply_so_far(self, session_id: uuid.UUID) -> MessageDelta | None:
         return await self.inner.reply_so_far(session_id)
+
+    def forget_reply(self, session_id: uuid.UUID, message_id: uuid.UUID) -> None:
+        self.inner.forget_reply(session_id, message_id)
 
     async def claim(self, key: str, ttl_seconds: float) -> bool:
         return await self.inner.claim(key, ttl_seconds)

@@ -182,6 +182,12 @@ class RedisBroker(Broker):
         message_id, _, text = stored.decode().partition("|")
         return MessageDelta(session_id, uuid.UUID(message_id), 0, text, reset=True)
 
+    def forget_reply(self, session_id: uuid.UUID, message_id: uuid.UUID) -> None:
+        known = self._texts.get(session_id)
+        if known is not None and known[0] == message_id:
+            del self._texts[session_id]
+            self._touched_at.pop(session_id, None)
+
     async def claim(self, key: str, ttl_seconds: float) -> bool:
         try:
             claimed = await self._redis.set(
