@@ -57,6 +57,7 @@ from tests.factories.classes import make_assignment, make_section
 from tests.factories.clients import make_profile
 from tests.factories.conversations import say, settled
 from tests.fakes.anthropic_server import FakeAnthropic, Fault, Reply, Script
+from tests.limits.conftest import REDIS_URL, _redis_prefix
 
 HAIKU = "claude-haiku-4-5"
 SONNET = "claude-sonnet-4-6"
@@ -845,6 +846,42 @@ async def test_an_owner_reporting_after_a_takeover_replaces_the_estimate_everywh
         spent = await db.scalar(select(func.sum(BudgetSpend.spent)))
     assert tuple(rolled) == (1, record.cost)
     assert spent == record.cost
+
+
+async def test_a_stop_its_owner_does_not_answer_waits_for_the_lease_then_cancels_here(
+    make_runtime, fake
+):
+    """Two processes sharing Redis; the owner does not hear the stop (it is not
+    listening). The other waits for it while its lease lasts, then cancels the reply
+    itself, estimated; when the owner's stream ends, its figures replace the estimate."""
+    async with _redis_prefix() as prefix:
+        shared = {"redis_url": REDIS_URL, "redis_prefix": prefix + ":", "reply_lease_seconds": 3}
+        owner, other = make_runtime(**shared), make_runtime(**shared)
+        await owner.broker.start()
+        await other.broker.start()
+        chat = await start(owner)
+        text = LONG_ANSWER * 2  # ~4 s
+        fake.enqueue(
+            Reply(text=text, chunk_chars=2, delay_between_chunks=0.05, extra_input_tokens=23)
+        )
+        await send(chat, "Tell me about your week.")
+        await eventually(chunks_streamed(owner, chat, 3))
+        asked = time.monotonic()
+        async with other.sessions() as db:
+            stopped = await service.stop_reply(db, chat.student, other.replies, chat.session_id)
+            await db.commit()
+        took = time.monotonic() - asked
+        taken = await read_back(chat)
+        await settled(owner.replies, chat.session_id)
+        back = await read_back(chat)
+
+    assert 2.0 <= took < 5.0, f"waited {took:.1f} s (the lease: 3 s)"
+    assert (stopped.status, taken.reply.status) == (MessageStatus.CANCELLED,) * 2
+    [estimate] = taken.records
+    assert estimate.estimated and estimate.outcome == "CANCELLED"
+    assert (back.reply.status, back.reply.content) == (MessageStatus.CANCELLED, stopped.content)
+    [record] = back.records  # the owner's figures, in place of the estimate
+    assert_billed_as_reported(record, fake.billed[0])
 
 
 async def test_shutdown_mid_reply_stores_it_interrupted_with_what_was_billed(rt, fake):
