@@ -130,6 +130,7 @@ class Runtime:
         if self.settings.sqlalchemy_url.startswith("sqlite"):
             self._background.append(checkpoint_in_background(self.engine, self.read_engine))
         self._background += [
+            self.replies.listen(),  # stop requests from other processes
             asyncio.create_task(
                 self._every(self.settings.reply_heartbeat_seconds, self.replies.heartbeat),
                 name="renew-reply-leases",

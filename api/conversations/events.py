@@ -62,6 +62,19 @@ class SessionEnded:
 SessionEvent = MessageDelta | MessageCompleted | MessageFailed | SessionEnded
 
 
+def owner_channel(owner: str) -> str:
+    """Where the process that streams replies as `owner` hears requests about them."""
+    return f"reply-owner:{owner}"
+
+
+@dataclass(frozen=True)
+class StopRequested:
+    """Stop this reply (sent to its owner by a process that cannot stop it itself)."""
+
+    session_id: uuid.UUID
+    message_id: uuid.UUID
+
+
 def channel_of(event: SessionEvent | CostAlert) -> str:
     if isinstance(event, CostAlert):
         return COST_ALERTS_CHANNEL

@@ -7,6 +7,11 @@ here. `store` writes it in one transaction: it claims the reply (only a reply st
 is stored, and only once, whichever process gets there first), writes its text and status,
 its usage records and the session totals, and an ErrorEvent where due; once that transaction
 has committed, the one event (`MessageCompleted` or `MessageFailed`) is published.
+
+A process that ends a reply another one streams (taken over, or stopped when its owner did
+not answer) can only estimate what it cost: those usage records stand in for the owner's.
+When the owner reports after all (it was stalled, not dead), its own figures replace them;
+the text and status stay as they were decided first.
 """
 
 from __future__ import annotations
@@ -67,6 +72,7 @@ class ReplyOutcome:
     reason: str | None = None  # for the student, when the reply did not complete
     interruption: str | None = None  # for the error log, when it was INTERRUPTED
     leaked_chars: int | None = None  # the reply leaked its prompt: replaced by a deflection
+    stands_in: bool = False  # estimated by a process that was not streaming the reply
 
     @property
     def text_call(self) -> BilledCall | None:
@@ -87,6 +93,7 @@ class Ending:
     dimensions: SessionDimensions  # whose session: for the usage records and the rollup
     outcome: ReplyOutcome
     request_id: str | None = None  # of the request that asked for the reply, for the logs
+    stream_started: datetime | None = None  # which stream of the reply (it may be retried)
 
 
 def orphan_outcome(
@@ -104,7 +111,22 @@ def orphan_outcome(
         )
         calls.append(BilledCall(provider, conversation.model, status.value, billed, attempt=1))
     reason = INTERRUPTED if status is MessageStatus.INTERRUPTED else None
-    return ReplyOutcome(status, reply.content, calls, [], reason=reason, interruption=cause)
+    return ReplyOutcome(
+        status, reply.content, calls, [], reason=reason, interruption=cause, stands_in=True
+    )
+
+
+def orphan_ending(
+    reply: Message, conversation: Session, status: MessageStatus, provider: str, cause: str | None
+) -> Ending:
+    """The ending of a reply no process here streams, standing in for its owner's."""
+    return Ending(
+        reply.id,
+        reply.session_id,
+        SessionDimensions.of(conversation),
+        orphan_outcome(reply, conversation, status, provider, cause),
+        stream_started=reply.streaming_since,
+    )
 
 
 async def store(
@@ -113,8 +135,10 @@ async def store(
     """Store how replies ended, in the caller's transaction (a few statements for any
     number of replies); returns the events to publish after commit, cost alerts included.
 
-    A reply is stored only while it is still STREAMING: an ending that comes second (the
-    reply was stopped, or taken over, meanwhile) changes nothing and is not announced."""
+    A reply is stored only while the stream the ending is about is still STREAMING: an
+    ending that comes second (the reply was stopped, or taken over, meanwhile) changes
+    nothing and is not announced, except that an owner's own figures replace the estimates
+    stored in its place (`_late_owners`)."""
     if not endings:
         return []
     # The sessions first, then their messages: the order every turn locks them in.
@@ -123,23 +147,60 @@ async def store(
     claimed = [
         (ending, replies[ending.message_id])
         for ending in endings
-        if ending.message_id in replies
-        and replies[ending.message_id].status is MessageStatus.STREAMING
+        if ending.message_id in replies and _still_streams(replies[ending.message_id], ending)
     ]
+    taken = {id(ending) for ending, _ in claimed}
+    late = [e for e in endings if e.message_id in replies and id(e) not in taken]
+    alerts = await _late_owners(session, prices, late)
     if not claimed:
-        return []
+        return alerts
     await ops.record(session, [error for ending, _ in claimed for error in _errors(ending)])
     for ending, reply in claimed:
         _apply(reply, ending.outcome)
-    bills = [
-        usage.Bill(e.session_id, e.dimensions, e.message_id, e.outcome.calls) for e, _ in claimed
-    ]
-    alerts = await usage.record_calls(session, prices, bills)
+    alerts += await usage.record_calls(session, prices, [_bill(e) for e, _ in claimed])
     await session.flush()
     totals = await repository.sessions_by_id(session, {e.session_id for e, _ in claimed})
     stored = [reply for _, reply in claimed]
     after_commit(session, lambda: _count(stored))
     return [*(_event(e, r, totals[e.session_id]) for e, r in claimed), *alerts]
+
+
+def _still_streams(reply: Message, ending: Ending) -> bool:
+    """The reply streams, and (when the ending says which) it is that stream: a retry
+    streams into the same message."""
+    if reply.status is not MessageStatus.STREAMING:
+        return False
+    return ending.stream_started is None or reply.streaming_since == ending.stream_started
+
+
+def _bill(ending: Ending) -> usage.Bill:
+    stands_in = ending.stream_started if ending.outcome.stands_in else None
+    return usage.Bill(
+        ending.session_id,
+        ending.dimensions,
+        ending.message_id,
+        ending.outcome.calls,
+        stands_in_for=stands_in,
+    )
+
+
+async def _late_owners(
+    session: AsyncSession, prices: PriceTable, late: list[Ending]
+) -> list[CostAlert]:
+    """Owners reporting on replies another process ended in their place: their own
+    figures replace the estimates stored for their streams (text and status stay)."""
+    owners = [e for e in late if not e.outcome.stands_in and e.stream_started is not None]
+    estimates = await usage.stand_ins(session, {(e.message_id, e.stream_started) for e in owners})
+    replaced = {(r.message_id, r.stands_in_for) for r in estimates}
+    owners = [e for e in owners if (e.message_id, e.stream_started) in replaced]
+    if not owners:
+        return []
+    log.warning(
+        "replies %s were ended by another process; their usage records now hold the "
+        "provider's figures instead of the estimates",
+        ", ".join(str(e.message_id) for e in owners),
+    )
+    return await usage.replace_stand_ins(session, prices, estimates, [_bill(e) for e in owners])
 
 
 def _errors(ending: Ending) -> list[ErrorEvent]:
@@ -237,15 +298,16 @@ class ReplyOutcomes:
         events = await store(session, self.prices, endings)
         after_commit(session, lambda: self.publish_all(events))
 
-    async def settle(self, ending: Ending) -> None:
-        """Store in a transaction of its own, then publish. Endings that arrive while others
-        are being written are stored together, in one transaction, by one writer."""
+    async def settle(self, ending: Ending) -> bool:
+        """Store in a transaction of its own, then publish; returns whether this ending
+        decided the reply's outcome (not one that came second). Endings that arrive while
+        others are being written are stored together, in one transaction, by one writer."""
         stored = asyncio.get_running_loop().create_future()
         self._pending.append(_Pending(ending, stored))
         self._storing.setdefault(ending.session_id, [])
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._write_pending(), name="store-replies")
-        await asyncio.shield(stored)
+        return await asyncio.shield(stored)
 
     async def settle_all(self, endings: list[Ending]) -> None:
         if endings:
@@ -263,8 +325,9 @@ class ReplyOutcomes:
             for ending in endings:
                 for event in self._storing.pop(ending.session_id, []):
                     self.publish(event)
+            told = {e.message.id for e in events if isinstance(e, MessageCompleted | MessageFailed)}
             for item in batch:
-                item.stored.set_result(None)
+                item.stored.set_result(item.ending.message_id in told)
 
     async def _write(self, endings: list[Ending]) -> list[SessionEvent | CostAlert]:
         async with self.sessions() as db:
@@ -320,18 +383,16 @@ class ReplyOutcomes:
         async with self.sessions() as db:
             conversations = await repository.sessions_by_id(db, {r.session_id for r in lost})
             replies = await repository.messages_by_id(db, [r.id for r in lost])
-            endings = []
-            for reply in replies.values():
-                conversation = conversations[reply.session_id]
-                outcome = orphan_outcome(
+            endings = [
+                orphan_ending(
                     reply,
-                    conversation,
+                    conversation := conversations[reply.session_id],
                     MessageStatus.INTERRUPTED,
                     provider_of(conversation.model),
                     OWNER_LOST,
                 )
-                dimensions = SessionDimensions.of(conversation)
-                endings.append(Ending(reply.id, reply.session_id, dimensions, outcome))
+                for reply in replies.values()
+            ]
             events = await store(db, self.prices, endings)
             await db.commit()
         self.publish_all(events)

@@ -7,6 +7,12 @@ process (`owner`): every few seconds one statement renews the leases of all its 
 stores each one's text so far, so that when the process dies another one interrupts its
 replies within seconds, keeping what the student already saw. A reply is never cut for its
 age, only when its provider goes quiet.
+
+Only the owner knows what its calls cost. A process asked to stop a reply streaming in
+another one sends the owner a `StopRequested` (through the broker) and waits for it to
+store the reply. An owner that finds its lease taken (it was stalled, and another process
+interrupted the reply) reads its stream to the end without telling anyone, so that its
+usage records get the provider's own figures instead of the estimates stored in its place.
 """
 
 from __future__ import annotations
@@ -21,15 +27,22 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from enum import Enum
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.conversations import repository
-from api.conversations.events import MessageDelta, session_channel
+from api.conversations.events import (
+    MessageCompleted,
+    MessageDelta,
+    MessageFailed,
+    StopRequested,
+    owner_channel,
+    session_channel,
+)
 from api.conversations.guard import ReplyGuard, screened
-from api.conversations.models import MessageStatus
+from api.conversations.models import Message, MessageStatus
 from api.conversations.outcomes import (
     INTERRUPTED,
     SHUT_DOWN,
@@ -39,7 +52,7 @@ from api.conversations.outcomes import (
     ReplyOutcomes,
 )
 from api.db.base import utcnow
-from api.events.broker import Broker
+from api.events.broker import Broker, Subscription
 from api.llm.base import ChatRequest, ErrorKind, ProviderError, TextDelta
 from api.llm.resilience import (
     AttemptFailed,
@@ -55,6 +68,9 @@ from api.usage.service import BilledCall
 
 log = logging.getLogger("practicum.replies")
 SHUTDOWN_GRACE_SECONDS = 10.0
+# How long a stop waits for the reply's owner (in another process) to store it before the
+# owner's lease is checked: it answers within milliseconds unless it is stalled.
+OWNER_ANSWER_SECONDS = 2.0
 
 
 def process_owner_id() -> str:
@@ -78,16 +94,17 @@ class ReplyJob:
     dimensions: SessionDimensions  # whose session: for the usage records and the rollup
     request: ChatRequest
     request_id: str | None = None  # of the request that asked for it, for the logs
+    streaming_since: datetime | None = None  # when this stream of the reply began
 
 
 class _State(Enum):
     STREAMING = "streaming"
     STOPPING = "stopping"  # someone stopped it and will record it
-    LOST = "lost"  # its lease was taken: another process stored its outcome
+    LOST = "lost"  # its lease was taken: another process stored its outcome, estimated
     FINISHING = "finishing"  # the task is storing the outcome
 
 
-@dataclass
+@dataclass(eq=False)
 class Reply:
     """A reply being generated, as this process knows it."""
 
@@ -207,6 +224,8 @@ class ReplyEngine:
         self.owner = owner or process_owner_id()
         self.draining = False  # set on SIGTERM: no new turns here
         self._replies: dict[uuid.UUID, Reply] = {}  # by session id: one per session
+        self._lost: set[Reply] = set()  # read to the end for their usage (see `heartbeat`)
+        self._requests: set[asyncio.Task] = set()
 
     def lease_until(self):
         return utcnow() + timedelta(seconds=self.lease_seconds)
@@ -255,31 +274,39 @@ class ReplyEngine:
             async with contextlib.aclosing(self.streamer.stream(job.request)) as stream:
                 async for event in stream:
                     delta = reply.on_event(event)
+                    if reply.state is _State.LOST and isinstance(event, AttemptFailed):
+                        break  # no retry for a reply that was ended elsewhere
                     if delta is not None and not guard.passes(delta):
                         break  # closes the upstream call
-                    if delta is not None:
+                    if delta is not None and reply.state is not _State.LOST:
                         self.broker.publish(channel, delta)
-            if guard.leaked and reply.current is not None:  # cut off mid-call
+            if reply.current is not None:  # cut off mid-call (a leak, or lost)
                 outcome = reply.cut_short(MessageStatus.COMPLETE)
             else:
                 outcome = reply.completed()
         except ReplyFailed as failed:
             outcome = reply.failed(failed.error, fallback=self.fallback_reply)
         except asyncio.CancelledError:
-            if reply.state is _State.STOPPING or reply.state is _State.LOST:
-                return  # the stopper records the outcome, or another process did
-            raise
+            if reply.state is _State.STOPPING:
+                return  # the stopper records the outcome
+            if reply.state is not _State.LOST:
+                raise
+            outcome = reply.cut_short(MessageStatus.INTERRUPTED)  # shutting down
         except Exception:
             log.exception("reply %s failed unexpectedly", job.message_id)
             error = ProviderError(ErrorKind.SERVER, "unexpected error")
             outcome = reply.failed(error, fallback=False)
-        if guard.finished():  # the reply leaked its prompt: store the deflection instead
-            outcome = guard.deflect(reply, outcome)
+        if guard.finished() and reply.state is not _State.LOST:  # it leaked its prompt:
+            outcome = guard.deflect(reply, outcome)  # store the deflection instead
             self.broker.publish(channel, guard.deflection_delta(job))
-        reply.state = _State.FINISHING
+        if reply.state is not _State.LOST:
+            reply.state = _State.FINISHING
         try:
-            await self.outcomes.settle(_ending(job, outcome))
+            if not await self.outcomes.settle(_ending(job, outcome)):
+                # Ended elsewhere: the text so far kept for late joiners here is stale.
+                self.broker.forget_reply(job.session_id, job.message_id)
         finally:
+            self._lost.discard(reply)
             if self._replies.get(job.session_id) is reply:
                 del self._replies[job.session_id]
 
@@ -287,8 +314,9 @@ class ReplyEngine:
 
     async def heartbeat(self) -> int:
         """Renew the leases of the replies streaming here and store their text so far (one
-        statement); a reply whose lease another process took (it thought this one dead) is
-        stopped without storing anything. Returns how many replies are streaming here."""
+        statement). A reply whose lease another process took (it thought this one dead) is
+        no longer told to anyone; its stream is read to the end for what it cost. Returns
+        how many replies are streaming here."""
         live = {r.job.message_id: r for r in self._replies.values() if r.state is _State.STREAMING}
         if not live:
             return 0
@@ -298,12 +326,82 @@ class ReplyEngine:
             await db.commit()
         for message_id, reply in live.items():
             if message_id not in held and reply.state is _State.STREAMING and reply.task:
-                log.warning("reply %s was taken over by another process; stopping it", message_id)
+                log.warning(
+                    "reply %s was taken over by another process; its usage is recorded "
+                    "once its stream ends",
+                    message_id,
+                )
                 reply.state = _State.LOST
-                reply.task.cancel()
+                self._lost.add(reply)
                 if self._replies.get(reply.job.session_id) is reply:
                     del self._replies[reply.job.session_id]
         return len(live)
+
+    # Requests from other processes -----------------------------------------------------
+
+    def streams_elsewhere(self, reply: Message) -> bool:
+        """Another process streams the reply and can be asked to stop it: its lease has
+        not run out and the broker reaches other processes."""
+        return (
+            self.broker.reaches_other_processes
+            and reply.lease_owner is not None
+            and reply.lease_owner != self.owner
+            and reply.lease_expires_at is not None
+            and reply.lease_expires_at > utcnow()
+        )
+
+    async def stop_elsewhere(self, reply: Message) -> None:
+        """Ask the process streaming `reply` to stop it, and wait until the reply is stored
+        (by its owner, with what the provider billed, or by anyone). Returns early once the
+        owner's lease has run out (it died), or when, still alive, it has not answered
+        within about a lease (say, it cannot hear Redis): the caller then ends the reply in
+        its place, and the owner's figures replace the estimate if they come."""
+        loop = asyncio.get_running_loop()
+        async with self.broker.subscribe(session_channel(reply.session_id)) as events:
+            request = StopRequested(reply.session_id, reply.id)
+            self.broker.publish(owner_channel(reply.lease_owner), request)
+            stored = asyncio.ensure_future(_stored(events, reply.id))
+            give_up = loop.time() + OWNER_ANSWER_SECONDS + self.lease_seconds
+            wait = OWNER_ANSWER_SECONDS
+            try:
+                while not (await asyncio.wait([stored], timeout=wait))[0]:
+                    if loop.time() >= give_up or not await self._still_leased(reply):
+                        return
+                    wait = 0.25
+            finally:
+                stored.cancel()
+
+    async def _still_leased(self, reply: Message) -> bool:
+        async with self.sessions() as db:
+            lease = await repository.lease_of(db, reply.id)
+        return (
+            lease is not None
+            and lease.status is MessageStatus.STREAMING
+            and lease.streaming_since == reply.streaming_since
+            and lease.lease_expires_at is not None
+            and lease.lease_expires_at > utcnow()
+        )
+
+    def listen(self) -> asyncio.Task:
+        """Serve the stop requests other processes send this one (`stop_elsewhere`)."""
+        requests = self.broker.subscribe(owner_channel(self.owner))
+        return asyncio.create_task(self._serve(requests), name="reply-owner-requests")
+
+    async def _serve(self, requests: Subscription) -> None:
+        async with requests:
+            async for request in requests:
+                if isinstance(request, StopRequested):
+                    task = asyncio.create_task(self._stop_requested(request))
+                    self._requests.add(task)
+                    task.add_done_callback(self._requests.discard)
+
+    async def _stop_requested(self, request: StopRequested) -> None:
+        reply = self._replies.get(request.session_id)
+        if reply is None or reply.job.message_id != request.message_id:
+            return  # ended meanwhile: its outcome is stored, or being stored
+        outcome = await self.stop(request.session_id)
+        if outcome is not None:
+            await self.outcomes.settle(_ending(reply.job, outcome))
 
     # Stopping ------------------------------------------------------------------------
 
@@ -326,10 +424,29 @@ class ReplyEngine:
             outcome = await self.stop(session_id, MessageStatus.INTERRUPTED)
             if outcome is not None:
                 stopped.append(_ending(reply.job, outcome))
+        for lost in self._lost:  # what they cost so far is recorded as they stop
+            if lost.task is not None:
+                lost.task.cancel()
         finishing = [asyncio.ensure_future(self.outcomes.settle_all(stopped))]
         finishing += [r.task for r in self._replies.values() if r.task is not None]
+        finishing += [r.task for r in self._lost if r.task is not None]
+        finishing += self._requests
         await asyncio.wait(finishing, timeout=SHUTDOWN_GRACE_SECONDS)
 
 
 def _ending(job: ReplyJob, outcome: ReplyOutcome) -> Ending:
-    return Ending(job.message_id, job.session_id, job.dimensions, outcome, job.request_id)
+    return Ending(
+        job.message_id,
+        job.session_id,
+        job.dimensions,
+        outcome,
+        job.request_id,
+        stream_started=job.streaming_since,
+    )
+
+
+async def _stored(events: Subscription, message_id: uuid.UUID) -> None:
+    """Until the reply's outcome is announced."""
+    async for event in events:
+        if isinstance(event, MessageCompleted | MessageFailed) and event.message.id == message_id:
+            return

@@ -192,6 +192,23 @@ async def lost_replies(
     return list(rows)
 
 
+class Lease(NamedTuple):
+    status: MessageStatus
+    streaming_since: datetime | None
+    lease_expires_at: datetime | None
+
+
+async def lease_of(session: AsyncSession, message_id: uuid.UUID) -> Lease | None:
+    row = (
+        await session.execute(
+            select(Message.status, Message.streaming_since, Message.lease_expires_at).where(
+                Message.id == message_id
+            )
+        )
+    ).first()
+    return Lease(*row) if row is not None else None
+
+
 _messages = Message.__table__
 _RENEW = (  # Core, executemany: one statement for all of a process's replies
     update(_messages)

@@ -26,7 +26,7 @@ from api.conversations.models import (
     SessionFeedback,
     SessionStatus,
 )
-from api.conversations.outcomes import Ending, orphan_outcome
+from api.conversations.outcomes import Ending, orphan_ending
 from api.conversations.replies import ReplyEngine, ReplyJob
 from api.conversations.transcript import build_request
 from api.db.base import utcnow
@@ -129,6 +129,9 @@ async def start_session(
     if active is not None:
         if replies is None:
             raise ValueError("ending the active session needs the reply engine")
+        if await _stop_at_its_owner(session, replies, active):
+            active = await repository.get_active(session, actor.id, profile.id)
+    if active is not None:
         await _finish(session, replies, active, feedback)
     conversation = Session(
         student_id=actor.id,
@@ -221,6 +224,7 @@ async def end_session(
     nothing (safe to retry). Its conversation measures are stored, and when its
     assignment has a rubric an evaluation is queued for `feedback` to run once this
     transaction commits (nothing here waits for it)."""
+    await _stop_at_its_owner(session, replies, await get_own_session(session, actor, session_id))
     conversation = await get_own_session(session, actor, session_id, lock=True)
     if conversation.status is SessionStatus.ACTIVE:
         await _finish(session, replies, conversation, feedback)
@@ -385,6 +389,7 @@ def _stream_once_committed(
         dimensions=SessionDimensions.of(conversation),
         request=request,
         request_id=current_request_id(),
+        streaming_since=reply.streaming_since,
     )
     after_commit(session, lambda: replies.start(job))
 
@@ -394,6 +399,7 @@ async def stop_reply(
 ) -> Message | None:
     """Stop the reply being generated; it is kept as CANCELLED with the text so far and
     billed for what was generated. Returns the reply (None when there was none)."""
+    await _stop_at_its_owner(session, replies, await get_own_session(session, actor, session_id))
     conversation = await get_own_session(session, actor, session_id, lock=True)
     reply = await repository.streaming_reply(session, conversation.id)
     if reply is None:
@@ -402,18 +408,37 @@ async def stop_reply(
     return reply
 
 
+async def _stop_at_its_owner(
+    session: AsyncSession, replies: ReplyEngine, conversation: Session
+) -> bool:
+    """A reply streaming in another live process is stopped there, by the one process that
+    knows what it cost, before anything is locked here; returns whether it waited. The
+    caller then reads the reply as stored (and ends it itself if the owner did not)."""
+    reply = await repository.streaming_reply(session, conversation.id)
+    if reply is None or not replies.streams_elsewhere(reply):
+        return False
+    # Nothing is written yet: end the transaction, so that it holds no lock (on SQLite,
+    # the writers' lock) while the owner stores the reply.
+    await session.commit()
+    await replies.stop_elsewhere(reply)
+    session.expire(reply)
+    session.expire(conversation)
+    return True
+
+
 async def _cut_short(
     session: AsyncSession, replies: ReplyEngine, conversation: Session, reply: Message
 ) -> None:
     outcome = await replies.stop(conversation.id)
-    if outcome is None:
-        if replies.in_flight(conversation.id) is not None:
-            return  # it finished in this instant and is being stored as COMPLETE
-        # No process here streams it (another does, or it was lost): cancel it with the
-        # text its owner last stored.
+    if outcome is not None:
+        ending = Ending(reply.id, conversation.id, SessionDimensions.of(conversation), outcome)
+    elif replies.in_flight(conversation.id) is not None:
+        return  # it finished in this instant and is being stored as COMPLETE
+    else:
+        # No process here streams it (its owner died, or did not answer): cancel it with
+        # the text its owner last stored, estimated in the owner's place.
         provider = _provider_name(replies, conversation.model)
-        outcome = orphan_outcome(reply, conversation, MessageStatus.CANCELLED, provider, None)
-    ending = Ending(reply.id, conversation.id, SessionDimensions.of(conversation), outcome)
+        ending = orphan_ending(reply, conversation, MessageStatus.CANCELLED, provider, None)
     await replies.outcomes.record(session, [ending])
 
 

@@ -71,6 +71,9 @@ class Broker(ABC):
         are all delivered, so a snapshot taken right after it misses nothing. With `resync`,
         the subscription also gets `RESYNC` after a gap in delivery (see `_Resync`)."""
 
+    reaches_other_processes = False
+    """Whether events published here reach subscribers in other processes."""
+
     async def start(self) -> None:  # noqa: B027 - optional hook
         """Connect; raise with a clear message when the broker cannot be reached."""
 
@@ -81,6 +84,10 @@ class Broker(ABC):
         """The text so far of a reply streaming in another process (None when unknown).
         Replies streaming in this process are asked of the reply engine."""
         return None
+
+    def forget_reply(self, session_id: uuid.UUID, message_id: uuid.UUID) -> None:  # noqa: B027
+        """Drop what this process keeps of a reply's text so far: another process ended
+        the reply (this one's outcome came second)."""
 
     async def claim(self, key: str, ttl_seconds: float) -> bool:
         """True once per key across every process sharing the broker (for `ttl_seconds`):
@@ -226,11 +233,18 @@ class MergingBroker(Broker):
     def subscribe(self, channel: str, *, resync: bool = False) -> Subscription:
         return self.inner.subscribe(channel, resync=resync)
 
+    @property
+    def reaches_other_processes(self) -> bool:
+        return self.inner.reaches_other_processes
+
     async def start(self) -> None:
         await self.inner.start()
 
     async def reply_so_far(self, session_id: uuid.UUID) -> MessageDelta | None:
         return await self.inner.reply_so_far(session_id)
+
+    def forget_reply(self, session_id: uuid.UUID, message_id: uuid.UUID) -> None:
+        self.inner.forget_reply(session_id, message_id)
 
     async def claim(self, key: str, ttl_seconds: float) -> bool:
         return await self.inner.claim(key, ttl_seconds)

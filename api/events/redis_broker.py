@@ -57,6 +57,8 @@ class _Outgoing:
 
 
 class RedisBroker(Broker):
+    reaches_other_processes = True
+
     def __init__(
         self, url: str, *, prefix: str = "practicum:", snapshot_ttl_seconds: float = 600.0
     ) -> None:
@@ -179,6 +181,12 @@ class RedisBroker(Broker):
             return None
         message_id, _, text = stored.decode().partition("|")
         return MessageDelta(session_id, uuid.UUID(message_id), 0, text, reset=True)
+
+    def forget_reply(self, session_id: uuid.UUID, message_id: uuid.UUID) -> None:
+        known = self._texts.get(session_id)
+        if known is not None and known[0] == message_id:
+            del self._texts[session_id]
+            self._touched_at.pop(session_id, None)
 
     async def claim(self, key: str, ttl_seconds: float) -> bool:
         try:

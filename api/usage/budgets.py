@@ -112,16 +112,7 @@ async def count_spending(
 ) -> list[CostAlert]:
     """Add billed calls to the caps they count toward; returns the alerts that fired now."""
     paid = [record for record in records if record.cost]
-    if not paid:
-        return []
-    scopes = {
-        id_: repository.scope_keys(dims.student_id, dims.section_id)
-        for id_, dims in sessions.items()
-    }
-    keys = set().union(*scopes.values())
-    budgets: dict[str, list[Budget]] = defaultdict(list)  # a scope may have a daily and a monthly
-    for budget in await repository.budgets_for_keys(session, keys):
-        budgets[budget.scope_key].append(budget)
+    scopes, budgets = await _caps_of(session, paid, sessions)
     if not budgets:
         return []
     added: dict[str, Decimal] = defaultdict(Decimal)
@@ -136,6 +127,41 @@ async def count_spending(
             spent = await repository.add_spend(session, budget.id, start, added[key])
             alerts += await _alerts_reached(session, budget, start, spent - added[key], spent)
     return alerts
+
+
+async def take_back_spending(
+    session: AsyncSession,
+    records: list[UsageRecord],
+    sessions: dict[uuid.UUID, SessionDimensions],
+) -> None:
+    """Take records being deleted out of the caps' spending of the periods they were
+    counted in (an alert already told stays told)."""
+    paid = [record for record in records if record.cost]
+    scopes, budgets = await _caps_of(session, paid, sessions)
+    taken: dict[tuple[uuid.UUID, date], Decimal] = defaultdict(Decimal)
+    for record in paid:
+        for key in scopes[record.session_id] & budgets.keys():
+            for budget in budgets[key]:
+                taken[(budget.id, period_start(budget.period, record.created_at))] += record.cost
+    for (budget_id, start), cost in sorted(taken.items()):  # one lock order
+        await repository.add_spend(session, budget_id, start, -cost)
+
+
+async def _caps_of(
+    session: AsyncSession, paid: list[UsageRecord], sessions: dict[uuid.UUID, SessionDimensions]
+) -> tuple[dict[uuid.UUID, set[str]], dict[str, list[Budget]]]:
+    """The scope keys of each session, and the caps (by scope key) the calls count toward."""
+    budgets: dict[str, list[Budget]] = defaultdict(list)  # a scope may have a daily and a monthly
+    if not paid:
+        return {}, budgets
+    scopes = {
+        id_: repository.scope_keys(dims.student_id, dims.section_id)
+        for id_, dims in sessions.items()
+    }
+    keys = set().union(*scopes.values())
+    for budget in await repository.budgets_for_keys(session, keys):
+        budgets[budget.scope_key].append(budget)
+    return scopes, budgets
 
 
 async def _alerts_reached(

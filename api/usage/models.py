@@ -52,6 +52,10 @@ class UsageRecord(IdMixin, CreatedAtMixin, Base):
     ttft_ms: Mapped[int | None]
     latency_ms: Mapped[int | None]
     attempts: Mapped[int] = mapped_column(default=1)
+    stands_in_for: Mapped[datetime | None]
+    """Set on an estimate stored for a reply another process was streaming (its owner was
+    stopped or lost its lease): when that stream began. The owner's own figures replace it
+    if they come after all (`api.usage.service.replace_stand_ins`)."""
 
 
 class DailyUsage(Base):

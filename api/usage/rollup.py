@@ -78,15 +78,18 @@ async def count_calls(
     session: AsyncSession,
     records: list[UsageRecord],
     dimensions: dict[uuid.UUID, SessionDimensions],
+    sign: int = 1,
 ) -> None:
-    """Model calls just billed (their UsageRecords, in the same transaction)."""
+    """Model calls just billed (their UsageRecords, in the same transaction); with
+    `sign=-1`, records being deleted, taken out of the day they were counted on."""
     today = utcnow().date()
     added: dict[Key, dict[str, int | Decimal]] = defaultdict(lambda: defaultdict(int))
     for record in records:
-        values = added[(today, record.session_id, record.model)]
-        values["calls"] += 1
+        day = record.created_at.date() if record.created_at else today
+        values = added[(day, record.session_id, record.model)]
+        values["calls"] += sign
         for name in BILLED:
-            values[name] += getattr(record, name)
+            values[name] += sign * getattr(record, name)
     await _add(session, added, dimensions)
 
 

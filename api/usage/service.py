@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
+from collections.abc import Collection
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import bindparam, update
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.conversations.models import Session
@@ -60,6 +62,7 @@ class Bill:
     calls: list[BilledCall]
     kind: UsageKind = UsageKind.REPLY
     evaluation_id: uuid.UUID | None = None
+    stands_in_for: datetime | None = None  # an estimate for another process's stream
 
 
 def _record(bill: Bill, call: BilledCall, prices: PriceTable) -> UsageRecord:
@@ -81,6 +84,7 @@ def _record(bill: Bill, call: BilledCall, prices: PriceTable) -> UsageRecord:
         ttft_ms=call.ttft_ms,
         latency_ms=call.latency_ms,
         attempts=call.attempt,
+        stands_in_for=bill.stands_in_for,
     )
 
 
@@ -93,14 +97,23 @@ async def record_calls(
     if not records:
         return []
     session.add_all(records)
+    await _add_to_totals(session, records)
+    dimensions = {bill.session_id: bill.dimensions for bill in bills}
+    await rollup.count_calls(session, records, dimensions)
+    alerts = await budgets.count_spending(session, records, dimensions)
+    after_commit(session, lambda: _observe(records, alerts))
+    return alerts
+
+
+async def _add_to_totals(session: AsyncSession, records: list[UsageRecord], sign: int = 1) -> None:
     totals: dict[uuid.UUID, dict] = defaultdict(
         lambda: {column: 0 for column in TOKEN_COLUMNS} | {"cost": Decimal(0)}
     )
     for record in records:
         added = totals[record.session_id]
         for column in TOKEN_COLUMNS:
-            added[column] += getattr(record, column)
-        added["cost"] += record.cost
+            added[column] += sign * getattr(record, column)
+        added["cost"] += sign * record.cost
     await session.execute(
         _ADD_TO_TOTALS,
         [
@@ -109,11 +122,36 @@ async def record_calls(
             for session_id, added in totals.items()
         ],
     )
+
+
+async def stand_ins(
+    session: AsyncSession, streams: Collection[tuple[uuid.UUID, datetime]]
+) -> list[UsageRecord]:
+    """The estimates stored in place of these streams' owners (message id, stream start)."""
+    if not streams:
+        return []
+    rows = await session.scalars(
+        select(UsageRecord).where(
+            UsageRecord.message_id.in_({message_id for message_id, _ in streams}),
+            UsageRecord.stands_in_for.is_not(None),
+        )
+    )
+    wanted = set(streams)
+    return [row for row in rows if (row.message_id, row.stands_in_for) in wanted]
+
+
+async def replace_stand_ins(
+    session: AsyncSession, prices: PriceTable, estimates: list[UsageRecord], bills: list[Bill]
+) -> list[CostAlert]:
+    """Replace estimates another process stored for a reply with the calls as its owner
+    (reporting late) was billed for them: taken out of the session totals, the rollup and
+    the budgets they were counted in, then the calls recorded as usual."""
     dimensions = {bill.session_id: bill.dimensions for bill in bills}
-    await rollup.count_calls(session, records, dimensions)
-    alerts = await budgets.count_spending(session, records, dimensions)
-    after_commit(session, lambda: _observe(records, alerts))
-    return alerts
+    await session.execute(delete(UsageRecord).where(UsageRecord.id.in_([r.id for r in estimates])))
+    await _add_to_totals(session, estimates, sign=-1)
+    await rollup.count_calls(session, estimates, dimensions, sign=-1)
+    await budgets.take_back_spending(session, estimates, dimensions)
+    return await record_calls(session, prices, bills)
 
 
 def _observe(records: list[UsageRecord], alerts: list[CostAlert]) -> None:

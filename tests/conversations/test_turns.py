@@ -43,12 +43,21 @@ from api.llm.anthropic import AnthropicProvider  # imported now: the SDK takes s
 from api.llm.base import estimate_tokens
 from api.ops.models import ErrorEvent
 from api.runtime import Runtime
-from api.usage.models import UsageRecord
+from api.usage.models import (
+    Budget,
+    BudgetPeriod,
+    BudgetScope,
+    BudgetSpend,
+    DailyUsage,
+    UsageRecord,
+)
+from api.usage.repository import scope_key
 from tests.factories.accounts import actor, make_user
 from tests.factories.classes import make_assignment, make_section
 from tests.factories.clients import make_profile
 from tests.factories.conversations import say, settled
 from tests.fakes.anthropic_server import FakeAnthropic, Fault, Reply, Script
+from tests.limits.conftest import REDIS_URL, _redis_prefix
 
 HAIKU = "claude-haiku-4-5"
 SONNET = "claude-sonnet-4-6"
@@ -783,6 +792,96 @@ async def test_a_reply_lost_in_a_restart_becomes_interrupted_and_can_be_retried(
         await service.end_session(db, fresh.student, rt.replies, fresh.session_id)
         await db.commit()
     assert (await read_back(fresh)).reply.status is MessageStatus.CANCELLED
+
+
+async def test_an_owner_reporting_after_a_takeover_replaces_the_estimate_everywhere(
+    make_runtime, fake
+):
+    """The owner stalled past its lease (its loop blocked, say) and another process
+    interrupted the reply, billing an estimate; then the owner's stream ended. Its figures
+    replace the estimate in the records, the session totals, the daily rollup and the
+    student's budget: the provider's bill, counted once."""
+    owner, other = make_runtime(), make_runtime()  # two processes on one database
+    chat = await start(owner)
+    async with owner.sessions() as db:
+        db.add(
+            Budget(
+                scope=BudgetScope.STUDENT,
+                student_id=chat.student.id,
+                scope_key=scope_key(BudgetScope.STUDENT, chat.student.id),
+                period=BudgetPeriod.DAILY,
+                limit_usd=Decimal(100),
+                alert_percents=[],
+            )
+        )
+        await db.commit()
+    # The provider counts the prompt its own way: no estimate passes for its figures
+    fake.enqueue(Reply(text=LONG_ANSWER, delay_between_chunks=0.05, extra_input_tokens=23))
+    turn = await send(chat, "Tell me about your week.")
+    await eventually(chunks_streamed(owner, chat, 3))
+    async with owner.sessions() as db:  # the owner stopped renewing: its lease ran out
+        reply = await db.get_one(Message, turn.reply.id)
+        reply.lease_expires_at = utcnow() - timedelta(seconds=1)
+        await db.commit()
+    assert await other.interrupt_stale_replies() == 1
+    taken = await read_back(chat)
+    [estimate] = taken.records
+    assert estimate.estimated and taken.reply.status is MessageStatus.INTERRUPTED
+
+    await settled(owner.replies, chat.session_id)  # the owner's stream ends after all
+    back = await read_back(chat)  # (totals == records, checked there)
+    assert back.reply.status is MessageStatus.INTERRUPTED  # as decided first
+    assert back.reply.content == taken.reply.content
+    [record] = back.records
+    assert_billed_as_reported(record, fake.billed[0])
+    assert record.input_tokens != estimate.input_tokens
+    async with owner.sessions() as db:
+        rolled = (
+            await db.execute(
+                select(func.sum(DailyUsage.calls), func.sum(DailyUsage.cost)).where(
+                    DailyUsage.session_id == chat.session_id
+                )
+            )
+        ).one()
+        spent = await db.scalar(select(func.sum(BudgetSpend.spent)))
+    assert tuple(rolled) == (1, record.cost)
+    assert spent == record.cost
+
+
+async def test_a_stop_its_owner_does_not_answer_waits_for_the_lease_then_cancels_here(
+    make_runtime, fake
+):
+    """Two processes sharing Redis; the owner does not hear the stop (it is not
+    listening). The other waits for it while its lease lasts, then cancels the reply
+    itself, estimated; when the owner's stream ends, its figures replace the estimate."""
+    async with _redis_prefix() as prefix:
+        shared = {"redis_url": REDIS_URL, "redis_prefix": prefix + ":", "reply_lease_seconds": 3}
+        owner, other = make_runtime(**shared), make_runtime(**shared)
+        await owner.broker.start()
+        await other.broker.start()
+        chat = await start(owner)
+        text = LONG_ANSWER * 2  # ~4 s
+        fake.enqueue(
+            Reply(text=text, chunk_chars=2, delay_between_chunks=0.05, extra_input_tokens=23)
+        )
+        await send(chat, "Tell me about your week.")
+        await eventually(chunks_streamed(owner, chat, 3))
+        asked = time.monotonic()
+        async with other.sessions() as db:
+            stopped = await service.stop_reply(db, chat.student, other.replies, chat.session_id)
+            await db.commit()
+        took = time.monotonic() - asked
+        taken = await read_back(chat)
+        await settled(owner.replies, chat.session_id)
+        back = await read_back(chat)
+
+    assert 2.0 <= took < 5.0, f"waited {took:.1f} s (the lease: 3 s)"
+    assert (stopped.status, taken.reply.status) == (MessageStatus.CANCELLED,) * 2
+    [estimate] = taken.records
+    assert estimate.estimated and estimate.outcome == "CANCELLED"
+    assert (back.reply.status, back.reply.content) == (MessageStatus.CANCELLED, stopped.content)
+    [record] = back.records  # the owner's figures, in place of the estimate
+    assert_billed_as_reported(record, fake.billed[0])
 
 
 async def test_shutdown_mid_reply_stores_it_interrupted_with_what_was_billed(rt, fake):

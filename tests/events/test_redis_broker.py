@@ -127,6 +127,22 @@ async def test_the_other_process_knows_the_text_so_far_until_the_reply_is_stored
         await until(lambda: _none(b.reply_so_far(session_id)), seconds=WAIT)
 
 
+async def test_a_process_whose_reply_was_ended_elsewhere_forgets_its_stale_text(brokers):
+    """A stalled on a reply, B took it over and the student retried it on B: a late joiner
+    on A gets B's text so far, not what A had streamed before it stalled."""
+    a, b = brokers
+    session_id, message_id = uuid.uuid4(), uuid.uuid4()
+    channel = session_channel(session_id)
+    a.publish(channel, MessageDelta(session_id, message_id, 0, "Before the stall"))
+    await text_so_far(b, session_id, "Before the stall")  # in Redis
+    b.publish(channel, MessageDelta(session_id, message_id, 0, "Retried", reset=True))
+    await text_so_far(b, session_id, "Retried")
+    a.forget_reply(session_id, uuid.uuid4())  # another reply: kept
+    assert (await a.reply_so_far(session_id)).delta == "Before the stall"
+    a.forget_reply(session_id, message_id)  # A's outcome came second
+    await text_so_far(a, session_id, "Retried")
+
+
 async def text_so_far(broker: RedisBroker, session_id: uuid.UUID, text: str) -> MessageDelta:
     async def matches() -> MessageDelta | None:
         snapshot = await broker.reply_so_far(session_id)

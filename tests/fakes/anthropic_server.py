@@ -54,6 +54,7 @@ class Reply:
     first_token_delay: float = 0.0  # after message_start, before the first text delta
     start_delay: float = 0.0  # before the answer starts: no headers, no message_start yet
     stop_reason: str = "end_turn"
+    extra_input_tokens: int = 0  # a real tokenizer counts the prompt its own way
     text_for: Callable[[dict[str, Any]], str] | None = None
     """Answers from the request body (see `system_text` and `last_user_text`), e.g. a
     client that repeats its system prompt, or one that answers each probe its own way."""
@@ -255,6 +256,8 @@ class FakeAnthropic:
         if breakpoints > MAX_BREAKPOINTS:
             return await _send_error(send, 400, request_id)
         billed = {"request_id": request_id, **self._cache.charge(body), "output_tokens": 1}
+        if isinstance(script, Reply):
+            billed["input_tokens"] += script.extra_input_tokens
         self.billed.append(billed)
         if isinstance(script, ToolUse):
             if body.get("stream"):
