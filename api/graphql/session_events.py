@@ -131,5 +131,6 @@ class ConversationSubscriptions:
         async def still_allowed(actor: Actor) -> None:
             await live.may_watch(runtime.read_sessions, actor, watched)
 
-        async for event in while_allowed(info, events_for, still_allowed):
+        checks = ("sessionEvents", watched)
+        async for event in while_allowed(info, events_for, still_allowed, shared_as=checks):
             yield shared_payload(event, _to_graphql)

@@ -5,7 +5,8 @@ a reply watched by 1,000 sockets ran the same selection on the same object 1,000
 Events whose fields do not depend on who watches (the `sessionEvents` types: no resolver
 reads the context) are executed once per (event, document, variables) and the result is
 shared; the broker hands every subscriber of a channel the same event object, and
-`shared_payload` maps it to the same GraphQL object.
+`shared_payload` maps it to the same GraphQL object. The result's data is encoded to
+JSON once too (`encoded_data`), for every socket's `next` message.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ RESULTS_KEPT = 256  # events in flight at once, each with the documents that wat
 
 _shareable: tuple[type, ...] = ()
 _results: OrderedDict[tuple, tuple[Any, Any, Any]] = OrderedDict()
+# id(result.data) -> [that data, its JSON once encoded] of the shared results
+_data: OrderedDict[int, list[Any]] = OrderedDict()
 _payloads: OrderedDict[int, tuple[Any, Any]] = OrderedDict()
 
 T = TypeVar("T")
@@ -57,6 +60,10 @@ class SharedEventExecutor(StrawberryGraphQLCoreExecutionContext):
         if isinstance(payload, _shareable):
             variables = repr(sorted(self.variable_values.coerced.items()))
             executor._shared_key = (id(payload), id(self.operation), variables)
+            # The extensions' field middleware (time slices, for large answers) is left
+            # out: a shared event is a handful of fields run once for all its sockets,
+            # and its result is then ready at once for each of them.
+            executor.middleware_manager = None
         return executor
 
     def execute_operation(self, serially: bool | None = None):
@@ -73,6 +80,7 @@ class SharedEventExecutor(StrawberryGraphQLCoreExecutionContext):
                 self._keep(key, result)
             return result
         shared = asyncio.ensure_future(result)
+        shared.add_done_callback(_share_data)
         self._keep(key, shared)
         return _await_shared(shared)
 
@@ -82,6 +90,32 @@ class SharedEventExecutor(StrawberryGraphQLCoreExecutionContext):
         _results[key] = (self.root_value, self.operation, result)
         if len(_results) > RESULTS_KEPT:
             _results.popitem(last=False)
+        if isinstance(result, ExecutionResult):
+            _share(result)
+
+
+def _share_data(done: asyncio.Future) -> None:
+    if not done.cancelled() and done.exception() is None:
+        result = done.result()
+        if not result.errors:
+            _share(result)
+
+
+def _share(result: ExecutionResult) -> None:
+    _data[id(result.data)] = [result.data, None]  # the data is kept: its id is not reused
+    if len(_data) > RESULTS_KEPT:
+        _data.popitem(last=False)
+
+
+def encoded_data(data: Any, encode: Callable[[Any], str]) -> str | None:
+    """`encode(data)`, once for every subscriber, when `data` is a shared result's (the
+    same object for all of them); None for any other."""
+    found = _data.get(id(data))
+    if found is None or found[0] is not data:
+        return None
+    if found[1] is None:
+        found[1] = encode(data)
+    return found[1]
 
 
 async def _await_shared(shared: asyncio.Future) -> ExecutionResult:

@@ -24,7 +24,11 @@ from starlette.websockets import WebSocketDisconnect, WebSocketState
 from strawberry.asgi import ASGIWebSocketAdapter
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.fastapi import GraphQLRouter
-from strawberry.http.exceptions import NonJsonMessageReceived, NonTextMessageReceived
+from strawberry.http.exceptions import (
+    NonJsonMessageReceived,
+    NonTextMessageReceived,
+    WebSocketDisconnected,
+)
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
@@ -39,6 +43,7 @@ from api.config import Settings
 from api.errors import ErrorCode, PracticumError
 from api.graphql.context import Context
 from api.graphql.http import TooDeep, load_json
+from api.graphql.shared_events import encoded_data
 from api.limits.rate import seconds_until
 from api.ops import metrics
 from api.runtime import Runtime
@@ -142,12 +147,33 @@ class SizeLimitedAdapter(ASGIWebSocketAdapter):
         except WebSocketDisconnect:
             pass
 
+    async def send_text(self, text: str) -> None:
+        """A message already encoded (as `send_json` would have)."""
+        try:
+            await self.ws.send_text(text)
+        except WebSocketDisconnect as error:
+            raise WebSocketDisconnected from error
+
 
 class LimitedTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
     """Strawberry's graphql-transport-ws handler with the limits in the module's doc."""
 
     view: GraphQLWebSocket
+    websocket: SizeLimitedAdapter
     context: Context
+
+    async def send_message(self, message) -> None:
+        """As Strawberry sends it; a `next` message of an event shared by many sockets
+        reuses the JSON of its data, encoded once for all of them."""
+        if message["type"] == "next" and message["payload"].keys() == {"data"}:
+            data = encoded_data(message["payload"]["data"], self.view.encode_json_string)
+            if data is not None:
+                operation_id = self.view.encode_json_string(message["id"])
+                await self.websocket.send_text(
+                    f'{{"id":{operation_id},"type":"next","payload":{{"data":{data}}}}}'
+                )
+                return
+        await super().send_message(message)
 
     async def handle(self) -> None:
         limits = self.view.limits
