@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from graphql import ExecutionResult
@@ -23,7 +23,7 @@ RESULTS_KEPT = 256  # events in flight at once, each with the documents that wat
 
 _shareable: tuple[type, ...] = ()
 _results: OrderedDict[tuple, tuple[Any, Any, Any]] = OrderedDict()
-# id(result.data) -> [that data, its JSON once encoded] of the shared results
+# id(result.data) -> [that data, its JSON, Strawberry's response] of the shared results
 _data: OrderedDict[int, list[Any]] = OrderedDict()
 _payloads: OrderedDict[int, tuple[Any, Any]] = OrderedDict()
 
@@ -54,16 +54,23 @@ class SharedEventExecutor(StrawberryGraphQLCoreExecutionContext):
     """Strawberry's executor, sharing the results of shareable subscription events."""
 
     _shared_key: tuple | None = None
+    _variables_key: str | None = None
 
     def build_per_event_executor(self, payload: Any):
+        if not isinstance(payload, _shareable):
+            return super().build_per_event_executor(payload)
+        if self._variables_key is None:
+            self._variables_key = repr(sorted(self.variable_values.coerced.items()))
+        key = (id(payload), id(self.operation), self._variables_key)
+        found = _results.get(key)
+        if found is not None and found[0] is payload and found[1] is self.operation:
+            return _Executed(found[2])  # no executor copied for the sockets after the first
         executor = super().build_per_event_executor(payload)
-        if isinstance(payload, _shareable):
-            variables = repr(sorted(self.variable_values.coerced.items()))
-            executor._shared_key = (id(payload), id(self.operation), variables)
-            # The extensions' field middleware (time slices, for large answers) is left
-            # out: a shared event is a handful of fields run once for all its sockets,
-            # and its result is then ready at once for each of them.
-            executor.middleware_manager = None
+        executor._shared_key = key
+        # The extensions' field middleware (time slices, for large answers) is left out:
+        # a shared event is a handful of fields run once for all its sockets, and its
+        # result is then ready at once for each of them.
+        executor.middleware_manager = None
         return executor
 
     def execute_operation(self, serially: bool | None = None):
@@ -94,6 +101,19 @@ class SharedEventExecutor(StrawberryGraphQLCoreExecutionContext):
             _share(result)
 
 
+class _Executed:
+    """Stands for the per-event executor of a shared event already executed."""
+
+    __slots__ = ("result",)
+
+    def __init__(self, result: Any) -> None:
+        self.result = result
+
+    def execute_operation(self, serially: bool | None = None):
+        result = self.result
+        return _await_shared(result) if isinstance(result, asyncio.Future) else result
+
+
 def _share_data(done: asyncio.Future) -> None:
     if not done.cancelled() and done.exception() is None:
         result = done.result()
@@ -102,9 +122,21 @@ def _share_data(done: asyncio.Future) -> None:
 
 
 def _share(result: ExecutionResult) -> None:
-    _data[id(result.data)] = [result.data, None]  # the data is kept: its id is not reused
+    # The data is kept, so that its id is not reused; then its JSON and response once made.
+    _data[id(result.data)] = [result.data, None, None]
     if len(_data) > RESULTS_KEPT:
         _data.popitem(last=False)
+
+
+async def shared_response(result: Any, respond: Callable[[], Awaitable[T]]) -> T:
+    """`await respond()` (Strawberry's response to a result: errors processed, the
+    extensions' results added), made once for a shared result and given to every socket."""
+    found = _data.get(id(getattr(result, "data", None)))
+    if found is None or found[0] is not result.data or result.errors:
+        return await respond()
+    if found[2] is None:
+        found[2] = await respond()
+    return found[2]
 
 
 def encoded_data(data: Any, encode: Callable[[Any], str]) -> str | None:

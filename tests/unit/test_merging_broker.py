@@ -17,9 +17,8 @@ def delta(offset: int, text: str, *, reset: bool = False, message=MESSAGE) -> Me
 
 
 def queued(subscription) -> list:
-    found = []
-    while not subscription.queue.empty():
-        found.append(subscription.queue.get_nowait())
+    found = list(subscription.queued)
+    subscription.queued.clear()
     return found
 
 
