@@ -12,8 +12,10 @@ JSON once too (`encoded_data`), for every socket's `next` message.
 from __future__ import annotations
 
 import asyncio
+import inspect
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from typing import Any, TypeVar
 
 from graphql import ExecutionResult
@@ -50,11 +52,52 @@ def shared_payload(event: Any, convert: Callable[[Any], T]) -> T:
     return payload
 
 
+# The socket's `next` sender of the operation running in this task (set by the websocket
+# handler), and the operation's executor: what hands events straight to the socket.
+_sender: ContextVar[Callable[[Any], Any]] = ContextVar("practicum_next_sender")
+_executor: ContextVar[SharedEventExecutor] = ContextVar("practicum_executor")
+
+
+def sending_next_with(send_data: Callable[[Any], bool | Awaitable[Any]]) -> None:
+    """`send_data(data)` sends the operation running in this task a `next` message."""
+    _sender.set(send_data)
+
+
+def straight_to_socket(convert: Callable[[Any], Any]) -> Callable[[Any], Any] | None:
+    """For the subscription running in this task over a websocket: a function that sends
+    an event (`convert(event)`, shareable) as its `next` message at once, without waking
+    the subscription's task (see `Subscription.hand_over`). None elsewhere."""
+    send, executor = _sender.get(None), _executor.get(None)
+    if send is None or executor is None:
+        return None
+
+    def forward(event: Any) -> bool | Awaitable[Any]:
+        data = executor.shared_data(shared_payload(event, convert))
+        return False if data is None else send(data)
+
+    return forward
+
+
 class SharedEventExecutor(StrawberryGraphQLCoreExecutionContext):
     """Strawberry's executor, sharing the results of shareable subscription events."""
 
     _shared_key: tuple | None = None
     _variables_key: str | None = None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        _executor.set(self)
+
+    def shared_data(self, payload: Any) -> Any | None:
+        """The data of a shareable event's result when it is ready at once (as it is for
+        the plain fields of events), else None."""
+        if not isinstance(payload, _shareable):
+            return None
+        result = self.build_per_event_executor(payload).execute_operation(False)
+        if inspect.iscoroutine(result):
+            result.close()  # still running (shared): the subscription's task waits for it
+            return None
+        return None if result.errors else result.data
 
     def build_per_event_executor(self, payload: Any):
         if not isinstance(payload, _shareable):

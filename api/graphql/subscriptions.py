@@ -27,6 +27,7 @@ from typing import TypeVar
 
 from api.accounts.security import Actor
 from api.errors import PracticumError
+from api.events.broker import Forward
 from api.graphql.context import Info
 from api.runtime import Runtime
 
@@ -40,20 +41,29 @@ async def while_allowed(
     recheck: Callable[[Actor], Awaitable[None]],
     *,
     shared_as: Hashable | None = None,
+    forward: Forward | None = None,
 ) -> AsyncIterator[T]:
     """The events `stream_for` yields for the acting user as stored now (the stream does
     its own first check). The login (expiry, sign-out), the account (active, role) and
     `recheck` run again before an event when the last check is older than
     `subscription_recheck_seconds`, and at once when an account event about the user
     arrives: when any refuses, the subscription ends with that error. Subscriptions of one
-    login with the same `shared_as` (what `recheck` asks) share their periodic checks."""
+    login with the same `shared_as` (what `recheck` asks) share their periodic checks.
+    With `forward`, `stream_for(actor, forward)` may hand events to it instead of yielding
+    them, as long as no check is due."""
     context = info.context
     every = context.settings.subscription_recheck_seconds
     actor = await context.current_actor()
     guard = _AccountGuard(info, recheck, asyncio.current_task())
     async with context.runtime.account_watch.watching(actor.id, guard.changed):
         checked = time.monotonic()
-        stream = stream_for(actor)
+
+        def unless_checks_due(event: T) -> bool | Awaitable[object]:
+            if time.monotonic() - checked >= every or guard.refused:
+                return False
+            return forward(event)
+
+        stream = stream_for(actor) if forward is None else stream_for(actor, unless_checks_due)
         try:
             async with aclosing(stream):
                 async for event in stream:
@@ -112,6 +122,10 @@ class _AccountGuard:
                 self._task.cancel()
         except Exception:
             log.warning("could not check a subscription's account again", exc_info=True)
+
+    @property
+    def refused(self) -> bool:
+        return self._refusal is not None
 
     def raise_refusal(self) -> None:
         if self._refusal is not None and self._task is not None and self._task.cancelling():

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import time
 import uuid
 from collections import Counter
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Coroutine
 from json import JSONDecodeError
 
 from limits import RateLimitItem, parse
@@ -32,6 +33,7 @@ from strawberry.http.exceptions import (
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
+    Operation,
 )
 from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
     CompleteMessage,
@@ -43,7 +45,7 @@ from api.config import Settings
 from api.errors import ErrorCode, PracticumError
 from api.graphql.context import Context
 from api.graphql.http import TooDeep, load_json
-from api.graphql.shared_events import encoded_data
+from api.graphql.shared_events import encoded_data, sending_next_with
 from api.limits.rate import seconds_until
 from api.ops import metrics
 from api.runtime import Runtime
@@ -168,12 +170,35 @@ class LimitedTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
         if message["type"] == "next" and message["payload"].keys() == {"data"}:
             data = encoded_data(message["payload"]["data"], self.view.encode_json_string)
             if data is not None:
-                operation_id = self.view.encode_json_string(message["id"])
-                await self.websocket.send_text(
-                    f'{{"id":{operation_id},"type":"next","payload":{{"data":{data}}}}}'
-                )
+                await self.websocket.send_text(self._next_frame(message["id"], data))
                 return
         await super().send_message(message)
+
+    def _next_frame(self, operation_id: str, data: str) -> str:
+        operation_id = self.view.encode_json_string(operation_id)
+        return f'{{"id":{operation_id},"type":"next","payload":{{"data":{data}}}}}'
+
+    async def run_operation(self, operation: Operation) -> None:
+        sending_next_with(functools.partial(self._send_now, operation))
+        await super().run_operation(operation)
+
+    def _send_now(self, operation: Operation, data: object) -> bool | asyncio.Task:
+        """Sends the operation the `next` message of a shared event's `data`, in the
+        caller's own call as far as the socket takes it at once (then a task finishes);
+        False when it cannot (the operation ended, data of its own)."""
+        if operation.completed or self.operations.get(operation.id) is not operation:
+            return False
+        encoded = encoded_data(data, self.view.encode_json_string)
+        if encoded is None:
+            return False
+        sending = self.websocket.send_text(self._next_frame(operation.id, encoded))
+        try:
+            waits_for = sending.send(None)
+        except StopIteration:
+            return True
+        except Exception:  # the socket is closing: the operation's task finds out itself
+            return False
+        return asyncio.ensure_future(_finish(sending, waits_for))
 
     async def handle(self) -> None:
         limits = self.view.limits
@@ -286,6 +311,19 @@ class LimitedTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
                     return
                 wait = min(wait, login.seconds_left())
             await asyncio.sleep(max(wait, 0.05))
+
+
+async def _finish(coroutine: Coroutine, waits_for: object) -> None:
+    """Run the rest of a coroutine that was started by hand and now waits for a future."""
+    while True:
+        if waits_for is None:
+            await asyncio.sleep(0)
+        else:
+            await waits_for
+        try:
+            waits_for = coroutine.send(None)
+        except StopIteration:
+            return
 
 
 def _rate_limited(operation_id: str, retry_after: int) -> dict:
