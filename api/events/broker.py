@@ -176,7 +176,7 @@ class InMemoryBroker(Broker):
         self._claimed: dict[str, None] = {}  # oldest first
 
     def publish(self, channel: str, event: Any) -> None:
-        for subscription in self._subscribers.get(channel, ()):
+        for subscription in tuple(self._subscribers.get(channel, ())):
             subscription.deliver(event)
 
     def backlogged(self, channel: str) -> bool:

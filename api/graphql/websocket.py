@@ -313,17 +313,21 @@ class LimitedTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
             await asyncio.sleep(max(wait, 0.05))
 
 
-async def _finish(coroutine: Coroutine, waits_for: object) -> None:
-    """Run the rest of a coroutine that was started by hand and now waits for a future."""
-    while True:
-        if waits_for is None:
-            await asyncio.sleep(0)
-        else:
-            await waits_for
-        try:
-            waits_for = coroutine.send(None)
-        except StopIteration:
-            return
+async def _finish(sending: Coroutine, waits_for: object) -> None:
+    """The rest of a send started by hand that now waits (for the socket to take more)."""
+    try:
+        while True:
+            if waits_for is None:
+                await asyncio.sleep(0)
+            else:
+                await waits_for
+            waits_for = sending.send(None)
+    except StopIteration:
+        pass
+    except Exception:  # the socket closed meanwhile: the operation's task finds out itself
+        pass
+    finally:
+        sending.close()
 
 
 def _rate_limited(operation_id: str, retry_after: int) -> dict:
