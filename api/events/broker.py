@@ -227,12 +227,14 @@ class MergingBroker(Broker):
     ones that follow it. The first of a burst goes at once (a reply's first word is
     never held back); any other event delivers what waits first, so order is kept.
 
-    A reply streams ~200 deltas a second; every delivery costs each subscriber a GraphQL
-    execution and a websocket frame. Merging within 25 ms sends at most 40 a second per
-    reply, a few tokens each, and all subscribers of a channel get the same event object
-    (see api/graphql/shared_events.py). When the inner broker says subscribers have not
-    yet taken the last delivery (a channel watched by hundreds), the text keeps merging,
-    up to `MAX_HOLD_SECONDS`: a backlog never grows beyond about one event each."""
+    A reply streams ~200 deltas a second; every delivery costs each subscriber a websocket
+    frame (sent in the publisher's call to subscribers that wait, `hand_over`). Merging
+    within 25 ms of the end of the last delivery, or as long as it took when longer (1,000
+    sockets: tens of ms), sends at most 40 a second per reply, a few tokens each, and all
+    subscribers of a channel get the same event object (see
+    api/graphql/shared_events.py). When the inner broker says subscribers have not yet
+    taken the last delivery (a channel watched by hundreds), the text keeps merging, up
+    to `MAX_HOLD_SECONDS`: a backlog never grows beyond about one event each."""
 
     MAX_HOLD_SECONDS = 0.25
 
