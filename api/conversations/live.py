@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -20,7 +20,7 @@ from api.conversations.events import (
 from api.conversations.models import MessageStatus, SessionStatus
 from api.conversations.replies import INTERRUPTED, UNAVAILABLE, ReplyEngine
 from api.conversations.service import get_session
-from api.events.broker import RESYNC, Broker
+from api.events.broker import RESYNC, Broker, Forward
 
 
 async def watch_session(
@@ -29,11 +29,13 @@ async def watch_session(
     replies: ReplyEngine,
     actor: Actor,
     session_id: uuid.UUID,
+    forward: Forward | None = None,
 ) -> AsyncIterator[SessionEvent]:
     """Events of a session the actor (as stored now) may see, until it ends. A reply in flight comes
     first as one delta with its text so far (from this process, or from the broker when it
     streams in another). After a gap in delivery (the broker lost Redis for a while), what
-    was missed is re-read from the database."""
+    was missed is re-read from the database. With `forward`, the events this would yield
+    as they come may be handed to it instead while the watcher waits (`hand_over`)."""
     # Subscribed before anything is read, so that nothing published meanwhile (the
     # session ending, more of the reply) is missed; deltas the snapshot already holds
     # are dropped below.
@@ -52,6 +54,17 @@ async def watch_session(
         if snapshot is not None:
             known[snapshot.message_id] = len(snapshot.delta)
             yield snapshot
+
+        def straight_on(event: object) -> bool | Awaitable[object]:
+            """What the loop below does with an event that needs no catching up."""
+            if caught_up or event is RESYNC or isinstance(event, SessionEnded):
+                return False
+            if isinstance(event, MessageDelta) and _already_seen(event, known):
+                return True
+            return forward(event)
+
+        if forward is not None:
+            subscription.hand_over(straight_on)
         async for event in subscription:
             if event is RESYNC:
                 async for missed in _catch_up(sessions, broker, replies, actor, session_id):

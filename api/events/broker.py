@@ -9,16 +9,19 @@ any number of processes and machines share channels.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from abc import ABC, abstractmethod
-from collections import defaultdict
-from collections.abc import AsyncIterator
+from collections import defaultdict, deque
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     import uuid
 
     from api.conversations.events import MessageDelta
+
+log = logging.getLogger("practicum.events")
 
 MAX_QUEUED_EVENTS = 10_000
 MAX_LOCAL_CLAIMS = 10_000
@@ -52,6 +55,13 @@ class Subscription(ABC):
 
     @abstractmethod
     async def close(self) -> None: ...
+
+    def hand_over(self, forward: Forward) -> None:  # noqa: B027 - optional
+        """While the consumer waits, with nothing queued, give each event to `forward`
+        first, in the publisher's call: True when it passed the event on itself, an
+        awaitable while it is still doing so (the consumer waits for it before the next
+        event), False when the consumer should have the event after all. A reply watched
+        by 1,000 sockets then reaches them without waking 1,000 tasks."""
 
     async def __aenter__(self) -> Subscription:
         return self
@@ -95,25 +105,71 @@ class Broker(ABC):
         return True
 
 
+Forward = Callable[[Any], "bool | Awaitable[Any]"]
+
+
 class _LocalSubscription(Subscription):
+    """The events delivered and not yet taken, in order, and the consumer's wake-up: a
+    reply watched by 1,000 sockets delivers each event 1,000 times, so this is kept
+    leaner than an asyncio.Queue."""
+
     def __init__(self, broker: InMemoryBroker, channel: str, resync: bool = False) -> None:
         self.broker = broker
         self.channel = channel
         self.resync = resync
-        self.queue: asyncio.Queue[Any] = asyncio.Queue(MAX_QUEUED_EVENTS)
+        self.queued: deque[Any] = deque()
+        self._waiting: asyncio.Future | None = None
+        self._forward: Forward | None = None
+        self._forwarding: Awaitable[Any] | None = None
         self.lagged = False
 
+    def hand_over(self, forward: Forward) -> None:
+        self._forward = forward
+
     def deliver(self, event: Any) -> None:
-        try:
-            self.queue.put_nowait(event)
-        except asyncio.QueueFull:
+        if self._forward is not None and self._consumer_waits():
+            try:
+                forwarded = self._forward(event)
+            except Exception:
+                log.exception("an event could not be handed over; the subscriber gets it")
+                forwarded = False
+            if forwarded is True:
+                return
+            if forwarded is not False:
+                self._forwarding = asyncio.ensure_future(forwarded)
+                return
+        if len(self.queued) >= MAX_QUEUED_EVENTS:
             self.lagged = True
+            return
+        self.queued.append(event)
+        waiting = self._waiting
+        if waiting is not None and not waiting.done():
+            waiting.set_result(None)
+
+    def _consumer_waits(self) -> bool:
+        """Nothing queued, nothing being forwarded, and the consumer waits for an event."""
+        if self._forwarding is not None:
+            if not self._forwarding.done():
+                return False
+            self._forwarding = None
+        waiting = self._waiting
+        return not self.queued and waiting is not None and not waiting.done()
 
     async def __aiter__(self) -> AsyncIterator[Any]:
         while True:
-            if self.lagged and self.queue.empty():
+            if self.queued:
+                if self._forwarding is not None:  # the events forwarded go first
+                    await asyncio.wait([self._forwarding])
+                    self._forwarding = None
+                yield self.queued.popleft()
+                continue
+            if self.lagged:
                 raise SubscriberLagged(self.channel)
-            yield await self.queue.get()
+            self._waiting = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiting
+            finally:
+                self._waiting = None
 
     async def close(self) -> None:
         self.broker._remove(self)
@@ -127,12 +183,12 @@ class InMemoryBroker(Broker):
         self._claimed: dict[str, None] = {}  # oldest first
 
     def publish(self, channel: str, event: Any) -> None:
-        for subscription in self._subscribers.get(channel, ()):
+        for subscription in tuple(self._subscribers.get(channel, ())):
             subscription.deliver(event)
 
     def backlogged(self, channel: str) -> bool:
         """Whether a subscriber of the channel has not yet taken every event delivered."""
-        return any(s.queue.qsize() for s in self._subscribers.get(channel, ()))
+        return any(s.queued for s in self._subscribers.get(channel, ()))
 
     def subscribe(self, channel: str, *, resync: bool = False) -> Subscription:
         subscription = _LocalSubscription(self, channel, resync)
@@ -178,19 +234,21 @@ class MergingBroker(Broker):
     ones that follow it. The first of a burst goes at once (a reply's first word is
     never held back); any other event delivers what waits first, so order is kept.
 
-    A reply streams ~200 deltas a second; every delivery costs each subscriber a GraphQL
-    execution and a websocket frame. Merging within 25 ms sends at most 40 a second per
-    reply, a few tokens each, and all subscribers of a channel get the same event object
-    (see api/graphql/shared_events.py). When the inner broker says subscribers have not
-    yet taken the last delivery (a channel watched by hundreds), the text keeps merging,
-    up to `MAX_HOLD_SECONDS`: a backlog never grows beyond about one event each."""
+    A reply streams ~200 deltas a second; every delivery costs each subscriber a websocket
+    frame (sent in the publisher's call to subscribers that wait, `hand_over`). Merging
+    within 25 ms of the end of the last delivery, or as long as it took when longer (1,000
+    sockets: tens of ms), sends at most 40 a second per reply, a few tokens each, and all
+    subscribers of a channel get the same event object (see
+    api/graphql/shared_events.py). When the inner broker says subscribers have not yet
+    taken the last delivery (a channel watched by hundreds), the text keeps merging, up
+    to `MAX_HOLD_SECONDS`: a backlog never grows beyond about one event each."""
 
     MAX_HOLD_SECONDS = 0.25
 
     def __init__(self, inner: Broker, window: float) -> None:
         self.inner = inner
         self.window = window
-        self._last: dict[str, float] = {}  # channel -> when it last delivered (monotonic)
+        self._next: dict[str, float] = {}  # channel -> when it may deliver text again
         # channel -> the merged event, its timer, since when it waits
         self._waiting: dict[str, tuple[Any, asyncio.TimerHandle, float]] = {}
 
@@ -204,15 +262,25 @@ class MergingBroker(Broker):
             self._flush(channel)
         now = time.monotonic()
         if self.window > 0 and hasattr(event, "merged_with"):  # Mergeable
-            due = self._last.get(channel, 0.0) + self.window
+            due = self._next.get(channel, 0.0)
             if now < due:
                 timer = asyncio.get_running_loop().call_later(due - now, self._due, channel)
                 self._waiting[channel] = (event, timer, now)
                 return
-            self._last[channel] = now
+            self._deliver(channel, event)
         else:
-            self._last.pop(channel, None)
+            self._next.pop(channel, None)
+            self.inner.publish(channel, event)
+
+    def _deliver(self, channel: str, event: Any) -> None:
+        """Publish, and hold the channel's next text for the window after the delivery
+        ends, or as long as the delivery took if longer (sockets handed an event in the
+        publisher's call, 1,000 of them, take tens of ms): delivering keeps to about half
+        of the loop's time, whatever the audience."""
+        started = time.monotonic()
         self.inner.publish(channel, event)
+        ended = time.monotonic()
+        self._next[channel] = ended + max(self.window, ended - started)
 
     def _due(self, channel: str) -> None:
         event, _, since = self._waiting[channel]
@@ -227,8 +295,7 @@ class MergingBroker(Broker):
     def _flush(self, channel: str) -> None:
         event, timer, _ = self._waiting.pop(channel)
         timer.cancel()
-        self._last[channel] = time.monotonic()
-        self.inner.publish(channel, event)
+        self._deliver(channel, event)
 
     def subscribe(self, channel: str, *, resync: bool = False) -> Subscription:
         return self.inner.subscribe(channel, resync=resync)

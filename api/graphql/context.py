@@ -123,6 +123,14 @@ class Context(BaseContext):
         actor = await accounts.stored_actor(session, user_id, login.login_id, login.generation)
         return dataclasses.replace(actor, address=self.client_ip)
 
+    def login_key(self) -> tuple:
+        """Who acts, as far as the stored account can tell: the same for every socket of
+        one login (or API key). Raises like `user_id` once the login has expired."""
+        if self._api_key is not None:
+            return ("key", self._api_key)
+        login = self._login
+        return ("login", self.user_id(), login.login_id, login.generation)
+
     async def current_actor(self) -> Actor:
         """`stored_actor` outside an operation (subscriptions), on a short session."""
         async with self.runtime.read_sessions() as session:

@@ -35,7 +35,7 @@ from api.graphql.invites import InviteMutations
 from api.graphql.limits import LimitMutations, LimitQueries
 from api.graphql.review import ReviewMutations, ReviewQueries
 from api.graphql.session_events import ConversationSubscriptions
-from api.graphql.shared_events import SharedEventExecutor
+from api.graphql.shared_events import SharedEventExecutor, shared_response
 from api.graphql.teaching import TeachingMutations, TeachingQueries, TeachingSubscriptions
 from api.graphql.time_slices import TimeSlices
 from api.graphql.usage import UsageMutations, UsageQueries, UsageSubscriptions
@@ -86,6 +86,17 @@ class PracticumSchema(strawberry.Schema):
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:
         log_errors(errors)
+
+    async def _handle_execution_result(self, context, result, extensions_runner, **options):
+        # A subscription event shared by many sockets gets its response made once.
+        response = await shared_response(
+            result,
+            lambda: super(PracticumSchema, self)._handle_execution_result(
+                context, result, extensions_runner, **options
+            ),
+        )
+        context.result = response
+        return response
 
 
 DOCUMENT_CACHE_SIZE = 512

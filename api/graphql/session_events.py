@@ -14,7 +14,7 @@ from api.conversations import events, live, models
 from api.graphql.context import Info
 from api.graphql.conversations import Message, SessionStatus
 from api.graphql.ids import parse_id, to_id
-from api.graphql.shared_events import shareable, shared_payload
+from api.graphql.shared_events import shareable, shared_payload, straight_to_socket
 from api.graphql.subscriptions import while_allowed
 
 
@@ -123,13 +123,19 @@ class ConversationSubscriptions:
         runtime = info.context.runtime
         watched = parse_id(session_id, "sessionId")
 
-        def events_for(actor: Actor) -> AsyncIterator[events.SessionEvent]:
+        def events_for(actor: Actor, forward=None) -> AsyncIterator[events.SessionEvent]:
             return live.watch_session(
-                runtime.read_sessions, runtime.broker, runtime.replies, actor, watched
+                runtime.read_sessions, runtime.broker, runtime.replies, actor, watched, forward
             )
 
         async def still_allowed(actor: Actor) -> None:
             await live.may_watch(runtime.read_sessions, actor, watched)
 
-        async for event in while_allowed(info, events_for, still_allowed):
+        async for event in while_allowed(
+            info,
+            events_for,
+            still_allowed,
+            shared_as=("sessionEvents", watched),
+            forward=straight_to_socket(_to_graphql),
+        ):
             yield shared_payload(event, _to_graphql)

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import time
 import uuid
 from collections import Counter
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Coroutine
 from json import JSONDecodeError
 
 from limits import RateLimitItem, parse
@@ -24,10 +25,15 @@ from starlette.websockets import WebSocketDisconnect, WebSocketState
 from strawberry.asgi import ASGIWebSocketAdapter
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.fastapi import GraphQLRouter
-from strawberry.http.exceptions import NonJsonMessageReceived, NonTextMessageReceived
+from strawberry.http.exceptions import (
+    NonJsonMessageReceived,
+    NonTextMessageReceived,
+    WebSocketDisconnected,
+)
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
+    Operation,
 )
 from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
     CompleteMessage,
@@ -39,6 +45,7 @@ from api.config import Settings
 from api.errors import ErrorCode, PracticumError
 from api.graphql.context import Context
 from api.graphql.http import TooDeep, load_json
+from api.graphql.shared_events import encoded_data, sending_next_with
 from api.limits.rate import seconds_until
 from api.ops import metrics
 from api.runtime import Runtime
@@ -142,12 +149,56 @@ class SizeLimitedAdapter(ASGIWebSocketAdapter):
         except WebSocketDisconnect:
             pass
 
+    async def send_text(self, text: str) -> None:
+        """A message already encoded (as `send_json` would have)."""
+        try:
+            await self.ws.send_text(text)
+        except WebSocketDisconnect as error:
+            raise WebSocketDisconnected from error
+
 
 class LimitedTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
     """Strawberry's graphql-transport-ws handler with the limits in the module's doc."""
 
     view: GraphQLWebSocket
+    websocket: SizeLimitedAdapter
     context: Context
+
+    async def send_message(self, message) -> None:
+        """As Strawberry sends it; a `next` message of an event shared by many sockets
+        reuses the JSON of its data, encoded once for all of them."""
+        if message["type"] == "next" and message["payload"].keys() == {"data"}:
+            data = encoded_data(message["payload"]["data"], self.view.encode_json_string)
+            if data is not None:
+                await self.websocket.send_text(self._next_frame(message["id"], data))
+                return
+        await super().send_message(message)
+
+    def _next_frame(self, operation_id: str, data: str) -> str:
+        operation_id = self.view.encode_json_string(operation_id)
+        return f'{{"id":{operation_id},"type":"next","payload":{{"data":{data}}}}}'
+
+    async def run_operation(self, operation: Operation) -> None:
+        sending_next_with(functools.partial(self._send_now, operation))
+        await super().run_operation(operation)
+
+    def _send_now(self, operation: Operation, data: object) -> bool | asyncio.Task:
+        """Sends the operation the `next` message of a shared event's `data`, in the
+        caller's own call as far as the socket takes it at once (then a task finishes);
+        False when it cannot (the operation ended, data of its own)."""
+        if operation.completed or self.operations.get(operation.id) is not operation:
+            return False
+        encoded = encoded_data(data, self.view.encode_json_string)
+        if encoded is None:
+            return False
+        sending = self.websocket.send_text(self._next_frame(operation.id, encoded))
+        try:
+            waits_for = sending.send(None)
+        except StopIteration:
+            return True
+        except Exception:  # the socket is closing: the operation's task finds out itself
+            return False
+        return asyncio.ensure_future(_finish(sending, waits_for))
 
     async def handle(self) -> None:
         limits = self.view.limits
@@ -260,6 +311,23 @@ class LimitedTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
                     return
                 wait = min(wait, login.seconds_left())
             await asyncio.sleep(max(wait, 0.05))
+
+
+async def _finish(sending: Coroutine, waits_for: object) -> None:
+    """The rest of a send started by hand that now waits (for the socket to take more)."""
+    try:
+        while True:
+            if waits_for is None:
+                await asyncio.sleep(0)
+            else:
+                await waits_for
+            waits_for = sending.send(None)
+    except StopIteration:
+        pass
+    except Exception:  # the socket closed meanwhile: the operation's task finds out itself
+        pass
+    finally:
+        sending.close()
 
 
 def _rate_limited(operation_id: str, retry_after: int) -> dict:

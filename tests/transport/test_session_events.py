@@ -472,6 +472,28 @@ async def test_a_late_joiner_gets_the_reply_so_far_then_the_rest(slow):
     assert (stored["id"], stored["content"]) == (reply_id, content)
 
 
+async def test_every_tab_watching_a_reply_gets_all_of_it(fast):
+    """A reply watched on many sockets (each sent the events straight away while it waits
+    for them, the periodic checks shared by a login's tabs): every student's and teacher's
+    tab gets the whole text in order, then the stored reply."""
+    student, teacher = fast.demo[STUDENT], fast.demo[TEACHER]
+    session_id = await student.start_session(fast.clients[MAYA])
+    async with AsyncExitStack() as tabs:
+        watches = [
+            await tabs.enter_async_context(watching(fast.url, who.init_payload(), session_id))
+            for who in [student, teacher] * 4
+        ]
+        turn = await student.send(session_id, OPENER)
+        replies = await asyncio.gather(*(watch.reply() for watch in watches))
+    reply_id = turn["assistantMessage"]["id"]
+    content = replies[0][-1].data["message"]["content"]
+    for events in replies:
+        assert [e.kind for e in events[-1:]] == ["MessageCompleted"]
+        assert len(events) > 2, "the reply came in one piece, not streamed"
+        assert_all_of(events, session_id, reply_id)
+        assert applied(events) == content
+
+
 async def test_stopping_a_reply_keeps_what_was_said_so_far(fast, slow):
     # The simulator answers the same first message to the same client with the same
     # words: the fast server shows the whole reply the stopped one would have become.
