@@ -36,6 +36,7 @@ import sys
 import tempfile
 import threading
 import time
+from contextlib import AsyncExitStack
 from pathlib import Path
 
 import anthropic
@@ -44,7 +45,9 @@ import websockets
 from _common import JWT_SECRET, Student, bench_settings, percentile, seed_students
 
 from api.db.migrate import upgrade
+from tests.events.replicas import redis_prefix
 from tests.fakes.anthropic_server import FakeAnthropic, Reply
+from tests.limits.conftest import REDIS_URL
 from tests.transport.conftest import free_port, practicum_env
 
 STUDENTS = (1, 10, 50)
@@ -171,7 +174,12 @@ class Conversation:
 
 
 def _serve(
-    data_dir: Path, fake_url: str, fake_key: str, workers: int, code: str | None = None
+    data_dir: Path,
+    fake_url: str,
+    fake_key: str,
+    workers: int,
+    code: str | None = None,
+    redis_prefix: str | None = None,
 ) -> tuple[subprocess.Popen, str]:
     port = free_port()
     env = practicum_env(
@@ -181,6 +189,8 @@ def _serve(
         PRACTICUM_JWT_SECRET=JWT_SECRET,
         **UNREACHED_LIMITS,
     )
+    if redis_prefix is not None:  # several workers: a student's socket and sends may differ
+        env |= {"REDIS_URL": REDIS_URL, "PRACTICUM_REDIS_PREFIX": redis_prefix}
     if code is not None:  # another checkout's `api` package, ahead of this one
         env["PYTHONPATH"] = str(Path(code).resolve())
     practicum = Path(sys.executable).parent / "practicum"
@@ -238,8 +248,17 @@ class Served:
         self.cpu, self.served = 0.0, 0
         self.added: list[str] = []
 
-    async def start(self, students: list[Student], fake_url: str, fake_key: str, workers: int):
-        self.process, self.base = _serve(self.data_dir, fake_url, fake_key, workers, self.code)
+    async def start(
+        self,
+        students: list[Student],
+        fake_url: str,
+        fake_key: str,
+        workers: int,
+        redis_prefix: str | None,
+    ):
+        self.process, self.base = _serve(
+            self.data_dir, fake_url, fake_key, workers, self.code, redis_prefix
+        )
         limits = httpx.Limits(max_connections=len(students))
         self.http = httpx.AsyncClient(base_url=self.base, limits=limits, timeout=30)
         self.conversations = [Conversation(self.base, s) for s in students]
@@ -291,40 +310,24 @@ async def main(
         return await _direct_ttft(direct_client, n)
 
     try:
-        for server in servers:
-            await server.start(students, fake_url, fake_key, workers)
-        for count in counts:
-            direct: list[float] = []
-            practicum: dict[str, list[float]] = {server.label: [] for server in servers}
-            spy = None
-            for phase in range(3):  # the first is a warm-up
-                d = await _phase(direct_turn, count, turns, burst, phase)
-                direct += d if phase else []
+        async with AsyncExitStack() as redis:
+            prefixes = None
+            if workers > 1:  # each server's events cross its workers through Redis
+                prefixes = [await redis.enter_async_context(redis_prefix()) for _ in servers]
+            try:
+                for n, server in enumerate(servers):
+                    prefix = prefixes[n] if prefixes else None
+                    await server.start(students, fake_url, fake_key, workers, prefix)
+                direct = await _measure(servers, counts, turns, burst, profile, direct_turn)
+            finally:
                 for server in servers:
-                    if phase and profile and count == most and server is servers[0]:
-                        spy = _py_spy(server.process.pid, profile) if spy is None else spy
-                    cpu = cpu_seconds(server.process.pid)
-                    p = await _phase(server.turn, count, turns, burst, phase)
-                    if phase:
-                        server.cpu += cpu_seconds(server.process.pid) - cpu
-                        server.served += len(p)
-                        practicum[server.label] += p
-            if spy is not None:
-                spy.send_signal(2)  # SIGINT: py-spy writes what it recorded
-                spy.wait(timeout=60)
-            for server in servers:
-                found = practicum[server.label]
-                added_p50 = percentile(found, 0.5) - percentile(direct, 0.5)
-                added_p99 = percentile(found, 0.99) - percentile(direct, 0.99)
-                server.added.append(f"{count}: +{added_p50:.0f}/+{added_p99:.0f} ms")
+                    await server.stop()
     finally:
-        for server in servers:
-            await server.stop()
         fake.terminate()
         await direct_client.close()
 
     pattern = "all at once" if burst else f"{THINK[0]:g}-{THINK[1]:g} s between turns"
-    serving = f"{workers} workers" if workers > 1 else "one process"
+    serving = f"{workers} workers, Redis broker" if workers > 1 else "one process"
     figures = [
         f"{server.label}: "
         + ", ".join(server.added)
@@ -336,6 +339,37 @@ async def main(
         f"students: added p50/p99; direct p50 {percentile(direct, 0.5):.0f} ms): "
         + "; ".join(figures)
     )
+
+
+async def _measure(servers, counts, turns, burst, profile, direct_turn) -> list[float]:
+    """Each number of students in turn, direct and served phases alternating; adds each
+    server's figures to it; returns the direct times of the last number."""
+    most = max(counts)
+    for count in counts:
+        direct: list[float] = []
+        practicum: dict[str, list[float]] = {server.label: [] for server in servers}
+        spy = None
+        for phase in range(3):  # the first is a warm-up
+            d = await _phase(direct_turn, count, turns, burst, phase)
+            direct += d if phase else []
+            for server in servers:
+                if phase and profile and count == most and server is servers[0]:
+                    spy = _py_spy(server.process.pid, profile) if spy is None else spy
+                cpu = cpu_seconds(server.process.pid)
+                p = await _phase(server.turn, count, turns, burst, phase)
+                if phase:
+                    server.cpu += cpu_seconds(server.process.pid) - cpu
+                    server.served += len(p)
+                    practicum[server.label] += p
+        if spy is not None:
+            spy.send_signal(2)  # SIGINT: py-spy writes what it recorded
+            spy.wait(timeout=60)
+        for server in servers:
+            found = practicum[server.label]
+            added_p50 = percentile(found, 0.5) - percentile(direct, 0.5)
+            added_p99 = percentile(found, 0.99) - percentile(direct, 0.99)
+            server.added.append(f"{count}: +{added_p50:.0f}/+{added_p99:.0f} ms")
+    return direct
 
 
 def _copy_database(data_dir: Path) -> Path:
