@@ -14,7 +14,10 @@ of students the added p50 and p99 (practicum minus direct, same percentile), and
 server's CPU time per turn (its process CPU seconds over the turns it served: a figure
 that other work on the machine disturbs far less than wall-clock time). `--burst`: each
 round, all students send at the same instant (a class told "start now").
-`--workers N` serves with `practicum serve --workers N` (when the command has it).
+`--workers N` serves with `practicum serve --workers N` (when the command has it), its
+events crossing the workers through Redis (REDIS_URL of the tests, a prefix of its own).
+A turn that fails (an error, a failed reply, no answer within a minute) ends its
+conversation's part in the run and is reported on the line instead of stopping the run.
 `--profile FILE` records the server with py-spy (200 Hz) during the largest run.
 `--against DIR` serves another checkout's code too (same students, a copy of the
 database), its phases alternating with this code's: a before/after in one run.
@@ -113,7 +116,7 @@ async def _phase(turn, count: int, turns: int, burst: bool, seed: int) -> list[f
         for n in range(turns):
             found += await asyncio.gather(*(turn(i, n) for i in range(count)))
             await asyncio.sleep(BURST_PAUSE)
-        return found
+        return [ttft for ttft in found if ttft is not None]
     rng = random.Random(seed)
 
     async def conversation(i: int) -> list[float]:
@@ -124,7 +127,14 @@ async def _phase(turn, count: int, turns: int, burst: bool, seed: int) -> list[f
         return found
 
     results = await asyncio.gather(*(conversation(i) for i in range(count)))
-    return [ttft for conversation_ttfts in results for ttft in conversation_ttfts]
+    return [ttft for found in results for ttft in found if ttft is not None]
+
+
+class TurnFailed(Exception):
+    pass
+
+
+TURN_TIMEOUT = 60.0  # seconds; a turn that takes longer counts as failed
 
 
 class Conversation:
@@ -133,6 +143,7 @@ class Conversation:
     def __init__(self, url: str, student: Student) -> None:
         self.url, self.student = url, student
         self.events: asyncio.Queue[dict] = asyncio.Queue()
+        self.failed: str | None = None  # why a turn of it failed
 
     async def open(self, http: httpx.AsyncClient) -> None:
         self.http = http
@@ -151,21 +162,35 @@ class Conversation:
             if message["type"] == "next":
                 await self.events.put(message["payload"]["data"]["sessionEvents"])
 
-    async def turn(self, n: int) -> float:
+    async def turn(self, n: int) -> float | None:
+        """The time to the first token of one turn; None when the turn failed (counted
+        and reported, not a crash: one lost turn must not cost the run's line)."""
+        if self.failed is not None:
+            return None  # an earlier reply may still be arriving: this conversation is done
+        try:
+            async with asyncio.timeout(TURN_TIMEOUT):
+                return await self._turn(n)
+        except (TurnFailed, TimeoutError, httpx.HTTPError) as failed:
+            self.failed = str(failed) or type(failed).__name__
+            return None
+
+    async def _turn(self, n: int) -> float:
         started = time.perf_counter()
         response = await self.http.post(
             "/graphql",
             json={"query": SEND, "variables": {"s": self.student.session_id, "c": f"Q{n}?"}},
             headers={"authorization": f"Bearer {self.student.token}"},
         )
-        assert "errors" not in response.json(), response.text
+        if "errors" in response.json():
+            raise TurnFailed(response.json()["errors"][0]["message"])
         first = None
         while True:
             event = await self.events.get()
             if first is None and event["__typename"] == "MessageDelta" and event["delta"]:
                 first = time.perf_counter() - started
-            if event["__typename"] in ("MessageCompleted", "MessageFailed"):
-                assert event["__typename"] == "MessageCompleted", event
+            if event["__typename"] == "MessageFailed":
+                raise TurnFailed("the reply failed")
+            if event["__typename"] == "MessageCompleted":
                 return first * 1000
 
     async def close(self) -> None:
@@ -264,8 +289,12 @@ class Served:
         self.conversations = [Conversation(self.base, s) for s in students]
         await asyncio.gather(*(c.open(self.http) for c in self.conversations))
 
-    async def turn(self, i: int, n: int) -> float:
+    async def turn(self, i: int, n: int) -> float | None:
         return await self.conversations[i].turn(n)
+
+    def failures(self) -> str:
+        failed = [c.failed for c in self.conversations if c.failed is not None]
+        return f", {len(failed)} conversations failed ({failed[0]})" if failed else ""
 
     async def stop(self) -> None:
         await asyncio.gather(*(c.close() for c in getattr(self, "conversations", [])))
@@ -331,7 +360,8 @@ async def main(
     figures = [
         f"{server.label}: "
         + ", ".join(server.added)
-        + f", server CPU {server.cpu / server.served * 1000:.1f} ms per turn"
+        + f", server CPU {server.cpu / max(server.served, 1) * 1000:.1f} ms per turn"
+        + server.failures()
         for server in servers
     ]
     print(
@@ -349,14 +379,15 @@ async def _measure(servers, counts, turns, burst, profile, direct_turn) -> list[
         direct: list[float] = []
         practicum: dict[str, list[float]] = {server.label: [] for server in servers}
         spy = None
-        for phase in range(3):  # the first is a warm-up
-            d = await _phase(direct_turn, count, turns, burst, phase)
+        for phase in range(3):  # the first is a warm-up, of one turn each
+            rounds = turns if phase else 1
+            d = await _phase(direct_turn, count, rounds, burst, phase)
             direct += d if phase else []
             for server in servers:
                 if phase and profile and count == most and server is servers[0]:
                     spy = _py_spy(server.process.pid, profile) if spy is None else spy
                 cpu = cpu_seconds(server.process.pid)
-                p = await _phase(server.turn, count, turns, burst, phase)
+                p = await _phase(server.turn, count, rounds, burst, phase)
                 if phase:
                     server.cpu += cpu_seconds(server.process.pid) - cpu
                     server.served += len(p)
@@ -366,6 +397,9 @@ async def _measure(servers, counts, turns, burst, profile, direct_turn) -> list[
             spy.wait(timeout=60)
         for server in servers:
             found = practicum[server.label]
+            if not found:
+                server.added.append(f"{count}: no turn completed")
+                continue
             added_p50 = percentile(found, 0.5) - percentile(direct, 0.5)
             added_p99 = percentile(found, 0.99) - percentile(direct, 0.99)
             server.added.append(f"{count}: +{added_p50:.0f}/+{added_p99:.0f} ms")
