@@ -45,13 +45,12 @@ from pathlib import Path
 import anthropic
 import httpx
 import websockets
-from _common import JWT_SECRET, Student, bench_settings, percentile, seed_students
+from _common import Student, bench_settings, percentile, seed_students, serve
 
 from api.db.migrate import upgrade
 from tests.events.replicas import redis_prefix
 from tests.fakes.anthropic_server import FakeAnthropic, Reply
 from tests.limits.conftest import REDIS_URL
-from tests.transport.conftest import free_port, practicum_env
 
 STUDENTS = (1, 10, 50)
 # The upstream of the issue's measurement: first token after 100 ms, then 40 tokens 5 ms apart.
@@ -66,11 +65,6 @@ SEND = """mutation($s: ID!, $c: String!) {
   sendMessage(sessionId: $s, content: $c) { assistantMessage { id } } }"""
 EVENTS = """subscription($s: ID!) { sessionEvents(sessionId: $s) {
   __typename ... on MessageDelta { delta } } }"""
-UNREACHED_LIMITS = {  # the limits are checked (their cost counts) but never refuse
-    "PRACTICUM_RATE_LIMIT_MESSAGES_PER_STUDENT": "1000000/minute",
-    "PRACTICUM_RATE_LIMIT_MESSAGES_GLOBAL": "1000000/minute",
-    "PRACTICUM_HTTP_RATE_LIMIT_PER_IP": "10000000/minute",
-}
 
 
 def _fake_server(found: multiprocessing.Queue) -> None:
@@ -206,35 +200,10 @@ def _serve(
     code: str | None = None,
     redis_prefix: str | None = None,
 ) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    env = practicum_env(
-        data_dir,
-        ANTHROPIC_API_KEY=fake_key,
-        ANTHROPIC_BASE_URL=fake_url,
-        PRACTICUM_JWT_SECRET=JWT_SECRET,
-        **UNREACHED_LIMITS,
-    )
+    env = {"ANTHROPIC_API_KEY": fake_key, "ANTHROPIC_BASE_URL": fake_url}
     if redis_prefix is not None:  # several workers: a student's socket and sends may differ
         env |= {"REDIS_URL": REDIS_URL, "PRACTICUM_REDIS_PREFIX": redis_prefix}
-    if code is not None:  # another checkout's `api` package, ahead of this one
-        env["PYTHONPATH"] = str(Path(code).resolve())
-    practicum = Path(sys.executable).parent / "practicum"
-    command = [str(practicum), "serve", "--host", "127.0.0.1", "--port", str(port)]
-    if workers > 1:
-        command += ["--workers", str(workers)]
-    process = subprocess.Popen(
-        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(300):
-        try:
-            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                return process, url
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    process.kill()
-    raise RuntimeError("practicum serve did not become ready")
+    return serve(data_dir, workers, env, code)
 
 
 def cpu_seconds(pid: int) -> float:
