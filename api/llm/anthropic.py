@@ -93,15 +93,16 @@ class AnthropicProvider(Provider):
         params = _input_params(request) | _output_params(request)
         state = _StreamState()
         events = None
+        promptly = _Promptly(self._first_token_timeout)
         try:
-            events = await self._promptly(self._raw_events(params))
+            events = await promptly(self._raw_events(params))
             state.request_id = events.response.headers.get("request-id")
-            while (event := await self._promptly(anext(events, None))) is not None:
+            while (event := await promptly(anext(events, None))) is not None:
                 translated = state.translate(event)
                 if isinstance(translated, Finished):
                     # Read the stream to its end first: a response closed half-read takes
                     # its connection with it, and the next turn would pay a new handshake.
-                    while await self._promptly(anext(events, None)) is not None:
+                    while await promptly(anext(events, None)) is not None:
                         pass
                 if translated is not None:
                     yield translated
@@ -111,6 +112,7 @@ class AnthropicProvider(Provider):
         except _UPSTREAM_FAILURES as exc:
             raise _provider_error(exc, state) from exc
         finally:
+            promptly.close()
             # Also on cancellation and aclose(): the upstream must see the disconnect now.
             if events is not None:
                 await events.close()
@@ -190,11 +192,53 @@ class AnthropicProvider(Provider):
             await self._client.close()
             self._client = None
 
-    async def _promptly(self, awaitable: Awaitable[T]) -> T:
-        """Await the next step of a reply, giving up when the upstream goes quiet.
-        Pings do not count: the SDK swallows them."""
-        async with asyncio.timeout(self._first_token_timeout):
-            return await awaitable
+
+class _Promptly:
+    """Awaits the steps of one reply, giving up (TimeoutError) on a step that takes longer
+    than `seconds`: the upstream went quiet. Pings do not count: the SDK swallows them.
+
+    One timer for the whole reply, moved on only when it goes off: a timeout of its own
+    for each of a reply's tokens cost more than the rest of the token's way to the student."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.loop = asyncio.get_running_loop()
+        self.since: float | None = None  # when the step being awaited began
+        self.timer: asyncio.TimerHandle | None = None
+        self.task: asyncio.Task | None = None
+        self.expired = False
+
+    async def __call__(self, step: Awaitable[T]) -> T:
+        self.since = self.loop.time()
+        self.task = asyncio.current_task()  # a consumer may take each step in a task of its own
+        if self.timer is None:
+            self.timer = self.loop.call_at(self.since + self.seconds, self._check)
+        try:
+            return await step
+        except asyncio.CancelledError:
+            if self.expired and self.task is not None and self.task.uncancel() == 0:
+                raise TimeoutError from None
+            raise
+        finally:
+            self.since = None
+
+    def _check(self) -> None:
+        """The timer went off: time out the step under way if it began `seconds` ago, else
+        look again when it will have (or at the next step)."""
+        self.timer = None
+        if self.since is None or self.task is None:
+            return
+        due = self.since + self.seconds
+        if self.loop.time() >= due:
+            self.expired = True
+            self.task.cancel()  # the task waits in the step, where __call__ sees it
+        else:
+            self.timer = self.loop.call_at(due, self._check)
+
+    def close(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
 
 
 @dataclass
