@@ -139,19 +139,25 @@ async def _served(url: str, workers: int, turns: int) -> float:
     return sum(done) / elapsed
 
 
-async def main_workers(turns: int, workers: int) -> None:
+async def _each_database(measure) -> list[str]:
+    """`await measure(name, url)` on SQLite and on PostgreSQL: their figures."""
     results = []
     async with databases() as found:
         for name, url in found:
-            if url is None:
-                results.append(f"{name} not reachable")
-                continue
-            one = await _served(url, 1, turns)
-            several = await _served(url, workers, turns)
-            results.append(
-                f"{name} {one:.0f} turns/s with one worker, {several:.0f} with {workers} "
-                f"({several / one:.2f}x)"
-            )
+            results.append(f"{name} not reachable" if url is None else await measure(name, url))
+    return results
+
+
+async def main_workers(turns: int, workers: int) -> None:
+    async def one_against_several(name: str, url: str) -> str:
+        one = await _served(url, 1, turns)
+        several = await _served(url, workers, turns)
+        return (
+            f"{name} {one:.0f} turns/s with one worker, {several:.0f} with {workers} "
+            f"({several / one:.2f}x)"
+        )
+
+    results = await _each_database(one_against_several)
     print(
         f"turns_per_second ({STUDENTS} students, zero-latency model, practicum serve over "
         f"HTTP and websockets, Redis broker): " + ", ".join(results)
@@ -159,22 +165,17 @@ async def main_workers(turns: int, workers: int) -> None:
 
 
 async def main(turns: int) -> None:
-    results = []
-    async with databases() as found:
-        for name, url in found:
-            if url is None:
-                results.append(f"{name} not reachable")
-                continue
-            graphql = sorted([await _measure(url, turns) for _ in range(ROUNDS)])
-            (low, _), (rate, cpu_ms), (high, _) = graphql[0], graphql[ROUNDS // 2], graphql[-1]
-            service = sorted(
-                [await _measure(url, turns, _through_the_service) for _ in range(ROUNDS)]
-            )
-            results.append(
-                f"{name} {rate:.0f} turns/s (runs {low:.0f}-{high:.0f}; "
-                f"{cpu_ms:.1f} ms CPU per turn; the service alone "
-                f"{service[ROUNDS // 2][0]:.0f} turns/s)"
-            )
+    async def in_process(name: str, url: str) -> str:
+        graphql = sorted([await _measure(url, turns) for _ in range(ROUNDS)])
+        (low, _), (rate, cpu_ms), (high, _) = graphql[0], graphql[ROUNDS // 2], graphql[-1]
+        service = sorted([await _measure(url, turns, _through_the_service) for _ in range(ROUNDS)])
+        return (
+            f"{name} {rate:.0f} turns/s (runs {low:.0f}-{high:.0f}; "
+            f"{cpu_ms:.1f} ms CPU per turn; the service alone "
+            f"{service[ROUNDS // 2][0]:.0f} turns/s)"
+        )
+
+    results = await _each_database(in_process)
     print(f"turns_per_second ({STUDENTS} students, zero-latency model): " + ", ".join(results))
 
 
