@@ -21,11 +21,10 @@ import asyncio
 import time
 import uuid
 
-import httpx
 import uvloop
 from _common import AsgiClient, bench_settings, databases, seed_students, serve
 from sqlalchemy import func, select
-from time_to_first_token import Conversation
+from time_to_first_token import Conversation, students_http
 
 from api.accounts import service as accounts
 from api.accounts.security import read_token
@@ -118,8 +117,7 @@ async def _served(url: str, workers: int, turns: int) -> float:
             "PRACTICUM_SIMULATOR_DELAY_SECONDS": "0",
         }
         process, base = serve(settings.data_dir, workers, env)
-        limits = httpx.Limits(max_connections=STUDENTS)
-        http = httpx.AsyncClient(base_url=base, limits=limits, timeout=60)
+        http = students_http(base, STUDENTS)
         conversations = [Conversation(base, student) for student in students]
         try:
             await asyncio.gather(*(c.open(http) for c in conversations))
@@ -133,7 +131,7 @@ async def _served(url: str, workers: int, turns: int) -> float:
             elapsed = time.perf_counter() - started
         finally:
             await asyncio.gather(*(c.close() for c in conversations if hasattr(c, "ws")))
-            await http.aclose()
+            await http.close()
             process.terminate()
             process.wait(timeout=30)
     return sum(done) / elapsed
