@@ -22,6 +22,7 @@ from api.events.broker import BrokerUnavailable
 from api.graphql.http import GraphQLHTTP
 from api.graphql.schema import build_schema
 from api.graphql.websocket import graphql_websocket
+from api.limits import memory
 from api.limits.rate import seconds_until
 from api.ops import metrics
 from api.ops.headers import SecurityHeadersMiddleware
@@ -94,7 +95,7 @@ def _http_limits(app: FastAPI, settings: Settings) -> Limiter:
     limiter = Limiter(
         key_func=get_remote_address,
         default_limits=[limit] if limit else [],
-        storage_uri="memory://",
+        storage_uri=f"{memory.SCHEME}://",  # no timer thread per request
         strategy="moving-window",
         enabled=bool(limit),
     )

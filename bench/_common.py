@@ -5,13 +5,17 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
+import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+
+import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -24,6 +28,7 @@ from api.runtime import Runtime
 from tests.factories.accounts import actor, make_user
 from tests.factories.classes import make_assignment, make_section
 from tests.factories.clients import make_profile
+from tests.transport.conftest import free_port, practicum_env
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 JWT_SECRET = "bench-secret-" + secrets.token_hex(16)
@@ -64,6 +69,41 @@ UNREACHED_LIMITS = dict(
     rate_limit_messages_global="1000000/minute",
     http_rate_limit_per_ip="10000000/minute",
 )
+
+
+# The same, for a `practicum serve` of a bench: its environment.
+UNREACHED_LIMITS_ENV = {
+    f"PRACTICUM_{name.upper()}": value for name, value in UNREACHED_LIMITS.items()
+}
+
+
+def serve(
+    data_dir: Path, workers: int, env: dict[str, str], code: str | None = None
+) -> tuple[subprocess.Popen, str]:
+    """`practicum serve` (with `workers` processes) on a free port of 127.0.0.1, with the
+    benches' token secret and unreached limits, `env` on top; `code`: another checkout's
+    `api` package instead of this one. Returns the process and its base URL once ready."""
+    port = free_port()
+    env = practicum_env(data_dir, PRACTICUM_JWT_SECRET=JWT_SECRET, **UNREACHED_LIMITS_ENV, **env)
+    if code is not None:
+        env["PYTHONPATH"] = str(Path(code).resolve())
+    practicum = Path(sys.executable).parent / "practicum"
+    command = [str(practicum), "serve", "--host", "127.0.0.1", "--port", str(port)]
+    if workers > 1:
+        command += ["--workers", str(workers)]
+    process = subprocess.Popen(
+        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(300):
+        try:
+            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+                return process, url
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    process.kill()
+    raise RuntimeError("practicum serve did not become ready")
 
 
 def bench_settings(url: str, **overrides) -> Settings:

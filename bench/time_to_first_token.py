@@ -14,7 +14,10 @@ of students the added p50 and p99 (practicum minus direct, same percentile), and
 server's CPU time per turn (its process CPU seconds over the turns it served: a figure
 that other work on the machine disturbs far less than wall-clock time). `--burst`: each
 round, all students send at the same instant (a class told "start now").
-`--workers N` serves with `practicum serve --workers N` (when the command has it).
+`--workers N` serves with `practicum serve --workers N` (when the command has it), its
+events crossing the workers through Redis (REDIS_URL of the tests, a prefix of its own).
+A turn that fails (an error, a failed reply, no answer within a minute) ends its
+conversation's part in the run and is reported on the line instead of stopping the run.
 `--profile FILE` records the server with py-spy (200 Hz) during the largest run.
 `--against DIR` serves another checkout's code too (same students, a copy of the
 database), its phases alternating with this code's: a before/after in one run.
@@ -36,16 +39,18 @@ import sys
 import tempfile
 import threading
 import time
+from contextlib import AsyncExitStack
 from pathlib import Path
 
+import aiohttp
 import anthropic
-import httpx
 import websockets
-from _common import JWT_SECRET, Student, bench_settings, percentile, seed_students
+from _common import Student, bench_settings, percentile, seed_students, serve
 
 from api.db.migrate import upgrade
+from tests.events.replicas import redis_prefix
 from tests.fakes.anthropic_server import FakeAnthropic, Reply
-from tests.transport.conftest import free_port, practicum_env
+from tests.limits.conftest import REDIS_URL
 
 STUDENTS = (1, 10, 50)
 # The upstream of the issue's measurement: first token after 100 ms, then 40 tokens 5 ms apart.
@@ -60,11 +65,6 @@ SEND = """mutation($s: ID!, $c: String!) {
   sendMessage(sessionId: $s, content: $c) { assistantMessage { id } } }"""
 EVENTS = """subscription($s: ID!) { sessionEvents(sessionId: $s) {
   __typename ... on MessageDelta { delta } } }"""
-UNREACHED_LIMITS = {  # the limits are checked (their cost counts) but never refuse
-    "PRACTICUM_RATE_LIMIT_MESSAGES_PER_STUDENT": "1000000/minute",
-    "PRACTICUM_RATE_LIMIT_MESSAGES_GLOBAL": "1000000/minute",
-    "PRACTICUM_HTTP_RATE_LIMIT_PER_IP": "10000000/minute",
-}
 
 
 def _fake_server(found: multiprocessing.Queue) -> None:
@@ -110,7 +110,7 @@ async def _phase(turn, count: int, turns: int, burst: bool, seed: int) -> list[f
         for n in range(turns):
             found += await asyncio.gather(*(turn(i, n) for i in range(count)))
             await asyncio.sleep(BURST_PAUSE)
-        return found
+        return [ttft for ttft in found if ttft is not None]
     rng = random.Random(seed)
 
     async def conversation(i: int) -> list[float]:
@@ -121,7 +121,21 @@ async def _phase(turn, count: int, turns: int, burst: bool, seed: int) -> list[f
         return found
 
     results = await asyncio.gather(*(conversation(i) for i in range(count)))
-    return [ttft for conversation_ttfts in results for ttft in conversation_ttfts]
+    return [ttft for found in results for ttft in found if ttft is not None]
+
+
+def students_http(base: str, students: int) -> aiohttp.ClientSession:
+    """The students' HTTP client: aiohttp, as the direct calls use (the SDK's aiohttp
+    client), so that the client's own cost is not counted as what Practicum adds."""
+    connector = aiohttp.TCPConnector(limit=students)
+    return aiohttp.ClientSession(base, connector=connector, timeout=aiohttp.ClientTimeout(60))
+
+
+class TurnFailed(Exception):
+    pass
+
+
+TURN_TIMEOUT = 60.0  # seconds; a turn that takes longer counts as failed
 
 
 class Conversation:
@@ -130,8 +144,9 @@ class Conversation:
     def __init__(self, url: str, student: Student) -> None:
         self.url, self.student = url, student
         self.events: asyncio.Queue[dict] = asyncio.Queue()
+        self.failed: str | None = None  # why a turn of it failed
 
-    async def open(self, http: httpx.AsyncClient) -> None:
+    async def open(self, http: aiohttp.ClientSession) -> None:
         self.http = http
         ws_url = self.url.replace("http", "ws") + "/graphql"
         self.ws = await websockets.connect(ws_url, subprotocols=["graphql-transport-ws"])
@@ -148,21 +163,36 @@ class Conversation:
             if message["type"] == "next":
                 await self.events.put(message["payload"]["data"]["sessionEvents"])
 
-    async def turn(self, n: int) -> float:
+    async def turn(self, n: int) -> float | None:
+        """The time to the first token of one turn; None when the turn failed (counted
+        and reported, not a crash: one lost turn must not cost the run's line)."""
+        if self.failed is not None:
+            return None  # an earlier reply may still be arriving: this conversation is done
+        try:
+            async with asyncio.timeout(TURN_TIMEOUT):
+                return await self._turn(n)
+        except (TurnFailed, TimeoutError, aiohttp.ClientError) as failed:
+            self.failed = str(failed) or type(failed).__name__
+            return None
+
+    async def _turn(self, n: int) -> float:
         started = time.perf_counter()
-        response = await self.http.post(
+        async with self.http.post(
             "/graphql",
             json={"query": SEND, "variables": {"s": self.student.session_id, "c": f"Q{n}?"}},
             headers={"authorization": f"Bearer {self.student.token}"},
-        )
-        assert "errors" not in response.json(), response.text
+        ) as response:
+            answer = await response.json()
+        if "errors" in answer:
+            raise TurnFailed(answer["errors"][0]["message"])
         first = None
         while True:
             event = await self.events.get()
             if first is None and event["__typename"] == "MessageDelta" and event["delta"]:
                 first = time.perf_counter() - started
-            if event["__typename"] in ("MessageCompleted", "MessageFailed"):
-                assert event["__typename"] == "MessageCompleted", event
+            if event["__typename"] == "MessageFailed":
+                raise TurnFailed("the reply failed")
+            if event["__typename"] == "MessageCompleted":
                 return first * 1000
 
     async def close(self) -> None:
@@ -171,35 +201,17 @@ class Conversation:
 
 
 def _serve(
-    data_dir: Path, fake_url: str, fake_key: str, workers: int, code: str | None = None
+    data_dir: Path,
+    fake_url: str,
+    fake_key: str,
+    workers: int,
+    code: str | None = None,
+    redis_prefix: str | None = None,
 ) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    env = practicum_env(
-        data_dir,
-        ANTHROPIC_API_KEY=fake_key,
-        ANTHROPIC_BASE_URL=fake_url,
-        PRACTICUM_JWT_SECRET=JWT_SECRET,
-        **UNREACHED_LIMITS,
-    )
-    if code is not None:  # another checkout's `api` package, ahead of this one
-        env["PYTHONPATH"] = str(Path(code).resolve())
-    practicum = Path(sys.executable).parent / "practicum"
-    command = [str(practicum), "serve", "--host", "127.0.0.1", "--port", str(port)]
-    if workers > 1:
-        command += ["--workers", str(workers)]
-    process = subprocess.Popen(
-        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(300):
-        try:
-            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                return process, url
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    process.kill()
-    raise RuntimeError("practicum serve did not become ready")
+    env = {"ANTHROPIC_API_KEY": fake_key, "ANTHROPIC_BASE_URL": fake_url}
+    if redis_prefix is not None:  # several workers: a student's socket and sends may differ
+        env |= {"REDIS_URL": REDIS_URL, "PRACTICUM_REDIS_PREFIX": redis_prefix}
+    return serve(data_dir, workers, env, code)
 
 
 def cpu_seconds(pid: int) -> float:
@@ -238,20 +250,32 @@ class Served:
         self.cpu, self.served = 0.0, 0
         self.added: list[str] = []
 
-    async def start(self, students: list[Student], fake_url: str, fake_key: str, workers: int):
-        self.process, self.base = _serve(self.data_dir, fake_url, fake_key, workers, self.code)
-        limits = httpx.Limits(max_connections=len(students))
-        self.http = httpx.AsyncClient(base_url=self.base, limits=limits, timeout=30)
+    async def start(
+        self,
+        students: list[Student],
+        fake_url: str,
+        fake_key: str,
+        workers: int,
+        redis_prefix: str | None,
+    ):
+        self.process, self.base = _serve(
+            self.data_dir, fake_url, fake_key, workers, self.code, redis_prefix
+        )
+        self.http = students_http(self.base, len(students))
         self.conversations = [Conversation(self.base, s) for s in students]
         await asyncio.gather(*(c.open(self.http) for c in self.conversations))
 
-    async def turn(self, i: int, n: int) -> float:
+    async def turn(self, i: int, n: int) -> float | None:
         return await self.conversations[i].turn(n)
+
+    def failures(self) -> str:
+        failed = [c.failed for c in self.conversations if c.failed is not None]
+        return f", {len(failed)} conversations failed ({failed[0]})" if failed else ""
 
     async def stop(self) -> None:
         await asyncio.gather(*(c.close() for c in getattr(self, "conversations", [])))
         if hasattr(self, "http"):
-            await self.http.aclose()
+            await self.http.close()
         if hasattr(self, "process"):
             self.process.terminate()
             self.process.wait(timeout=30)
@@ -291,44 +315,29 @@ async def main(
         return await _direct_ttft(direct_client, n)
 
     try:
-        for server in servers:
-            await server.start(students, fake_url, fake_key, workers)
-        for count in counts:
-            direct: list[float] = []
-            practicum: dict[str, list[float]] = {server.label: [] for server in servers}
-            spy = None
-            for phase in range(3):  # the first is a warm-up
-                d = await _phase(direct_turn, count, turns, burst, phase)
-                direct += d if phase else []
+        async with AsyncExitStack() as redis:
+            prefixes = None
+            if workers > 1:  # each server's events cross its workers through Redis
+                prefixes = [await redis.enter_async_context(redis_prefix()) for _ in servers]
+            try:
+                for n, server in enumerate(servers):
+                    prefix = prefixes[n] if prefixes else None
+                    await server.start(students, fake_url, fake_key, workers, prefix)
+                direct = await _measure(servers, counts, turns, burst, profile, direct_turn)
+            finally:
                 for server in servers:
-                    if phase and profile and count == most and server is servers[0]:
-                        spy = _py_spy(server.process.pid, profile) if spy is None else spy
-                    cpu = cpu_seconds(server.process.pid)
-                    p = await _phase(server.turn, count, turns, burst, phase)
-                    if phase:
-                        server.cpu += cpu_seconds(server.process.pid) - cpu
-                        server.served += len(p)
-                        practicum[server.label] += p
-            if spy is not None:
-                spy.send_signal(2)  # SIGINT: py-spy writes what it recorded
-                spy.wait(timeout=60)
-            for server in servers:
-                found = practicum[server.label]
-                added_p50 = percentile(found, 0.5) - percentile(direct, 0.5)
-                added_p99 = percentile(found, 0.99) - percentile(direct, 0.99)
-                server.added.append(f"{count}: +{added_p50:.0f}/+{added_p99:.0f} ms")
+                    await server.stop()
     finally:
-        for server in servers:
-            await server.stop()
         fake.terminate()
         await direct_client.close()
 
     pattern = "all at once" if burst else f"{THINK[0]:g}-{THINK[1]:g} s between turns"
-    serving = f"{workers} workers" if workers > 1 else "one process"
+    serving = f"{workers} workers, Redis broker" if workers > 1 else "one process"
     figures = [
         f"{server.label}: "
         + ", ".join(server.added)
-        + f", server CPU {server.cpu / server.served * 1000:.1f} ms per turn"
+        + f", server CPU {server.cpu / max(server.served, 1) * 1000:.1f} ms per turn"
+        + server.failures()
         for server in servers
     ]
     print(
@@ -336,6 +345,41 @@ async def main(
         f"students: added p50/p99; direct p50 {percentile(direct, 0.5):.0f} ms): "
         + "; ".join(figures)
     )
+
+
+async def _measure(servers, counts, turns, burst, profile, direct_turn) -> list[float]:
+    """Each number of students in turn, direct and served phases alternating; adds each
+    server's figures to it; returns the direct times of the last number."""
+    most = max(counts)
+    for count in counts:
+        direct: list[float] = []
+        practicum: dict[str, list[float]] = {server.label: [] for server in servers}
+        spy = None
+        for phase in range(3):  # the first is a warm-up, of one turn each
+            rounds = turns if phase else 1
+            d = await _phase(direct_turn, count, rounds, burst, phase)
+            direct += d if phase else []
+            for server in servers:
+                if phase and profile and count == most and server is servers[0]:
+                    spy = _py_spy(server.process.pid, profile) if spy is None else spy
+                cpu = cpu_seconds(server.process.pid)
+                p = await _phase(server.turn, count, rounds, burst, phase)
+                if phase:
+                    server.cpu += cpu_seconds(server.process.pid) - cpu
+                    server.served += len(p)
+                    practicum[server.label] += p
+        if spy is not None:
+            spy.send_signal(2)  # SIGINT: py-spy writes what it recorded
+            spy.wait(timeout=60)
+        for server in servers:
+            found = practicum[server.label]
+            if not found:
+                server.added.append(f"{count}: no turn completed")
+                continue
+            added_p50 = percentile(found, 0.5) - percentile(direct, 0.5)
+            added_p99 = percentile(found, 0.99) - percentile(direct, 0.99)
+            server.added.append(f"{count}: +{added_p50:.0f}/+{added_p99:.0f} ms")
+    return direct
 
 
 def _copy_database(data_dir: Path) -> Path:

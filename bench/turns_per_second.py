@@ -6,7 +6,12 @@ reply is stored COMPLETE with its usage record. The same again calling the conve
 service directly shows what the GraphQL layer costs. Prints one line, SQLite and
 PostgreSQL.
 
-    .venv/bin/python bench/turns_per_second.py [--turns 20]
+`--workers N`: instead, `practicum serve` with one worker and with N (events through
+Redis, as several workers need), the students sending over HTTP and hearing each reply end
+on their `sessionEvents` websocket, from this process; the same line then gives both rates
+and their ratio per database.
+
+    .venv/bin/python bench/turns_per_second.py [--turns 20] [--workers 2]
 """
 
 from __future__ import annotations
@@ -17,15 +22,18 @@ import time
 import uuid
 
 import uvloop
-from _common import AsgiClient, bench_settings, databases, seed_students
+from _common import AsgiClient, bench_settings, databases, seed_students, serve
 from sqlalchemy import func, select
+from time_to_first_token import Conversation, students_http
 
 from api.accounts import service as accounts
 from api.accounts.security import read_token
 from api.app import create_app
 from api.conversations import service as conversations
 from api.conversations.models import Message, MessageStatus
+from tests.events.replicas import redis_prefix
 from tests.factories.conversations import settled
+from tests.limits.conftest import REDIS_URL
 
 SEND = """mutation($s: ID!, $c: String!) {
   sendMessage(sessionId: $s, content: $c) { assistantMessage { id } } }"""
@@ -97,27 +105,84 @@ async def _measure(url: str, turns: int, sender=_through_graphql) -> tuple[float
     return done / elapsed, cpu / done * 1000
 
 
-async def main(turns: int) -> None:
+async def _served(url: str, workers: int, turns: int) -> float:
+    """Completed turns per second of `practicum serve --workers N` on database `url`."""
+    settings = bench_settings(url, simulator_delay_seconds=0.0)
+    students = await seed_students(settings, STUDENTS)
+    async with redis_prefix() as prefix:
+        env = {
+            "DATABASE_URL": url,
+            "REDIS_URL": REDIS_URL,
+            "PRACTICUM_REDIS_PREFIX": prefix,
+            "PRACTICUM_SIMULATOR_DELAY_SECONDS": "0",
+        }
+        process, base = serve(settings.data_dir, workers, env)
+        http = students_http(base, STUDENTS)
+        conversations = [Conversation(base, student) for student in students]
+        try:
+            await asyncio.gather(*(c.open(http) for c in conversations))
+
+            async def practise(conversation: Conversation) -> int:
+                return sum([await conversation.turn(n) is not None for n in range(turns)])
+
+            await practise(conversations[0])  # warm up
+            started = time.perf_counter()
+            done = await asyncio.gather(*(practise(c) for c in conversations[1:]))
+            elapsed = time.perf_counter() - started
+        finally:
+            await asyncio.gather(*(c.close() for c in conversations if hasattr(c, "ws")))
+            await http.close()
+            process.terminate()
+            process.wait(timeout=30)
+    return sum(done) / elapsed
+
+
+async def _each_database(measure) -> list[str]:
+    """`await measure(name, url)` on SQLite and on PostgreSQL: their figures."""
     results = []
     async with databases() as found:
         for name, url in found:
-            if url is None:
-                results.append(f"{name} not reachable")
-                continue
-            graphql = sorted([await _measure(url, turns) for _ in range(ROUNDS)])
-            (low, _), (rate, cpu_ms), (high, _) = graphql[0], graphql[ROUNDS // 2], graphql[-1]
-            service = sorted(
-                [await _measure(url, turns, _through_the_service) for _ in range(ROUNDS)]
-            )
-            results.append(
-                f"{name} {rate:.0f} turns/s (runs {low:.0f}-{high:.0f}; "
-                f"{cpu_ms:.1f} ms CPU per turn; the service alone "
-                f"{service[ROUNDS // 2][0]:.0f} turns/s)"
-            )
+            results.append(f"{name} not reachable" if url is None else await measure(name, url))
+    return results
+
+
+async def main_workers(turns: int, workers: int) -> None:
+    async def one_against_several(name: str, url: str) -> str:
+        one = await _served(url, 1, turns)
+        several = await _served(url, workers, turns)
+        return (
+            f"{name} {one:.0f} turns/s with one worker, {several:.0f} with {workers} "
+            f"({several / one:.2f}x)"
+        )
+
+    results = await _each_database(one_against_several)
+    print(
+        f"turns_per_second ({STUDENTS} students, zero-latency model, practicum serve over "
+        f"HTTP and websockets, Redis broker): " + ", ".join(results)
+    )
+
+
+async def main(turns: int) -> None:
+    async def in_process(name: str, url: str) -> str:
+        graphql = sorted([await _measure(url, turns) for _ in range(ROUNDS)])
+        (low, _), (rate, cpu_ms), (high, _) = graphql[0], graphql[ROUNDS // 2], graphql[-1]
+        service = sorted([await _measure(url, turns, _through_the_service) for _ in range(ROUNDS)])
+        return (
+            f"{name} {rate:.0f} turns/s (runs {low:.0f}-{high:.0f}; "
+            f"{cpu_ms:.1f} ms CPU per turn; the service alone "
+            f"{service[ROUNDS // 2][0]:.0f} turns/s)"
+        )
+
+    results = await _each_database(in_process)
     print(f"turns_per_second ({STUDENTS} students, zero-latency model): " + ", ".join(results))
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--turns", type=int, default=10, help="turns per student")
-    uvloop.run(main(parser.parse_args().turns))  # the loop `practicum serve` runs on
+    parser.add_argument("--workers", type=int, default=1, help="served: one worker against N")
+    args = parser.parse_args()
+    if args.workers > 1:
+        uvloop.run(main_workers(args.turns, args.workers))
+    else:
+        uvloop.run(main(args.turns))  # the loop `practicum serve` runs on

@@ -175,6 +175,18 @@ async def profile_of(session: AsyncSession, conversation: Session) -> ClientProf
     return await session.get_one(ClientProfile, conversation.client_profile_id)
 
 
+_PROFILE_SAVED = select(ClientProfile.version, ClientProfile.updated_at).where(
+    ClientProfile.id == bindparam("profile_id")
+)
+
+
+async def profile_saved(session: AsyncSession, conversation: Session) -> tuple[int, datetime]:
+    """Which saved version of its profile the conversation is held with now (version and
+    when it was saved): two columns, not the whole profile."""
+    row = await session.execute(_PROFILE_SAVED, {"profile_id": conversation.client_profile_id})
+    return tuple(row.one())
+
+
 async def lost_replies(
     session: AsyncSession, now: datetime, unleased_before: datetime
 ) -> list[Message]:

@@ -28,7 +28,7 @@ from api.conversations.models import (
 )
 from api.conversations.outcomes import Ending, orphan_ending
 from api.conversations.replies import ReplyEngine, ReplyJob
-from api.conversations.transcript import build_request
+from api.conversations.transcript import built_system_prompt, request_for, system_prompt
 from api.db.base import utcnow
 from api.db.session import after_commit
 from api.errors import ErrorCode, FieldChecker
@@ -372,8 +372,11 @@ async def _prompt(
     conversation: Session,
     history: list[repository.Said | Message],
 ) -> ChatRequest:
-    profile = await repository.profile_of(session, conversation)
-    return build_request(profile, history, conversation.model, settings)
+    saved = await repository.profile_saved(session, conversation)
+    prompt = built_system_prompt(conversation.client_profile_id, *saved)
+    if prompt is None:  # the first turn with this version of the profile (in this process)
+        prompt = system_prompt(await repository.profile_of(session, conversation))
+    return request_for(prompt, history, conversation.model, settings)
 
 
 def _stream_once_committed(

@@ -59,10 +59,22 @@ def system_prompt(profile: ClientProfile) -> SystemPrompt:
     return prompt
 
 
+def built_system_prompt(
+    profile_id: uuid.UUID, version: int, updated_at: datetime
+) -> SystemPrompt | None:
+    """The system prompt of that saved version of a profile, if it was built already."""
+    return _prompts.get((profile_id, version, updated_at))
+
+
 def build_request(
     profile: ClientProfile, history: Sequence[Said | Message], model: str, settings: Settings
 ) -> ChatRequest:
-    prompt = system_prompt(profile)
+    return request_for(system_prompt(profile), history, model, settings)
+
+
+def request_for(
+    prompt: SystemPrompt, history: Sequence[Said | Message], model: str, settings: Settings
+) -> ChatRequest:
     shown = [view for view in map(model_view, history) if view is not None]
     return ChatRequest(
         system=prompt.text,

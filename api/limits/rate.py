@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from limits import RateLimitItem, parse
-from limits.aio.storage import MemoryStorage, Storage
+from limits.aio.storage import Storage
 from limits.aio.strategies import MovingWindowRateLimiter
 from limits.errors import StorageError
 from limits.storage import storage_from_string
@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.config import Settings
 from api.errors import ErrorCode, PracticumError
+from api.limits.memory import LoopAsyncMemoryStorage
 from api.ops import metrics
 
 log = logging.getLogger("practicum.limits")
@@ -62,7 +63,7 @@ def storage_for(settings: Settings, key_prefix: str = "practicum") -> Storage:
         return storage_from_string(
             f"async+{uri}", implementation="redispy", key_prefix=key_prefix, wrap_exceptions=True
         )
-    return MemoryStorage()
+    return LoopAsyncMemoryStorage()
 
 
 @dataclass(frozen=True)

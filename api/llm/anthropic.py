@@ -11,6 +11,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import Any, TypeVar
 
 import anthropic
@@ -92,15 +93,16 @@ class AnthropicProvider(Provider):
         params = _input_params(request) | _output_params(request)
         state = _StreamState()
         events = None
+        promptly = _Promptly(self._first_token_timeout)
         try:
-            events = await self._promptly(self.client.messages.create(**params, stream=True))
+            events = await promptly(self._raw_events(params))
             state.request_id = events.response.headers.get("request-id")
-            while (event := await self._promptly(anext(events, None))) is not None:
+            while (event := await promptly(anext(events, None))) is not None:
                 translated = state.translate(event)
                 if isinstance(translated, Finished):
                     # Read the stream to its end first: a response closed half-read takes
                     # its connection with it, and the next turn would pay a new handshake.
-                    while await self._promptly(anext(events, None)) is not None:
+                    while await promptly(anext(events, None)) is not None:
                         pass
                 if translated is not None:
                     yield translated
@@ -110,9 +112,23 @@ class AnthropicProvider(Provider):
         except _UPSTREAM_FAILURES as exc:
             raise _provider_error(exc, state) from exc
         finally:
+            promptly.close()
             # Also on cancellation and aclose(): the upstream must see the disconnect now.
             if events is not None:
                 await events.close()
+
+    def _raw_events(self, params: dict[str, Any]) -> Awaitable[anthropic.AsyncStream[Any]]:
+        """`messages.create(stream=True)` through the SDK's lower-level `post`, its events
+        left as the JSON they came as: building the SDK's typed event for each token cost
+        more CPU than everything else the reply does with it. Failures (a status, an
+        `error` event, a dropped connection) are raised by the SDK just the same."""
+        return self.client.post(
+            "/v1/messages",
+            body=params | {"stream": True},
+            cast_to=object,
+            stream=True,
+            stream_cls=anthropic.AsyncStream[object],
+        )
 
     async def count_tokens(self, request: ChatRequest) -> int:
         params = _input_params(request)
@@ -176,11 +192,53 @@ class AnthropicProvider(Provider):
             await self._client.close()
             self._client = None
 
-    async def _promptly(self, awaitable: Awaitable[T]) -> T:
-        """Await the next step of a reply, giving up when the upstream goes quiet.
-        Pings do not count: the SDK swallows them."""
-        async with asyncio.timeout(self._first_token_timeout):
-            return await awaitable
+
+class _Promptly:
+    """Awaits the steps of one reply, giving up (TimeoutError) on a step that takes longer
+    than `seconds`: the upstream went quiet. Pings do not count: the SDK swallows them.
+
+    One timer for the whole reply, moved on only when it goes off: a timeout of its own
+    for each of a reply's tokens cost more than the rest of the token's way to the student."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.loop = asyncio.get_running_loop()
+        self.since: float | None = None  # when the step being awaited began
+        self.timer: asyncio.TimerHandle | None = None
+        self.task: asyncio.Task | None = None
+        self.expired = False
+
+    async def __call__(self, step: Awaitable[T]) -> T:
+        self.since = self.loop.time()
+        self.task = asyncio.current_task()  # a consumer may take each step in a task of its own
+        if self.timer is None:
+            self.timer = self.loop.call_at(self.since + self.seconds, self._check)
+        try:
+            return await step
+        except asyncio.CancelledError:
+            if self.expired and self.task is not None and self.task.uncancel() == 0:
+                raise TimeoutError from None
+            raise
+        finally:
+            self.since = None
+
+    def _check(self) -> None:
+        """The timer went off: time out the step under way if it began `seconds` ago, else
+        look again when it will have (or at the next step)."""
+        self.timer = None
+        if self.since is None or self.task is None:
+            return
+        due = self.since + self.seconds
+        if self.loop.time() >= due:
+            self.expired = True
+            self.task.cancel()  # the task waits in the step, where __call__ sees it
+        else:
+            self.timer = self.loop.call_at(due, self._check)
+
+    def close(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
 
 
 @dataclass
@@ -191,16 +249,20 @@ class _StreamState:
     usage: Usage | None = None  # None until message_start arrived
     stop_reason: str | None = None
 
-    def translate(self, event: Any) -> StreamEvent | None:
-        if event.type == "message_start":
-            self.usage = _usage(event.message.usage)
+    def translate(self, event: dict[str, Any]) -> StreamEvent | None:
+        """One raw event of the Messages stream (its JSON as a dict)."""
+        kind = event.get("type")
+        if kind == "content_block_delta":
+            delta = event.get("delta") or {}
+            text = delta.get("text") if delta.get("type") == "text_delta" else None
+            return TextDelta(text) if text else None
+        if kind == "message_start":
+            self.usage = _usage(event["message"].get("usage") or {})
             return Started(self.request_id, self.usage)
-        if event.type == "content_block_delta" and event.delta.type == "text_delta":
-            return TextDelta(event.delta.text) if event.delta.text else None
-        if event.type == "message_delta":
-            self.usage = _updated_usage(self.usage or Usage(), event.usage)
-            self.stop_reason = event.delta.stop_reason
-        if event.type == "message_stop":
+        if kind == "message_delta":
+            self.usage = _updated_usage(self.usage or Usage(), event.get("usage") or {})
+            self.stop_reason = (event.get("delta") or {}).get("stop_reason")
+        if kind == "message_stop":
             return Finished(self.usage or Usage(), self.stop_reason)
         return None
 
@@ -230,8 +292,7 @@ def _input_params(request: ChatRequest) -> dict[str, Any]:
 def _output_params(request: ChatRequest) -> dict[str, Any]:
     params: dict[str, Any] = {"max_tokens": request.max_tokens}
     if request.temperature is not None:
-        # SDK 2.x has no `temperature` argument; the API still reads it from the body.
-        params["extra_body"] = {"temperature": request.temperature}
+        params["temperature"] = request.temperature  # the body as sent (see `_raw_events`)
     return params
 
 
@@ -263,22 +324,26 @@ def _mark_breakpoints(system: list[dict[str, Any]], messages: list[dict[str, Any
 
 
 def _usage(reported: Any) -> Usage:
+    """From the SDK's typed usage (non-streaming calls) or a stream's raw usage dict."""
+    field = reported.get if isinstance(reported, dict) else partial(getattr, reported)
     return Usage(
-        input_tokens=reported.input_tokens or 0,
-        output_tokens=reported.output_tokens or 0,
-        cache_write_tokens=reported.cache_creation_input_tokens or 0,
-        cache_read_tokens=reported.cache_read_input_tokens or 0,
+        input_tokens=field("input_tokens", None) or 0,
+        output_tokens=field("output_tokens", None) or 0,
+        cache_write_tokens=field("cache_creation_input_tokens", None) or 0,
+        cache_read_tokens=field("cache_read_input_tokens", None) or 0,
     )
 
 
-def _updated_usage(usage: Usage, delta: Any) -> Usage:
+def _updated_usage(usage: Usage, delta: dict[str, Any]) -> Usage:
     """message_delta's counts are cumulative; its input and cache fields may be absent."""
     return replace(
         usage,
-        output_tokens=delta.output_tokens,
-        input_tokens=_given(delta.input_tokens, usage.input_tokens),
-        cache_write_tokens=_given(delta.cache_creation_input_tokens, usage.cache_write_tokens),
-        cache_read_tokens=_given(delta.cache_read_input_tokens, usage.cache_read_tokens),
+        output_tokens=_given(delta.get("output_tokens"), usage.output_tokens),
+        input_tokens=_given(delta.get("input_tokens"), usage.input_tokens),
+        cache_write_tokens=_given(
+            delta.get("cache_creation_input_tokens"), usage.cache_write_tokens
+        ),
+        cache_read_tokens=_given(delta.get("cache_read_input_tokens"), usage.cache_read_tokens),
     )
 
 

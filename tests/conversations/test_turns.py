@@ -21,8 +21,9 @@ import pytest
 from pydantic import SecretStr
 from sqlalchemy import func, select
 
-from api.accounts.models import Role
+from api.accounts.models import Role, User
 from api.accounts.security import Actor
+from api.clients import service as clients
 from api.clients.models import ClientProfile
 from api.clients.prompt import build_system_prompt
 from api.config import Settings
@@ -976,6 +977,23 @@ async def test_without_prompt_caching_nothing_is_cached(make_runtime, fake):
 
 
 # 12. Context trimming
+
+
+async def test_the_client_speaks_as_edited_from_the_next_turn_on(rt, fake):
+    """The system prompt is built once per saved version of the profile: a teacher's edit
+    mid-conversation reaches the model at the student's next message."""
+    chat = await start(rt, background="Works nights at a bakery.")
+    await run_turn(chat, "Hello?")
+    async with rt.sessions() as db:
+        teacher = actor(await db.get_one(User, chat.profile.owner_id))
+        fields = clients.ProfileFields(background="Retired lighthouse keeper.")
+        await clients.update_profile(db, teacher, rt.settings, chat.profile.id, fields)
+        await db.commit()
+    await run_turn(chat, "What do you do all day?")
+
+    before, after = (request.body["system"][0]["text"] for request in fake.requests)
+    assert "bakery" in before and "lighthouse" not in before
+    assert "lighthouse" in after and "bakery" not in after
 
 
 async def test_a_long_conversation_sends_only_its_latest_messages(make_runtime, fake):

@@ -6,6 +6,7 @@ PostgreSQL."""
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 import uuid
 from collections import Counter
@@ -386,3 +387,22 @@ async def test_health_checks_and_metrics_are_never_limited(open_app):
         for _ in range(5):
             assert (await gql.http.get("/healthz")).status_code == 200
             assert (await gql.http.get("/metrics")).status_code == 200
+
+
+async def test_requests_start_no_threads_and_old_hits_are_forgotten(open_app, monkeypatch):
+    """The in-memory windows forget old hits on the loop: no timer thread per request (a
+    class's burst paid for one each), and an address's hits go once their window passed."""
+    app = open_app(http_rate_limit_per_ip="3/second")
+    started = []
+    real_start = threading.Thread.start
+    monkeypatch.setattr(threading.Thread, "start", lambda t: started.append(t) or real_start(t))
+    address = an_address()
+    async with graphql_from(app, address) as gql:
+        statuses = [(await gql.post("{ __typename }")).status_code for _ in range(4)]
+        assert statuses == [200, 200, 200, 429]
+        await asyncio.sleep(1.1)
+        assert (await gql.post("{ __typename }")).status_code == 200
+
+    windows = app.state.limiter._storage.events
+    assert [len(hits) for key, hits in windows.items() if address in key] == [1]
+    assert [t for t in started if isinstance(t, threading.Timer)] == []

@@ -377,6 +377,21 @@ async def test_a_stream_going_quiet_times_out(fake_anthropic):
     assert len([e for e in events if isinstance(e, TextDelta)]) == 1
 
 
+async def test_a_slow_reader_is_not_a_quiet_stream(fake_anthropic):
+    """Only the wait for the upstream counts: a consumer taking its time over each event
+    (say, the database was busy) never times the reply out."""
+    provider = AnthropicProvider("test-key", fake_anthropic.url, first_token_timeout=0.3)
+    fake_anthropic.enqueue(Reply(text="one two three", chunk_chars=4))
+
+    texts = []
+    async for event in provider.stream(chat(user("Hi"))):
+        await asyncio.sleep(0.4)
+        texts += [event.text] if isinstance(event, TextDelta) else []
+    await provider.aclose()
+
+    assert "".join(texts) == "one two three"
+
+
 async def test_the_request_timeout_applies_to_reads(fake_anthropic):
     provider = AnthropicProvider(
         "test-key", fake_anthropic.url, request_timeout=0.3, first_token_timeout=10
