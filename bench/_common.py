@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import secrets
 import subprocess
 import sys
@@ -23,7 +24,7 @@ from api.accounts.models import Role
 from api.accounts.security import issue_token
 from api.config import Settings
 from api.conversations import service as conversations
-from api.db.migrate import upgrade
+from api.db.migrate import downgrade, head_revision, upgrade
 from api.runtime import Runtime
 from tests.factories.accounts import actor, make_user
 from tests.factories.classes import make_assignment, make_section
@@ -188,3 +189,17 @@ class AsgiClient:
 
         await self.app(scope, receive, send)
         return json.loads(b"".join(chunks))
+
+
+def match_schema(url: str, code: str) -> None:
+    """Bring a database migrated by this code down to the head of the checkout in `code`
+    (an older checkout refuses a database migrated past its own head)."""
+    their_head = subprocess.run(
+        [sys.executable, "-c", "from api.db.migrate import head_revision; print(head_revision())"],
+        env={**os.environ, "PYTHONPATH": str(Path(code).resolve())},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    if their_head != head_revision():
+        downgrade(url, their_head)

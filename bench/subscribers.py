@@ -35,8 +35,15 @@ from pathlib import Path
 
 import httpx
 import websockets
-from _common import JWT_SECRET, bench_settings, percentile, seed_students
-from time_to_first_token import UNREACHED_LIMITS, UPSTREAM, cpu_seconds
+from _common import (
+    JWT_SECRET,
+    UNREACHED_LIMITS_ENV,
+    bench_settings,
+    match_schema,
+    percentile,
+    seed_students,
+)
+from time_to_first_token import UPSTREAM, cpu_seconds
 
 from api.db.migrate import upgrade
 from tests.fakes.anthropic_server import FakeAnthropic
@@ -203,6 +210,8 @@ async def practicum(count: int, replies: int, code: str | None) -> dict[str, flo
     await asyncio.to_thread(upgrade, url)
     os.environ["ANTHROPIC_API_KEY"] = "test-key"  # so the seeded session uses Claude
     [student] = await seed_students(bench_settings(url, anthropic_api_key="test-key"), 1)
+    if code is not None:
+        await asyncio.to_thread(match_schema, url, code)
     found: multiprocessing.Queue = multiprocessing.Queue()
     finished: multiprocessing.Queue = multiprocessing.Queue()
     fake = multiprocessing.Process(target=_fake_server, args=(found, finished), daemon=True)
@@ -216,7 +225,7 @@ async def practicum(count: int, replies: int, code: str | None) -> dict[str, flo
         PRACTICUM_JWT_SECRET=JWT_SECRET,
         PRACTICUM_WS_MAX_SOCKETS_PER_USER=str(count + 10),
         PRACTICUM_WS_MAX_SOCKETS_PER_IP=str(count + 10),
-        **UNREACHED_LIMITS,
+        **UNREACHED_LIMITS_ENV,
     )
     process = _start_practicum(port, env, code)
     base = f"http://127.0.0.1:{port}"

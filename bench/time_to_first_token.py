@@ -45,7 +45,7 @@ from pathlib import Path
 import aiohttp
 import anthropic
 import websockets
-from _common import Student, bench_settings, percentile, seed_students, serve
+from _common import Student, bench_settings, match_schema, percentile, seed_students, serve
 
 from api.db.migrate import upgrade
 from tests.events.replicas import redis_prefix
@@ -301,7 +301,7 @@ async def main(
     students = await seed_students(settings, most)
     servers = [Served("this code", data_dir, None)]
     if against:  # the same students and sessions, in a copy of the database
-        servers.append(Served(against, _copy_database(data_dir), against))
+        servers.append(Served(against, _copy_database(data_dir, against), against))
     fake, fake_url, fake_key = _start_fake()
     # The SDK as Practicum's provider sets it up.
     direct_client = anthropic.AsyncAnthropic(
@@ -382,10 +382,11 @@ async def _measure(servers, counts, turns, burst, profile, direct_turn) -> list[
     return direct
 
 
-def _copy_database(data_dir: Path) -> Path:
+def _copy_database(data_dir: Path, code: str) -> Path:
     other = Path(tempfile.mkdtemp(prefix="practicum-ttft-against-"))
     for found in data_dir.glob("practicum.db*"):
         shutil.copy(found, other / found.name)
+    match_schema(f"sqlite+aiosqlite:///{other / 'practicum.db'}", code)
     return other
 
 
