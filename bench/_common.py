@@ -196,6 +196,7 @@ def match_schema(url: str, code: str) -> None:
     (an older checkout refuses a database migrated past its own head)."""
     their_head = subprocess.run(
         [sys.executable, "-c", "from api.db.migrate import head_revision; print(head_revision())"],
+        cwd=Path(code).resolve(),  # `python -c` looks in the working directory first
         env={**os.environ, "PYTHONPATH": str(Path(code).resolve())},
         capture_output=True,
         text=True,
