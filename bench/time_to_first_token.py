@@ -301,7 +301,8 @@ async def main(
     students = await seed_students(settings, most)
     servers = [Served("this code", data_dir, None)]
     if against:  # the same students and sessions, in a copy of the database
-        servers.append(Served(against, _copy_database(data_dir, against), against))
+        copy = await asyncio.to_thread(_copy_database, data_dir, against)
+        servers.append(Served(against, copy, against))
     fake, fake_url, fake_key = _start_fake()
     # The SDK as Practicum's provider sets it up.
     direct_client = anthropic.AsyncAnthropic(
