@@ -805,17 +805,16 @@ async def test_an_owner_reporting_after_a_takeover_replaces_the_estimate_everywh
     student's budget: the provider's bill, counted once."""
     owner, other = make_runtime(), make_runtime()  # two processes on one database
     chat = await start(owner)
+    budget = Budget(
+        scope=BudgetScope.STUDENT,
+        student_id=chat.student.id,
+        scope_key=scope_key(BudgetScope.STUDENT, chat.student.id),
+        period=BudgetPeriod.DAILY,
+        limit_usd=Decimal(100),
+        alert_percents=[],
+    )
     async with owner.sessions() as db:
-        db.add(
-            Budget(
-                scope=BudgetScope.STUDENT,
-                student_id=chat.student.id,
-                scope_key=scope_key(BudgetScope.STUDENT, chat.student.id),
-                period=BudgetPeriod.DAILY,
-                limit_usd=Decimal(100),
-                alert_percents=[],
-            )
-        )
+        db.add(budget)
         await db.commit()
     # The provider counts the prompt its own way: no estimate passes for its figures
     fake.enqueue(Reply(text=LONG_ANSWER, delay_between_chunks=0.05, extra_input_tokens=23))
@@ -845,7 +844,9 @@ async def test_an_owner_reporting_after_a_takeover_replaces_the_estimate_everywh
                 )
             )
         ).one()
-        spent = await db.scalar(select(func.sum(BudgetSpend.spent)))
+        spent = await db.scalar(
+            select(func.sum(BudgetSpend.spent)).where(BudgetSpend.budget_id == budget.id)
+        )
     assert tuple(rolled) == (1, record.cost)
     assert spent == record.cost
 
