@@ -195,5 +195,11 @@ def gql(client: httpx.AsyncClient, app) -> GraphQLClient:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The browser tests last: they are the slowest, and no asyncio test runs beside them."""
-    items.sort(key=lambda item: "/tests/e2e/" in str(item.path))
+    """The browser tests last: they are the slowest, and no asyncio test runs beside them.
+    Of those, the ones that `make run` an app of their own come after the rest: building the
+    pages again (in the one `.web`) points the shared app's pages at the other app."""
+
+    def order(item: pytest.Item) -> tuple[bool, bool]:
+        return "/tests/e2e/" in str(item.path), item.get_closest_marker("own_app") is not None
+
+    items.sort(key=order)

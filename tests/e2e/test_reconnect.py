@@ -40,7 +40,7 @@ from tests.fakes.anthropic_server import FakeAnthropic, Reply, last_user_text
 from tests.limits.conftest import REDIS_URL
 from tests.transport.conftest import Server, free_port, serve
 
-pytestmark = pytest.mark.postgres
+pytestmark = [pytest.mark.postgres, pytest.mark.own_app]
 WIDTHS = pytest.mark.parametrize("phone", [False, True], ids=["desktop", "phone"])
 
 # The reply being read when the process stops: ~25 s of streaming, far past the deadline.

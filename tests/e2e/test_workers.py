@@ -19,6 +19,7 @@ from tests.e2e.test_chat import _open_chat, _session_with
 from tests.e2e.test_student import _messages, _reply_done, _send
 from tests.limits.conftest import REDIS_URL
 
+pytestmark = pytest.mark.own_app
 teacher, talkative_client = test_student.teacher, test_student.talkative_client
 WORKERS = 2
 PREFIX = f"practicum-e2e-{time.time_ns()}:"
