@@ -132,3 +132,61 @@ def filter_actions(loading, on_clear, filtered) -> rx.Component:
         spacing="3",
         wrap="wrap",
     )
+
+
+def select_field(label: str, name: str, value, on_change, items, hint: str = "") -> rx.Component:
+    """A labelled select whose value is sent with its form as `name`."""
+    return field(
+        label,
+        name,
+        rx.select.root(
+            rx.select.trigger(id=name, width="100%"),
+            rx.select.content(*items),
+            value=value,
+            on_change=on_change,
+            name=name,
+        ),
+        hint=hint,
+    )
+
+
+def form_dialog(
+    title,
+    description: str,
+    fields: list[rx.Component],
+    *,
+    submit_label: str,
+    loading,
+    on_submit,
+    open,
+    on_open_change,
+    max_width: str = "30rem",
+    spacing: str = "3",
+) -> rx.Component:
+    """A dialog holding one form: its title, a line on what it does, the form's fields,
+    then Cancel and the submit button."""
+    return rx.dialog.root(
+        rx.dialog.content(
+            rx.dialog.title(title),
+            rx.dialog.description(
+                description,
+                font_size="var(--font-size-2)",
+                line_height="var(--line-height-2)",
+                color=rx.color("gray", 11),
+            ),
+            rx.form(
+                rx.vstack(
+                    *fields,
+                    dialog_actions(submit_label, loading),
+                    spacing=spacing,
+                    width="100%",
+                    margin_top="1rem",
+                ),
+                on_submit=on_submit,
+                reset_on_submit=False,
+            ),
+            max_width=max_width,
+        ),
+        open=open,
+        on_open_change=on_open_change,
+    )

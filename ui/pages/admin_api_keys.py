@@ -5,27 +5,12 @@ import reflex as rx
 
 from ui import routes
 from ui.components.feedback import empty_state, error_callout, loading, success_callout
-from ui.components.forms import dialog_actions, field, text_input
+from ui.components.forms import form_dialog, select_field, text_input
 from ui.components.layout import account_tabs, page
 from ui.components.tables import cell, data_table, hidden_header
 from ui.state.admin_api_keys import NO_SECTION, ROLES, SCOPES
 from ui.state.admin_api_keys import AdminApiKeysState as S
 from ui.state.base import guard
-
-
-def _select(label: str, name: str, value, on_change, items, hint: str = "") -> rx.Component:
-    return field(
-        label,
-        name,
-        rx.select.root(
-            rx.select.trigger(id=name, width="100%"),
-            rx.select.content(*items),
-            value=value,
-            on_change=on_change,
-            name=name,
-        ),
-        hint=hint,
-    )
 
 
 def _new_secret() -> rx.Component:
@@ -174,72 +159,60 @@ def _list() -> rx.Component:
 
 
 def _create_dialog() -> rx.Component:
-    return rx.dialog.root(
-        rx.dialog.content(
-            rx.dialog.title("New API key"),
-            rx.dialog.description(
-                "The key acts with its role, under the same rules and limits as a person; "
-                "its scope narrows that further.",
-                font_size="var(--font-size-2)",
-                color=rx.color("gray", 11),
-            ),
-            rx.form(
-                rx.vstack(
-                    error_callout(S.create_error),
-                    text_input(
-                        "Name",
-                        "key_name",
-                        S.key_name,
-                        S.set_key_name,
-                        error=S.create_errors["name"],
-                        hint="What uses it, e.g. “Weekly cost report”.",
-                        auto_complete="off",
-                    ),
-                    _select(
-                        "Role",
-                        "key_role",
-                        S.key_role,
-                        S.set_key_role,
-                        [rx.select.item(label, value=value) for value, label in ROLES.items()],
-                    ),
-                    _select(
-                        "May",
-                        "key_scope",
-                        S.key_scope,
-                        S.set_key_scope,
-                        [rx.select.item(label, value=value) for value, label in SCOPES.items()],
-                    ),
-                    _select(
-                        "Section",
-                        "key_section",
-                        S.key_section,
-                        S.set_key_section,
-                        [
-                            rx.select.item("Every section", value=NO_SECTION),
-                            rx.foreach(
-                                S.sections, lambda s: rx.select.item(s["name"], value=s["id"])
-                            ),
-                        ],
-                        hint="A key for one section only reads, and only that section.",
-                    ),
-                    text_input(
-                        "Works until (UTC, inclusive)",
-                        "key_expires",
-                        S.key_expires,
-                        S.set_key_expires,
-                        error=S.create_errors["expiresAt"],
-                        type="date",
-                    ),
-                    dialog_actions("Create key", S.creating),
-                    spacing="3",
-                    width="100%",
-                    margin_top="1rem",
-                ),
-                on_submit=S.create,
-                reset_on_submit=False,
-            ),
-            max_width="30rem",
+    return form_dialog(
+        "New API key",
+        (
+            "The key acts with its role, under the same rules and limits as a person; "
+            "its scope narrows that further."
         ),
+        [
+            error_callout(S.create_error),
+            text_input(
+                "Name",
+                "key_name",
+                S.key_name,
+                S.set_key_name,
+                error=S.create_errors["name"],
+                hint="What uses it, e.g. “Weekly cost report”.",
+                auto_complete="off",
+            ),
+            select_field(
+                "Role",
+                "key_role",
+                S.key_role,
+                S.set_key_role,
+                [rx.select.item(label, value=value) for value, label in ROLES.items()],
+            ),
+            select_field(
+                "May",
+                "key_scope",
+                S.key_scope,
+                S.set_key_scope,
+                [rx.select.item(label, value=value) for value, label in SCOPES.items()],
+            ),
+            select_field(
+                "Section",
+                "key_section",
+                S.key_section,
+                S.set_key_section,
+                [
+                    rx.select.item("Every section", value=NO_SECTION),
+                    rx.foreach(S.sections, lambda s: rx.select.item(s["name"], value=s["id"])),
+                ],
+                hint="A key for one section only reads, and only that section.",
+            ),
+            text_input(
+                "Works until (UTC, inclusive)",
+                "key_expires",
+                S.key_expires,
+                S.set_key_expires,
+                error=S.create_errors["expiresAt"],
+                type="date",
+            ),
+        ],
+        submit_label="Create key",
+        loading=S.creating,
+        on_submit=S.create,
         open=S.create_open,
         on_open_change=S.set_create_open,
     )

@@ -4,7 +4,7 @@ import reflex as rx
 
 from ui import routes
 from ui.components.feedback import empty_state, error_callout, loading, success_callout
-from ui.components.forms import dialog_actions, field, text_input
+from ui.components.forms import field, form_dialog, text_input
 from ui.components.layout import page
 from ui.components.tables import data_table, hidden_header
 from ui.state.admin_budgets import SCOPES, AdminBudgetsState, BudgetRow
@@ -304,56 +304,47 @@ def _period_field() -> rx.Component:
 
 
 def _budget_dialog() -> rx.Component:
-    return rx.dialog.root(
-        rx.dialog.content(
-            rx.dialog.title(S.form_title),
-            rx.dialog.description(
-                "Spending in the current period counts from the start of the period, "
-                "including what was spent before the budget was set.",
-                font_size="var(--font-size-2)",
-                line_height="var(--line-height-2)",
-                color=rx.color("gray", 11),
-            ),
-            rx.form(
-                rx.vstack(
-                    error_callout(S.form_error),
-                    _scope_fields(),
-                    _period_field(),
-                    rx.cond(
-                        S.replaces,
-                        rx.callout(S.replaces, icon="info", color_scheme="amber", width="100%"),
-                    ),
-                    text_input(
-                        "Limit (US dollars)",
-                        "budget-limit",
-                        S.form_limit,
-                        S.set_form_limit,
-                        error=S.field_errors["limitUsd"],
-                        hint="For example 25 or 0.50.",
-                        input_mode="decimal",
-                        auto_complete="off",
-                    ),
-                    text_input(
-                        "Alert at (% of the limit)",
-                        "budget-alerts",
-                        S.form_alerts,
-                        S.set_form_alerts,
-                        error=S.field_errors["alertPercents"],
-                        hint="Whole percents separated by commas; empty for no alerts.",
-                        auto_complete="off",
-                    ),
-                    dialog_actions("Save budget", S.saving),
-                    spacing="4",
-                    width="100%",
-                    margin_top="1rem",
-                ),
-                on_submit=S.save_budget,
-                reset_on_submit=False,
-            ),
-            max_width="32rem",
+    return form_dialog(
+        S.form_title,
+        (
+            "Spending in the current period counts from the start of the period, "
+            "including what was spent before the budget was set."
         ),
+        [
+            error_callout(S.form_error),
+            _scope_fields(),
+            _period_field(),
+            rx.cond(
+                S.replaces,
+                rx.callout(S.replaces, icon="info", color_scheme="amber", width="100%"),
+            ),
+            text_input(
+                "Limit (US dollars)",
+                "budget-limit",
+                S.form_limit,
+                S.set_form_limit,
+                error=S.field_errors["limitUsd"],
+                hint="For example 25 or 0.50.",
+                input_mode="decimal",
+                auto_complete="off",
+            ),
+            text_input(
+                "Alert at (% of the limit)",
+                "budget-alerts",
+                S.form_alerts,
+                S.set_form_alerts,
+                error=S.field_errors["alertPercents"],
+                hint="Whole percents separated by commas; empty for no alerts.",
+                auto_complete="off",
+            ),
+        ],
+        submit_label="Save budget",
+        loading=S.saving,
+        on_submit=S.save_budget,
         open=S.form_open,
         on_open_change=S.set_form_open,
+        max_width="32rem",
+        spacing="4",
     )
 
 

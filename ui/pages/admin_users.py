@@ -5,26 +5,12 @@ import reflex as rx
 
 from ui import routes
 from ui.components.feedback import empty_state, error_callout, loading, success_callout
-from ui.components.forms import dialog_actions, field, text_input
+from ui.components.forms import form_dialog, select_field, text_input
 from ui.components.layout import account_tabs, page
 from ui.components.tables import cell, data_table, hidden_header
 from ui.state.admin_users import ALL, ROLES, STATUSES
 from ui.state.admin_users import AdminUsersState as S
 from ui.state.base import guard
-
-
-def _select(label: str, name: str, value, on_change, items) -> rx.Component:
-    return field(
-        label,
-        name,
-        rx.select.root(
-            rx.select.trigger(id=name, width="100%"),
-            rx.select.content(*items),
-            value=value,
-            on_change=on_change,
-            name=name,
-        ),
-    )
 
 
 def _role_items(with_all: bool) -> list:
@@ -60,15 +46,15 @@ def _filters() -> rx.Component:
                 width="100%",
             ),
             rx.grid(
-                _select("Role", "role", S.role, S.set_role_filter, _role_items(True)),
-                _select(
+                select_field("Role", "role", S.role, S.set_role_filter, _role_items(True)),
+                select_field(
                     "Status",
                     "status",
                     S.status,
                     S.set_status_filter,
                     [rx.select.item(label, value=value) for value, label in STATUSES],
                 ),
-                _select(
+                select_field(
                     "Section",
                     "section",
                     S.section_id,
@@ -281,55 +267,45 @@ def _reset_link() -> rx.Component:
 
 
 def _create_dialog() -> rx.Component:
-    return rx.dialog.root(
-        rx.dialog.content(
-            rx.dialog.title("New account"),
-            rx.dialog.description(
-                "Leave the password empty to let the person choose their own through a "
-                "password-reset link.",
-                font_size="var(--font-size-2)",
-                color=rx.color("gray", 11),
-            ),
-            rx.form(
-                rx.vstack(
-                    error_callout(S.create_error),
-                    text_input(
-                        "Name",
-                        "new_name",
-                        S.new_name,
-                        S.set_new_name,
-                        error=S.create_errors["name"],
-                        auto_complete="off",
-                    ),
-                    text_input(
-                        "Email",
-                        "new_email",
-                        S.new_email,
-                        S.set_new_email,
-                        error=S.create_errors["email"],
-                        type="email",
-                        auto_complete="off",
-                    ),
-                    _select("Role", "new_role", S.new_role, S.set_new_role, _role_items(False)),
-                    text_input(
-                        "Password (optional)",
-                        "new_password",
-                        S.new_password,
-                        S.set_new_password,
-                        error=S.create_errors["password"],
-                        type="password",
-                        auto_complete="new-password",
-                    ),
-                    dialog_actions("Create account", S.creating),
-                    spacing="3",
-                    width="100%",
-                    margin_top="1rem",
-                ),
-                on_submit=S.create,
-                reset_on_submit=False,
-            ),
-            max_width="30rem",
+    return form_dialog(
+        "New account",
+        (
+            "Leave the password empty to let the person choose their own through a "
+            "password-reset link."
         ),
+        [
+            error_callout(S.create_error),
+            text_input(
+                "Name",
+                "new_name",
+                S.new_name,
+                S.set_new_name,
+                error=S.create_errors["name"],
+                auto_complete="off",
+            ),
+            text_input(
+                "Email",
+                "new_email",
+                S.new_email,
+                S.set_new_email,
+                error=S.create_errors["email"],
+                type="email",
+                auto_complete="off",
+            ),
+            select_field("Role", "new_role", S.new_role, S.set_new_role, _role_items(False)),
+            text_input(
+                "Password (optional)",
+                "new_password",
+                S.new_password,
+                S.set_new_password,
+                error=S.create_errors["password"],
+                type="password",
+                auto_complete="new-password",
+            ),
+        ],
+        submit_label="Create account",
+        loading=S.creating,
+        on_submit=S.create,
         open=S.create_open,
         on_open_change=S.set_create_open,
     )
@@ -343,7 +319,7 @@ def _confirm_dialog() -> rx.Component:
             rx.vstack(
                 rx.cond(
                     S.confirm_action == "role",
-                    _select(
+                    select_field(
                         "New role",
                         "confirm_role",
                         S.confirm_role,
