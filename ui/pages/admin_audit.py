@@ -114,11 +114,11 @@ def _results() -> rx.Component:
         S.loading,
         loading("Loading the audit log…"),
         rx.cond(
-            S.entries.length() > 0,
+            S.rows.length() > 0,
             rx.vstack(
                 data_table(
                     HEADERS,
-                    S.entries,
+                    S.rows,
                     _cells,
                     "Administrative changes, newest first",
                     phone_card=_card,

@@ -140,7 +140,7 @@ def _log() -> rx.Component:
     return rx.vstack(
         data_table(
             HEADERS,
-            S.events,
+            S.rows,
             _event_cells,
             "Error events, newest first",
             phone_card=_event_card,
@@ -166,7 +166,7 @@ def _results() -> rx.Component:
         S.loading,
         loading("Loading errors…"),
         rx.cond(
-            S.events.length() > 0,
+            S.rows.length() > 0,
             _log(),
             rx.cond(
                 S.error == "",

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import json
-from datetime import date, timedelta
 from typing import Any
 
 import reflex as rx
 
 from ui.format import readable_time
 from ui.state.base import AppState
+from ui.state.paged_log import PagedLogState
 
-PAGE_SIZE = 25
 ALL = "all"
 ACTIONS = [
     (ALL, "Every change"),
@@ -67,24 +66,14 @@ def _row(entry: dict[str, Any]) -> dict[str, str]:
     }
 
 
-def _start_of(day: str) -> str:
-    return f"{day}T00:00:00Z"
+class AdminAuditState(PagedLogState, AppState):
+    OPERATION = "AdminAuditLog"
+    CONNECTION = "auditLog"
 
-
-class AdminAuditState(AppState):
     action: str = ALL
     target_kind: str = ""
     actor_id: str = ""
-    since: str = ""
-    until: str = ""
     until_error: str = ""
-
-    entries: list[dict[str, str]] = []
-    cursor: str = ""
-    has_more: bool = False
-    loading: bool = True
-    loading_more: bool = False
-    error: str = ""
 
     @rx.var
     def filtered(self) -> bool:
@@ -95,14 +84,6 @@ class AdminAuditState(AppState):
     @rx.event
     def set_action(self, value: str):
         self.action = value
-
-    @rx.event
-    def set_since(self, value: str):
-        self.since = value
-
-    @rx.event
-    def set_until(self, value: str):
-        self.until = value
 
     @rx.event
     async def load(self):
@@ -128,21 +109,6 @@ class AdminAuditState(AppState):
         self.until_error = ""
         return await self._first_page()
 
-    @rx.event
-    async def load_more(self):
-        self.loading_more = True
-        yield
-        redirect = await self._fetch(self.cursor)
-        self.loading_more = False
-        if redirect is not None:
-            yield redirect
-
-    async def _first_page(self):
-        self.loading, self.entries, self.has_more = True, [], False
-        redirect = await self._fetch(None)
-        self.loading = False
-        return redirect
-
     def _filter(self) -> dict[str, str]:
         where: dict[str, str] = {}
         if self.action != ALL:
@@ -151,22 +117,7 @@ class AdminAuditState(AppState):
             where["targetKind"] = self.target_kind
         if self.actor_id:
             where["actorId"] = self.actor_id
-        if self.since:
-            where["since"] = _start_of(self.since)
-        if self.until:
-            where["until"] = _start_of((date.fromisoformat(self.until) + timedelta(1)).isoformat())
-        return where
+        return self._days(where)
 
-    async def _fetch(self, after: str | None):
-        self.error = ""
-        reply = await self._call(
-            "AdminAuditLog", filter=self._filter(), first=PAGE_SIZE, after=after
-        )
-        if reply.failed:
-            self.error = reply.message
-            return reply.redirect
-        connection = reply.data["auditLog"]
-        self.entries = [*self.entries, *[_row(e) for e in connection["nodes"]]]
-        self.has_more = connection["pageInfo"]["hasNextPage"]
-        self.cursor = connection["pageInfo"]["endCursor"] or ""
-        return None
+    def _row(self, node: dict[str, Any]) -> dict[str, str]:
+        return _row(node)

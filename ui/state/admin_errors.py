@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date, timedelta
 from typing import Any
 
 import reflex as rx
@@ -11,8 +10,8 @@ import reflex as rx
 from ui import routes
 from ui.format import readable_time
 from ui.state.base import AppState
+from ui.state.paged_log import PagedLogState
 
-PAGE_SIZE = 25
 ALL = "all"  # a select item needs a value; "all" stands for no category filter
 
 CATEGORIES = [
@@ -31,10 +30,6 @@ CATEGORIES = [
 ]
 
 
-def _start_of(day: str) -> str:
-    return f"{day}T00:00:00Z"
-
-
 def _row(event: dict[str, Any]) -> dict[str, str]:
     session_id = event["sessionId"] or ""
     status = event["upstreamStatus"]
@@ -51,21 +46,15 @@ def _row(event: dict[str, Any]) -> dict[str, str]:
     }
 
 
-class AdminErrorsState(AppState):
+class AdminErrorsState(PagedLogState, AppState):
+    OPERATION = "AdminErrorEvents"
+    CONNECTION = "errorEvents"
+
     category: str = ALL
     session_id: str = ""
-    since: str = ""  # YYYY-MM-DD, from the date input
-    until: str = ""
     session_id_error: str = ""
     since_error: str = ""
     until_error: str = ""
-
-    events: list[dict[str, str]] = []
-    cursor: str = ""
-    has_more: bool = False
-    loading: bool = True
-    loading_more: bool = False
-    error: str = ""
 
     @rx.event
     def set_category(self, value: str):
@@ -74,14 +63,6 @@ class AdminErrorsState(AppState):
     @rx.event
     def set_session_id(self, value: str):
         self.session_id = value
-
-    @rx.event
-    def set_since(self, value: str):
-        self.since = value
-
-    @rx.event
-    def set_until(self, value: str):
-        self.until = value
 
     @rx.event
     async def load(self):
@@ -105,36 +86,8 @@ class AdminErrorsState(AppState):
         self.session_id_error = self.since_error = self.until_error = ""
         return await self._first_page()
 
-    @rx.event
-    async def load_more(self):
-        self.loading_more = True
-        yield
-        redirect = await self._fetch(after=self.cursor)
-        self.loading_more = False
-        if redirect is not None:
-            yield redirect
-
-    async def _first_page(self):
-        self.loading, self.events, self.has_more = True, [], False
-        redirect = await self._fetch(after=None)
-        self.loading = False
-        return redirect
-
-    async def _fetch(self, after: str | None):
-        """Add the next page of events; returns a redirect when the sign-in expired."""
-        self.error = ""
-        reply = await self._call(
-            "AdminErrorEvents", filter=self._filter(), first=PAGE_SIZE, after=after
-        )
-        if reply.failed:
-            self.error = reply.message
-            self.session_id_error = reply.field("sessionId")
-            return reply.redirect
-        connection = reply.data["errorEvents"]
-        self.events = [*self.events, *[_row(e) for e in connection["nodes"]]]
-        self.has_more = connection["pageInfo"]["hasNextPage"]
-        self.cursor = connection["pageInfo"]["endCursor"] or ""
-        return None
+    def _field_errors(self, reply) -> None:
+        self.session_id_error = reply.field("sessionId")
 
     def _filters_valid(self) -> bool:
         self.session_id_error = self.since_error = self.until_error = ""
@@ -156,12 +109,10 @@ class AdminErrorsState(AppState):
             where["category"] = self.category
         if self.session_id.strip():
             where["sessionId"] = self.session_id.strip()
-        if self.since:
-            where["since"] = _start_of(self.since)
-        if self.until:
-            # "To" includes that whole day; the API's `until` is exclusive.
-            where["until"] = _start_of((date.fromisoformat(self.until) + timedelta(1)).isoformat())
-        return where
+        return self._days(where)
+
+    def _row(self, node: dict[str, Any]) -> dict[str, str]:
+        return _row(node)
 
     @rx.var
     def filtered(self) -> bool:
