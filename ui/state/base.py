@@ -106,9 +106,13 @@ class AppState(rx.State):
             return Reply(error=error, redirect=self._on_error(error))
 
     def _signed_out(self, notice: str = "") -> list:
+        """Forget the user and send them to the sign-in page with `notice`. A notice the
+        sign-in page has not shown yet wins: it says what happened first. (After Sign out,
+        a page that was still opening puts the ended token back from the cookie it read
+        earlier, and its guard then finds that token refused.)"""
         self.token = ""
         self.user_id = self.user_name = self.user_email = self.user_role = ""
-        self.notice, self.page_for = notice, ""
+        self.notice, self.page_for = self.notice or notice, ""
         return rx.redirect(routes.LOGIN)
 
     def _on_error(self, error: ApiError):
@@ -138,9 +142,7 @@ class AppState(rx.State):
     async def require_role(self, roles: list[str]):
         """`on_load` guard: signed in, and in one of `roles` (any role when empty)."""
         if not await self._load_user():
-            # No token: keep a notice the sign-in page has not shown yet ("You have
-            # signed out." when this guard runs just after Sign out).
-            return self._signed_out(SESSION_EXPIRED if self.token else self.notice)
+            return self._signed_out(SESSION_EXPIRED if self.token else "")
         allowed = not roles or self.user_role in roles
         self.page_for = "" if allowed else " and ".join(ROLE_PLURALS[role] for role in roles)
         return None
