@@ -45,6 +45,10 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         workers=args.workers,
         # Replies drain on SIGTERM (PRACTICUM_DRAIN_SECONDS) before uvicorn stops.
         timeout_graceful_shutdown=5,
+        # Idle connections stay open longer than clients keep them (aiohttp 15 s, nginx's
+        # upstream pool 60 s): a server that closes first races a request sent on the same
+        # connection, which then fails as "Server disconnected" (uvicorn's default is 5 s).
+        timeout_keep_alive=75,
     )
     logs.hide_query_strings()
     if args.workers > 1:

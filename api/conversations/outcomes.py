@@ -309,6 +309,17 @@ class ReplyOutcomes:
             self._writer = asyncio.create_task(self._write_pending(), name="store-replies")
         return await asyncio.shield(stored)
 
+    async def bill(self, ending: Ending) -> None:
+        """Record the calls of a reply whose message was never stored, against its session
+        alone (in a transaction of its own): nothing is announced but cost alerts."""
+        if not ending.outcome.calls:
+            return
+        bill = usage.Bill(ending.session_id, ending.dimensions, None, ending.outcome.calls)
+        async with self.sessions() as db:
+            alerts = await usage.record_calls(db, self.prices, [bill])
+            await db.commit()
+        self.publish_all(alerts)
+
     async def settle_all(self, endings: list[Ending]) -> None:
         if endings:
             await asyncio.gather(*(self.settle(ending) for ending in endings))

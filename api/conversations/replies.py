@@ -111,6 +111,7 @@ class Reply:
     job: ReplyJob
     started: float = field(default_factory=time.monotonic)
     state: _State = _State.STREAMING
+    stored: asyncio.Future | None = None  # whether its message is committed (None: it is)
     task: asyncio.Task | None = None
     parts: list[str] = field(default_factory=list)
     length: int = 0
@@ -122,6 +123,19 @@ class Reply:
     @property
     def text(self) -> str:
         return "".join(self.parts)
+
+    @property
+    def known_stored(self) -> bool:
+        """Its STREAMING message is committed: it may be told about, and leased."""
+        return self.stored is None or (self.stored.done() and self.stored.result())
+
+    async def until_stored(self) -> bool:
+        """Wait until its message is committed; False when it never was."""
+        if self.stored is not None:
+            if not await asyncio.shield(self.stored):
+                return False
+            self.stored = None
+        return True
 
     def _elapsed_ms(self, since: float) -> int:
         return int((time.monotonic() - since) * 1000)
@@ -230,9 +244,10 @@ class ReplyEngine:
     def lease_until(self):
         return utcnow() + timedelta(seconds=self.lease_seconds)
 
-    def start(self, job: ReplyJob) -> None:
-        """Begin streaming (call only once the STREAMING message is committed)."""
-        reply = Reply(job)
+    def start(self, job: ReplyJob, stored: asyncio.Future | None = None) -> None:
+        """Begin streaming. `stored`, when the STREAMING message is not committed yet, comes
+        true once it is (false if it never is): until then nothing is told to anyone."""
+        reply = Reply(job, stored=stored)
         self._replies[job.session_id] = reply
         reply.task = asyncio.create_task(self._run(reply), name=f"reply-{job.message_id}")
 
@@ -247,7 +262,7 @@ class ReplyEngine:
     def snapshot(self, session_id: uuid.UUID) -> MessageDelta | None:
         """The reply so far, for a subscriber that joins mid-reply."""
         reply = self._replies.get(session_id)
-        if reply is None or reply.state is not _State.STREAMING:
+        if reply is None or reply.state is not _State.STREAMING or not reply.known_stored:
             return None
         job = reply.job
         return MessageDelta(job.session_id, job.message_id, 0, reply.text, reset=True)
@@ -259,6 +274,10 @@ class ReplyEngine:
         to the outcomes, or None when no reply is streaming here (or it is being stored)."""
         reply = self._replies.get(session_id)
         if reply is None or reply.state is not _State.STREAMING or reply.task is None:
+            return None
+        if not await reply.until_stored():
+            return None  # its task cuts and bills it
+        if reply.state is not _State.STREAMING:
             return None
         reply.state = _State.STOPPING
         reply.task.cancel()
@@ -276,15 +295,23 @@ class ReplyEngine:
                     delta = reply.on_event(event)
                     if reply.state is _State.LOST and isinstance(event, AttemptFailed):
                         break  # no retry for a reply that was ended elsewhere
+                    if delta is not None and not await reply.until_stored():
+                        break  # closes the upstream call
                     if delta is not None and not guard.passes(delta):
                         break  # closes the upstream call
                     if delta is not None and reply.state is not _State.LOST:
                         self.broker.publish(channel, delta)
+            if not await reply.until_stored():
+                await self._bill_unstored(reply)
+                return
             if reply.current is not None:  # cut off mid-call (a leak, or lost)
                 outcome = reply.cut_short(MessageStatus.COMPLETE)
             else:
                 outcome = reply.completed()
         except ReplyFailed as failed:
+            if not await reply.until_stored():
+                await self._bill_unstored(reply)
+                return
             outcome = reply.failed(failed.error, fallback=self.fallback_reply)
         except asyncio.CancelledError:
             if reply.state is _State.STOPPING:
@@ -310,6 +337,17 @@ class ReplyEngine:
             if self._replies.get(job.session_id) is reply:
                 del self._replies[job.session_id]
 
+    async def _bill_unstored(self, reply: Reply) -> None:
+        """The turn was never stored (its transaction rolled back): the call begun for it
+        is cut, and what it cost is recorded against the session, with no message."""
+        outcome = reply.cut_short(MessageStatus.CANCELLED)
+        log.info("reply %s was never stored; its call is cut", reply.job.message_id)
+        try:
+            await self.outcomes.bill(_ending(reply.job, outcome))
+        finally:
+            if self._replies.get(reply.job.session_id) is reply:
+                del self._replies[reply.job.session_id]
+
     # Leases --------------------------------------------------------------------------
 
     async def heartbeat(self) -> int:
@@ -317,7 +355,11 @@ class ReplyEngine:
         statement). A reply whose lease another process took (it thought this one dead) is
         no longer told to anyone; its stream is read to the end for what it cost. Returns
         how many replies are streaming here."""
-        live = {r.job.message_id: r for r in self._replies.values() if r.state is _State.STREAMING}
+        live = {
+            r.job.message_id: r
+            for r in self._replies.values()
+            if r.state is _State.STREAMING and r.known_stored
+        }
         if not live:
             return 0
         texts = {message_id: reply.text for message_id, reply in live.items()}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from dataclasses import dataclass
 from enum import StrEnum
@@ -30,7 +31,7 @@ from api.conversations.outcomes import Ending, orphan_ending
 from api.conversations.replies import ReplyEngine, ReplyJob
 from api.conversations.transcript import built_system_prompt, request_for, system_prompt
 from api.db.base import utcnow
-from api.db.session import after_commit
+from api.db.session import after_commit, unless_committed
 from api.errors import ErrorCode, FieldChecker
 from api.limits.turns import TurnLimits
 from api.llm.base import ChatRequest, ProviderError, estimate_tokens
@@ -322,11 +323,11 @@ async def send_message(
     )
     request = await _prompt(session, settings, conversation, [*history, user_message])
     await limits.admit(session, actor, conversation, request)
-    reply = Message(role=MessageRole.ASSISTANT, status=MessageStatus.STREAMING)
+    reply = Message(id=uuid.uuid4(), role=MessageRole.ASSISTANT, status=MessageStatus.STREAMING)
     _lease(replies, reply, request)
+    _stream(session, replies, conversation, reply, request)
     await _append_guarded(session, conversation, [user_message, reply])
     await rollup.count_messages(session, conversation, 2, first=user_message.sequence_number == 1)
-    _stream_once_committed(session, replies, conversation, reply, request)
     return Turn(user_message, reply)
 
 
@@ -379,13 +380,19 @@ async def _prompt(
     return request_for(prompt, history, conversation.model, settings)
 
 
-def _stream_once_committed(
+def _stream(
     session: AsyncSession,
     replies: ReplyEngine,
     conversation: Session,
     reply: Message,
     request: ChatRequest,
 ) -> None:
+    """Start the model call now, every check passed, while the turn is stored: the model's
+    first token takes far longer than the commit. Nobody hears of the reply before it is
+    committed, and if it never is, the call is cut and billed to the session alone."""
+    stored = asyncio.get_running_loop().create_future()
+    after_commit(session, lambda: stored.done() or stored.set_result(True))
+    unless_committed(session, lambda: stored.done() or stored.set_result(False))
     job = ReplyJob(
         session_id=conversation.id,
         message_id=reply.id,
@@ -394,7 +401,7 @@ def _stream_once_committed(
         request_id=current_request_id(),
         streaming_since=reply.streaming_since,
     )
-    after_commit(session, lambda: replies.start(job))
+    replies.start(job, stored)
 
 
 async def stop_reply(
@@ -481,8 +488,8 @@ async def retry_reply(
     reply.status, reply.content, reply.is_fallback = MessageStatus.STREAMING, "", False
     reply.token_count, reply.completed_at = None, None
     _lease(replies, reply, request)
+    _stream(session, replies, conversation, reply, request)
     await session.flush()
-    _stream_once_committed(session, replies, conversation, reply, request)
     return reply
 
 

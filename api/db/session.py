@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, AsyncSessionTransaction
 
 log = logging.getLogger("practicum.db")
 _AFTER_COMMIT = "practicum.after_commit"
+_UNLESS_COMMITTED = "practicum.unless_committed"
 
 
 def after_commit(session: AsyncSession, callback: Callable[[], None]) -> None:
@@ -22,6 +23,20 @@ def after_commit(session: AsyncSession, callback: Callable[[], None]) -> None:
     task or telling subscribers about a stored message.
     """
     session.info.setdefault(_AFTER_COMMIT, []).append(callback)
+
+
+def unless_committed(session: AsyncSession, callback: Callable[[], None]) -> None:
+    """Run `callback` if this transaction ends without committing (rolled back, failed to
+    commit, or the session closed first); never once it has committed."""
+    session.info.setdefault(_UNLESS_COMMITTED, []).append(callback)
+
+
+def _run(callbacks, what: str) -> None:
+    for callback in callbacks:
+        try:
+            callback()
+        except Exception:  # one failed follow-up must not hide the others
+            log.exception("%s callback failed", what)
 
 
 class _Turns:
@@ -106,16 +121,17 @@ class SerialSession(_TakingTurns):
 
     async def commit(self) -> None:
         await super().commit()
-        for callback in self.info.pop(_AFTER_COMMIT, ()):
-            try:
-                callback()
-            except Exception:  # the data is committed; one failed follow-up must not hide it
-                log.exception("after-commit callback failed")
+        self.info.pop(_UNLESS_COMMITTED, None)
+        _run(self.info.pop(_AFTER_COMMIT, ()), "after-commit")
 
     async def rollback(self) -> None:
-        self.info.pop(_AFTER_COMMIT, None)
+        self._not_committed()
         await super().rollback()
 
     async def close(self) -> None:
-        self.info.pop(_AFTER_COMMIT, None)
+        self._not_committed()
         await super().close()
+
+    def _not_committed(self) -> None:
+        self.info.pop(_AFTER_COMMIT, None)
+        _run(self.info.pop(_UNLESS_COMMITTED, ()), "unless-committed")

@@ -703,6 +703,72 @@ async def test_ending_the_session_mid_reply_stops_it_the_same_way(rt, fake):
     assert_billed_as_cut_short(record, fake.billed[0], back.reply.content, outcome="CANCELLED")
 
 
+async def test_the_call_starts_while_the_turn_is_stored_and_a_turn_never_stored_costs_no_reply(
+    rt, fake
+):
+    """The model is asked as soon as every check has passed, before the turn is committed
+    (its first token takes far longer than the commit). When the turn's transaction rolls
+    back instead, nobody hears a word of the reply, the call is cut, and what it cost is
+    recorded against the session alone: the totals still equal their records."""
+    chat = await start(rt)
+    fake.enqueue(Reply(text=LONG_ANSWER, delay_between_chunks=0.1))
+    async with rt.broker.subscribe(session_channel(chat.session_id)) as subscription:
+        async with rt.sessions() as db:
+            await service.send_message(
+                db,
+                chat.student,
+                rt.settings,
+                rt.replies,
+                chat.session_id,
+                "Hello?",
+                limits=rt.turn_limits,
+            )
+            await eventually(chunks_streamed(rt, chat, 1))  # its first words, held back
+            await db.rollback()
+        await settled(rt.replies, chat.session_id)
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(0.3):
+                await anext(aiter(subscription))
+
+    back = await read_back(chat)
+    assert back.messages == []
+    # One call (a loaded machine may have timed out a first try: billed too, no message).
+    assert len(back.records) == len(fake.requests) >= 1
+    assert all(record.message_id is None for record in back.records)
+    cut = back.records[-1]
+    assert (cut.outcome, cut.estimated) == ("CANCELLED", True)
+    assert cut.input_tokens + cut.cache_write_tokens > 0
+    assert back.session.estimated_cost > 0
+
+
+async def test_a_committed_turn_streams_the_call_begun_before_its_commit(rt, fake):
+    chat = await start(rt)
+    fake.enqueue(Reply(text=ANSWER))
+    async with rt.broker.subscribe(session_channel(chat.session_id)) as subscription:
+        async with rt.sessions() as db:
+            await service.send_message(
+                db,
+                chat.student,
+                rt.settings,
+                rt.replies,
+                chat.session_id,
+                "Hello?",
+                limits=rt.turn_limits,
+            )
+            await eventually(lambda: fake.requests)  # asked before the commit
+            await db.commit()
+        await settled(rt.replies, chat.session_id)
+        heard = await until_outcome(subscription)
+
+    back = await read_back(chat)
+    assert back.reply.status is MessageStatus.COMPLETE
+    assert back.reply.content == ANSWER
+    back.heard = heard
+    assert back.screen == ANSWER
+    [record] = back.records
+    assert (record.message_id, record.estimated) == (back.reply.id, False)
+
+
 # 8. Idempotency
 
 
