@@ -42,8 +42,6 @@ from api.config import Settings
 from api.db.base import utcnow
 
 SET_PASSWORD_PATH = "/set-password"
-ROSTER_IMPORT = "section.roster_import"  # audit actions (api/audit)
-USER_INVITE = "user.invite"
 MAX_ROSTER_ROWS = 500
 LINK_GONE = "This link is not valid any more: it was used, it expired, or it was replaced."
 
@@ -277,7 +275,7 @@ async def _audit_import(session: AsyncSession, actor: Actor, result: RosterImpor
     await audit.record(
         session,
         actor,
-        ROSTER_IMPORT,
+        Action.SECTION_ROSTER_IMPORT,
         "section",
         result.section.id,
         {
@@ -293,7 +291,7 @@ async def _audit_import(session: AsyncSession, actor: Actor, result: RosterImpor
             await audit.record(
                 session,
                 actor,
-                USER_INVITE,
+                Action.USER_INVITE,
                 "user",
                 row.invite.user.id,
                 {"section_id": result.section.id, "expires_at": row.invite.expires_at},

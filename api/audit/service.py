@@ -45,6 +45,15 @@ class Action:
     USER_PASSWORD_RESET = "user.password_reset_link"
     API_KEY_CREATE = "api_key.create"
     API_KEY_REVOKE = "api_key.revoke"
+    USER_INVITE = "user.invite"
+    SECTION_ROSTER_IMPORT = "section.roster_import"
+    SECTION_SIGNUP = "section.signup"
+    RUBRIC_PUBLISH = "rubric.publish"
+    ASSIGNMENT_RUBRIC_SET = "assignment.rubric_set"
+
+    @classmethod
+    def every(cls) -> list[str]:
+        return [value for name, value in vars(cls).items() if name.isupper()]
 
 
 def _plain(value: Any) -> Any:

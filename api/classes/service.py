@@ -92,7 +92,10 @@ async def set_signup_open(
     if section.signup_open != open_:
         section.signup_open = open_
         await session.flush()
-        await audit.record(session, actor, "section.signup", "section", section.id, {"open": open_})
+        details = {"open": open_}
+        await audit.record(
+            session, actor, audit.Action.SECTION_SIGNUP, "section", section.id, details
+        )
     return section
 
 

@@ -49,8 +49,6 @@ MAX_WEIGHT = Decimal(100)
 WEIGHT_PLACES = 3
 RUBRICS_BY_NAME = Order((Rubric.name, Rubric.id))
 # Audit log actions (`api.audit`)
-RUBRIC_PUBLISH = "rubric.publish"
-ASSIGNMENT_RUBRIC_SET = "assignment.rubric_set"
 
 
 @dataclass
@@ -272,7 +270,7 @@ async def publish_rubric(session: AsyncSession, actor: Actor, rubric_id: uuid.UU
         await audit.record(
             session,
             actor,
-            RUBRIC_PUBLISH,
+            audit.Action.RUBRIC_PUBLISH,
             "rubric",
             rubric.id,
             {"name": rubric.name, "version": rubric.current_version, "owner_id": rubric.owner_id},
@@ -311,7 +309,7 @@ async def set_assignment_rubric(
         await audit.record(
             session,
             actor,
-            ASSIGNMENT_RUBRIC_SET,
+            audit.Action.ASSIGNMENT_RUBRIC_SET,
             "assignment",
             assignment.id,
             {"rubric_id": rubric_id, "section_id": assignment.section_id},

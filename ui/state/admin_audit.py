@@ -26,12 +26,34 @@ ACTIONS = [
     ("budget.", "Budgets: any"),
     ("rate_limits.set", "Rate limits changed"),
     ("client_profile.", "Client profiles published or unpublished"),
-    ("assignment.publish", "Assignment published"),
+    ("assignment.", "Assignments: published, rubric chosen"),
     ("section.roster_import", "Class list imported"),
     ("section.signup", "Section sign-up opened or closed"),
     ("rubric.", "Rubrics: any"),
 ]
-LABELS = dict(ACTIONS)
+# What each recorded action is called in the log (the codes are `api.audit.service.Action`).
+LABELS = {
+    "budget.create": "Budget created",
+    "budget.update": "Budget changed",
+    "budget.delete": "Budget removed",
+    "rate_limits.set": "Rate limits changed",
+    "client_profile.publish": "Client profile published",
+    "client_profile.unpublish": "Client profile unpublished",
+    "assignment.publish": "Assignment published",
+    "assignment.rubric_set": "Assignment's rubric chosen",
+    "user.create": "Account created",
+    "user.role_change": "Role changed",
+    "user.deactivate": "Account deactivated",
+    "user.reactivate": "Account reactivated",
+    "user.erase": "Student erased",
+    "user.password_reset_link": "Password-reset link issued",
+    "user.invite": "Invite link issued",
+    "api_key.create": "API key created",
+    "api_key.revoke": "API key revoked",
+    "section.roster_import": "Class list imported",
+    "section.signup": "Section sign-up opened or closed",
+    "rubric.publish": "Rubric published",
+}
 
 
 def _details(details: dict[str, Any] | None) -> str:
