@@ -164,20 +164,18 @@ async def start(rt: Runtime, student=None, **profile_fields) -> Chat:
 
 
 async def send(chat: Chat, text: str, key: str | None = None) -> service.Turn:
-    rt = chat.rt
-    async with rt.sessions() as db:
-        turn = await service.send_message(
-            db,
-            chat.student,
-            rt.settings,
-            rt.replies,
-            chat.session_id,
-            text,
-            key,
-            limits=rt.turn_limits,
-        )
+    async with chat.rt.sessions() as db:
+        turn = await send_in(db, chat, text, key)
         await db.commit()
     return turn
+
+
+async def send_in(db, chat: Chat, text: str, key: str | None = None) -> service.Turn:
+    """`send` in the caller's transaction, for it to commit or roll back."""
+    rt = chat.rt
+    return await service.send_message(
+        db, chat.student, rt.settings, rt.replies, chat.session_id, text, key, limits=rt.turn_limits
+    )
 
 
 async def run_turn(chat: Chat, text: str, key: str | None = None) -> Back:
@@ -714,15 +712,7 @@ async def test_the_call_starts_while_the_turn_is_stored_and_a_turn_never_stored_
     fake.enqueue(Reply(text=LONG_ANSWER, delay_between_chunks=0.1))
     async with rt.broker.subscribe(session_channel(chat.session_id)) as subscription:
         async with rt.sessions() as db:
-            await service.send_message(
-                db,
-                chat.student,
-                rt.settings,
-                rt.replies,
-                chat.session_id,
-                "Hello?",
-                limits=rt.turn_limits,
-            )
+            await send_in(db, chat, "Hello?")
             await eventually(chunks_streamed(rt, chat, 1))  # its first words, held back
             await db.rollback()
         await settled(rt.replies, chat.session_id)
@@ -746,15 +736,7 @@ async def test_a_committed_turn_streams_the_call_begun_before_its_commit(rt, fak
     fake.enqueue(Reply(text=ANSWER))
     async with rt.broker.subscribe(session_channel(chat.session_id)) as subscription:
         async with rt.sessions() as db:
-            await service.send_message(
-                db,
-                chat.student,
-                rt.settings,
-                rt.replies,
-                chat.session_id,
-                "Hello?",
-                limits=rt.turn_limits,
-            )
+            await send_in(db, chat, "Hello?")
             await eventually(lambda: fake.requests)  # asked before the commit
             await db.commit()
         await settled(rt.replies, chat.session_id)
