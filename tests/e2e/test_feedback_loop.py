@@ -60,6 +60,9 @@ def _build_rubric(teacher: Page, app_url: str, rubric: str) -> None:
     teacher.get_by_role("button", name="Save", exact=True).click()
     expect(teacher.get_by_text("Saved as a draft.")).to_be_visible()
     expect(teacher).to_have_url(re.compile(r"/rubrics/[0-9a-f-]{36}/?$"))
+    expect(teacher.get_by_role("heading", name=rubric, level=1)).to_be_visible()
+    teacher.wait_for_timeout(500)  # the rubric's own page has loaded: the notice stays
+    expect(teacher.get_by_text("Saved as a draft.")).to_be_visible()
     teacher.get_by_role("button", name="Publish").click()
     expect(teacher.get_by_text("Published: you can now attach it")).to_be_visible()
     screenshot(teacher, "rubric-editor-desktop")

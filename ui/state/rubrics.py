@@ -101,6 +101,7 @@ class RubricEditorState(AppState):
     form_error: str = ""
     message: str = ""
     saving: bool = False
+    _saved_notice: str = ""  # a new rubric's "Saved…", kept for the page it goes to
 
     @rx.var
     def is_new(self) -> bool:
@@ -115,7 +116,10 @@ class RubricEditorState(AppState):
         if not self.signed_in:
             return
         wanted = self.router.page.params.get("rubric_id", NEW)
-        self.editor_loading, self.not_found, self.message = True, False, ""
+        # Arriving from saving a new rubric, the page says so (else it would flash away).
+        arrived = self._saved_notice if wanted == self.rubric_id else ""
+        self.editor_loading, self.not_found, self.message = True, False, arrived
+        self._saved_notice = ""
         self._clear_errors()
         yield
         if wanted == NEW:
@@ -302,6 +306,7 @@ class RubricEditorState(AppState):
         was_new = not self.rubric_id
         self._show(payload["rubric"])
         if was_new:
+            self._saved_notice = self.message
             yield rx.redirect(routes.rubric_editor(self.rubric_id), replace=True)
 
     def _show_errors(self, fields: dict[str, str], message: str) -> None:
