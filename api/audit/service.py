@@ -51,10 +51,6 @@ class Action:
     RUBRIC_PUBLISH = "rubric.publish"
     ASSIGNMENT_RUBRIC_SET = "assignment.rubric_set"
 
-    @classmethod
-    def every(cls) -> list[str]:
-        return [value for name, value in vars(cls).items() if name.isupper()]
-
 
 def _plain(value: Any) -> Any:
     """`value` as JSON can hold it: money and ids as text, never floats."""

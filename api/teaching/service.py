@@ -48,7 +48,6 @@ LOWEST_LEVEL, HIGHEST_LEVEL = 0, 10
 MAX_WEIGHT = Decimal(100)
 WEIGHT_PLACES = 3
 RUBRICS_BY_NAME = Order((Rubric.name, Rubric.id))
-# Audit log actions (`api.audit`)
 
 
 @dataclass

@@ -3,6 +3,8 @@
 from api.audit.service import Action
 from ui.state.admin_audit import ACTIONS, LABELS, _row
 
+RECORDED = [code for name, code in vars(Action).items() if name.isupper()]
+
 
 def _entry(action: str) -> dict:
     return {
@@ -19,16 +21,16 @@ def _entry(action: str) -> dict:
 
 
 def test_every_recorded_action_is_shown_in_words():
-    unnamed = [action for action in Action.every() if _row(_entry(action))["action"] == action]
+    unnamed = [action for action in RECORDED if _row(_entry(action))["action"] == action]
     assert unnamed == []
     assert _row(_entry("rubric.publish"))["action"] == "Rubric published"
 
 
 def test_every_recorded_action_can_be_filtered_for():
     choices = [value for value, _ in ACTIONS]
-    for action in Action.every():
+    for action in RECORDED:
         assert any(action == c or (c.endswith(".") and action.startswith(c)) for c in choices)
 
 
 def test_labels_name_only_actions_the_api_records():
-    assert set(LABELS) == set(Action.every())
+    assert set(LABELS) == set(RECORDED)
