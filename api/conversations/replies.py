@@ -290,39 +290,17 @@ class ReplyEngine:
         channel = session_channel(job.session_id)
         guard = ReplyGuard(job.request)  # the leak rule, on every delta and at the end
         try:
-            async with contextlib.aclosing(self.streamer.stream(job.request)) as stream:
-                async for event in stream:
-                    delta = reply.on_event(event)
-                    if reply.state is _State.LOST and isinstance(event, AttemptFailed):
-                        break  # no retry for a reply that was ended elsewhere
-                    if delta is not None and not await reply.until_stored():
-                        break  # closes the upstream call
-                    if delta is not None and not guard.passes(delta):
-                        break  # closes the upstream call
-                    if delta is not None and reply.state is not _State.LOST:
-                        self.broker.publish(channel, delta)
-            if not await reply.until_stored():
-                await self._bill_unstored(reply)
+            outcome_of = await self._stream(reply, guard, channel)
+            if not await reply.until_stored():  # however it ended, a turn never stored
+                await self._bill_unstored(reply)  # has no message to settle
                 return
-            if reply.current is not None:  # cut off mid-call (a leak, or lost)
-                outcome = reply.cut_short(MessageStatus.COMPLETE)
-            else:
-                outcome = reply.completed()
-        except ReplyFailed as failed:
-            if not await reply.until_stored():
-                await self._bill_unstored(reply)
-                return
-            outcome = reply.failed(failed.error, fallback=self.fallback_reply)
+            outcome = outcome_of()
         except asyncio.CancelledError:
             if reply.state is _State.STOPPING:
                 return  # the stopper records the outcome
             if reply.state is not _State.LOST:
                 raise
             outcome = reply.cut_short(MessageStatus.INTERRUPTED)  # shutting down
-        except Exception:
-            log.exception("reply %s failed unexpectedly", job.message_id)
-            error = ProviderError(ErrorKind.SERVER, "unexpected error")
-            outcome = reply.failed(error, fallback=False)
         if guard.finished() and reply.state is not _State.LOST:  # it leaked its prompt:
             outcome = guard.deflect(reply, outcome)  # store the deflection instead
             self.broker.publish(channel, guard.deflection_delta(job))
@@ -336,6 +314,34 @@ class ReplyEngine:
             self._lost.discard(reply)
             if self._replies.get(job.session_id) is reply:
                 del self._replies[job.session_id]
+
+    async def _stream(
+        self, reply: Reply, guard: ReplyGuard, channel: str
+    ) -> Callable[[], ReplyOutcome]:
+        """Stream the reply, publishing its deltas once it is stored. Returns how it ended,
+        told only once the caller knows the turn was stored."""
+        try:
+            async with contextlib.aclosing(self.streamer.stream(reply.job.request)) as stream:
+                async for event in stream:
+                    delta = reply.on_event(event)
+                    if reply.state is _State.LOST and isinstance(event, AttemptFailed):
+                        break  # no retry for a reply that was ended elsewhere
+                    if delta is not None and not await reply.until_stored():
+                        break  # closes the upstream call
+                    if delta is not None and not guard.passes(delta):
+                        break  # closes the upstream call
+                    if delta is not None and reply.state is not _State.LOST:
+                        self.broker.publish(channel, delta)
+        except ReplyFailed as failed:
+            error = failed.error  # `failed` itself is gone once the except block ends
+            return lambda: reply.failed(error, fallback=self.fallback_reply)
+        except Exception:
+            log.exception("reply %s failed unexpectedly", reply.job.message_id)
+            error = ProviderError(ErrorKind.SERVER, "unexpected error")
+            return lambda: reply.failed(error, fallback=False)
+        if reply.current is not None:  # cut off mid-call (a leak, or lost)
+            return lambda: reply.cut_short(MessageStatus.COMPLETE)
+        return reply.completed
 
     async def _bill_unstored(self, reply: Reply) -> None:
         """The turn was never stored (its transaction rolled back): the call begun for it
