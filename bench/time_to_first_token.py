@@ -393,7 +393,9 @@ def _copy_database(data_dir: Path, code: str) -> Path:
 
 def _py_spy(pid: int, output: str) -> subprocess.Popen:
     spy = shutil.which("py-spy", path=str(Path(sys.executable).parent)) or "py-spy"
-    command = [spy, "record", "-r", "200", "-p", str(pid), "-o", output, "--format", "raw"]
+    # --nonblocking: stopping the server for each sample cost it several times its CPU.
+    command = [spy, "record", "--nonblocking", "-r", "200", "-p", str(pid)]
+    command += ["-o", output, "--format", "raw"]
     if output.endswith(".svg"):
         command = command[:-2]
     return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -53,13 +53,35 @@ def _feedback_by_session(session: AsyncSession) -> DataLoader[uuid.UUID, Session
 
 
 class Loaders:
+    """Each loader is made when an operation first uses it: most operations (a send, say)
+    use none, and making all eleven showed in the profile of a burst of sends."""
+
     def __init__(self, session: AsyncSession) -> None:
-        self.users = _by_id(session, User)
-        self.client_profiles = _by_id(session, ClientProfile)
-        self.sections = _by_id(session, Section)
-        self.assignments = _by_id(session, Assignment)
-        self.feedback_by_session = _feedback_by_session(session)
-        self.teaching = TeachingLoaders(session)
+        self.session = session
+
+    @functools.cached_property
+    def users(self) -> DataLoader[uuid.UUID, User | None]:
+        return _by_id(self.session, User)
+
+    @functools.cached_property
+    def client_profiles(self) -> DataLoader[uuid.UUID, ClientProfile | None]:
+        return _by_id(self.session, ClientProfile)
+
+    @functools.cached_property
+    def sections(self) -> DataLoader[uuid.UUID, Section | None]:
+        return _by_id(self.session, Section)
+
+    @functools.cached_property
+    def assignments(self) -> DataLoader[uuid.UUID, Assignment | None]:
+        return _by_id(self.session, Assignment)
+
+    @functools.cached_property
+    def feedback_by_session(self) -> DataLoader[uuid.UUID, SessionFeedback | None]:
+        return _feedback_by_session(self.session)
+
+    @functools.cached_property
+    def teaching(self) -> TeachingLoaders:
+        return TeachingLoaders(self.session)
 
 
 def _latest_evaluation(
