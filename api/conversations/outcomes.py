@@ -188,7 +188,8 @@ async def _late_owners(
     session: AsyncSession, prices: PriceTable, late: list[Ending]
 ) -> list[CostAlert]:
     """Owners reporting on replies another process ended in their place: their own
-    figures replace the estimates stored for their streams (text and status stay)."""
+    figures replace the estimates stored for their streams (text and status stay), and
+    the provider errors they met go to the error log."""
     owners = [e for e in late if not e.outcome.stands_in and e.stream_started is not None]
     estimates = await usage.stand_ins(session, {(e.message_id, e.stream_started) for e in owners})
     replaced = {(r.message_id, r.stands_in_for) for r in estimates}
@@ -200,11 +201,12 @@ async def _late_owners(
         "provider's figures instead of the estimates",
         ", ".join(str(e.message_id) for e in owners),
     )
+    await ops.record(session, [error for ending in owners for error in _provider_errors(ending)])
     return await usage.replace_stand_ins(session, prices, estimates, [_bill(e) for e in owners])
 
 
-def _errors(ending: Ending) -> list[ErrorEvent]:
-    errors = [
+def _provider_errors(ending: Ending) -> list[ErrorEvent]:
+    return [
         ops.provider_error_event(
             failed,
             session_id=ending.session_id,
@@ -213,6 +215,10 @@ def _errors(ending: Ending) -> list[ErrorEvent]:
         )
         for failed in ending.outcome.failures
     ]
+
+
+def _errors(ending: Ending) -> list[ErrorEvent]:
+    errors = _provider_errors(ending)
     if ending.outcome.interruption is not None:
         errors.append(
             ops.interrupted_reply_event(

@@ -899,6 +899,32 @@ async def test_an_owner_reporting_after_a_takeover_replaces_the_estimate_everywh
     assert spent == record.cost
 
 
+async def test_an_owner_reporting_after_a_takeover_logs_the_provider_errors_it_met(
+    make_runtime, fake
+):
+    """The owner's first call was refused (529) and its retry was streaming when another
+    process took the reply over: the error log shows the refusal once the owner reports,
+    beside the takeover itself."""
+    owner, other = make_runtime(), make_runtime()
+    chat = await start(owner)
+    fake.enqueue(Fault.status(529), Reply(text=LONG_ANSWER, delay_between_chunks=0.05))
+    turn = await send(chat, "Tell me about your week.")
+    await eventually(chunks_streamed(owner, chat, 3))
+    async with owner.sessions() as db:  # the owner stopped renewing: its lease ran out
+        reply = await db.get_one(Message, turn.reply.id)
+        reply.lease_expires_at = utcnow() - timedelta(seconds=1)
+        await db.commit()
+    assert await other.interrupt_stale_replies() == 1
+    [taken_over] = (await read_back(chat)).errors
+
+    await settled(owner.replies, chat.session_id)
+    back = await read_back(chat)
+    refused = [error for error in back.errors if error.id != taken_over.id]
+    assert [(e.category, e.upstream_status) for e in refused] == [("provider.overloaded", 529)]
+    assert refused[0].details["attempt"] == 1
+    assert refused[0].upstream_request_id == fake.requests[0].request_id
+
+
 async def test_a_stop_its_owner_does_not_answer_waits_for_the_lease_then_cancels_here(
     make_runtime, fake
 ):
