@@ -6,20 +6,31 @@ reply is stored COMPLETE with its usage record. The same again calling the conve
 service directly shows what the GraphQL layer costs. Prints one line, SQLite and
 PostgreSQL.
 
+`--against DIR`: instead, runs of this bench in this checkout and in DIR (another checkout,
+e.g. `git worktree add DIR main`) alternate, `--pairs` times, which goes first alternating
+too; the line gives each one's median turns/s per database and their ratio. The machines
+are noisy (the same code has measured 107 and 206 turns/s minutes apart): only runs taken
+side by side compare.
+
 `--workers N`: instead, `practicum serve` with one worker and with N (events through
 Redis, as several workers need), the students sending over HTTP and hearing each reply end
 on their `sessionEvents` websocket, from this process; the same line then gives both rates
 and their ratio per database.
 
-    .venv/bin/python bench/turns_per_second.py [--turns 20] [--workers 2]
+    .venv/bin/python bench/turns_per_second.py [--turns 20] [--workers 2] [--against DIR]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import re
+import statistics
+import subprocess
+import sys
 import time
 import uuid
+from pathlib import Path
 
 import uvloop
 from _common import AsgiClient, bench_settings, databases, seed_students, serve
@@ -177,12 +188,43 @@ async def main(turns: int) -> None:
     print(f"turns_per_second ({STUDENTS} students, zero-latency model): " + ", ".join(results))
 
 
+def _one_run(checkout: Path, turns: int) -> dict[str, float]:
+    """Turns/s per database of one run of this bench as found in `checkout`."""
+    script = checkout / "bench" / "turns_per_second.py"
+    run = [sys.executable, str(script), "--turns", str(turns)]
+    line = subprocess.run(run, cwd=checkout, capture_output=True, text=True, check=True).stdout
+    return {
+        name: float(rate) for name, rate in re.findall(r"(sqlite|postgres) (\d+) turns/s", line)
+    }
+
+
+def main_against(turns: int, other: str, pairs: int) -> None:
+    here, there = Path(__file__).resolve().parents[1], Path(other).resolve()
+    runs: dict[Path, list[dict[str, float]]] = {here: [], there: []}
+    for pair in range(pairs):
+        for checkout in (here, there) if pair % 2 == 0 else (there, here):
+            runs[checkout].append(_one_run(checkout, turns))
+    figures = []
+    for name in ("sqlite", "postgres"):
+        mine = statistics.median(r[name] for r in runs[here] if name in r)
+        theirs = statistics.median(r[name] for r in runs[there] if name in r)
+        figures.append(f"{name} {mine:.0f} turns/s against {theirs:.0f} ({mine / theirs:.2f}x)")
+    print(
+        f"turns_per_second ({STUDENTS} students, zero-latency model, medians of {pairs} "
+        f"alternating runs each; this code against {there}): " + ", ".join(figures)
+    )
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--turns", type=int, default=10, help="turns per student")
     parser.add_argument("--workers", type=int, default=1, help="served: one worker against N")
+    parser.add_argument("--against", metavar="DIR", help="another checkout, runs alternating")
+    parser.add_argument("--pairs", type=int, default=4, help="with --against: runs of each")
     args = parser.parse_args()
-    if args.workers > 1:
+    if args.against:
+        main_against(args.turns, args.against, args.pairs)
+    elif args.workers > 1:
         uvloop.run(main_workers(args.turns, args.workers))
     else:
         uvloop.run(main(args.turns))  # the loop `practicum serve` runs on

@@ -844,6 +844,18 @@ async def test_a_reply_lost_in_a_restart_becomes_interrupted_and_can_be_retried(
     assert (await read_back(fresh)).reply.status is MessageStatus.CANCELLED
 
 
+async def taken_over(owner: Runtime, other: Runtime, chat: Chat, turn: service.Turn) -> Back:
+    """Once a few chunks streamed, the owner stops renewing its lease (stalled, say): the
+    lease runs out and `other` interrupts the reply. Returns the session as then stored."""
+    await eventually(chunks_streamed(owner, chat, 3))
+    async with owner.sessions() as db:  # the owner stopped renewing: its lease ran out
+        reply = await db.get_one(Message, turn.reply.id)
+        reply.lease_expires_at = utcnow() - timedelta(seconds=1)
+        await db.commit()
+    assert await other.interrupt_stale_replies() == 1
+    return await read_back(chat)
+
+
 async def test_an_owner_reporting_after_a_takeover_replaces_the_estimate_everywhere(
     make_runtime, fake
 ):
@@ -867,13 +879,7 @@ async def test_an_owner_reporting_after_a_takeover_replaces_the_estimate_everywh
     # The provider counts the prompt its own way: no estimate passes for its figures
     fake.enqueue(Reply(text=LONG_ANSWER, delay_between_chunks=0.05, extra_input_tokens=23))
     turn = await send(chat, "Tell me about your week.")
-    await eventually(chunks_streamed(owner, chat, 3))
-    async with owner.sessions() as db:  # the owner stopped renewing: its lease ran out
-        reply = await db.get_one(Message, turn.reply.id)
-        reply.lease_expires_at = utcnow() - timedelta(seconds=1)
-        await db.commit()
-    assert await other.interrupt_stale_replies() == 1
-    taken = await read_back(chat)
+    taken = await taken_over(owner, other, chat, turn)
     [estimate] = taken.records
     assert estimate.estimated and taken.reply.status is MessageStatus.INTERRUPTED
 
@@ -909,17 +915,11 @@ async def test_an_owner_reporting_after_a_takeover_logs_the_provider_errors_it_m
     chat = await start(owner)
     fake.enqueue(Fault.status(529), Reply(text=LONG_ANSWER, delay_between_chunks=0.05))
     turn = await send(chat, "Tell me about your week.")
-    await eventually(chunks_streamed(owner, chat, 3))
-    async with owner.sessions() as db:  # the owner stopped renewing: its lease ran out
-        reply = await db.get_one(Message, turn.reply.id)
-        reply.lease_expires_at = utcnow() - timedelta(seconds=1)
-        await db.commit()
-    assert await other.interrupt_stale_replies() == 1
-    [taken_over] = (await read_back(chat)).errors
+    [takeover] = (await taken_over(owner, other, chat, turn)).errors
 
     await settled(owner.replies, chat.session_id)
     back = await read_back(chat)
-    refused = [error for error in back.errors if error.id != taken_over.id]
+    refused = [error for error in back.errors if error.id != takeover.id]
     assert [(e.category, e.upstream_status) for e in refused] == [("provider.overloaded", 529)]
     assert refused[0].details["attempt"] == 1
     assert refused[0].upstream_request_id == fake.requests[0].request_id
